@@ -1,0 +1,71 @@
+//! This service's own API key: a header, or a cookie of the same name when the header is absent.
+//! Compared in constant time. Only a few exact (method, path) pairs are exempt.
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::{Method, header};
+use subtle::ConstantTimeEq;
+
+use crate::config::{ApiKey, AuthPolicy};
+use crate::operations::ErrorType;
+use crate::routes::error_response;
+use crate::state::AppState;
+
+/// Routes anyone may call: exact paths, exact methods (`HEAD` only where it is a `GET` too).
+fn is_exempt(method: &Method, path: &str) -> bool {
+    matches!(
+        (method.as_str(), path),
+        ("GET" | "HEAD", "/info/health") | ("GET", "/docs") | ("GET", "/openapi.json")
+    )
+}
+
+pub async fn require_api_key(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if is_exempt(request.method(), request.uri().path()) {
+        return next.run(request).await;
+    }
+    match state.auth.as_ref() {
+        AuthPolicy::Open => next.run(request).await,
+        AuthPolicy::Locked => {
+            tracing::error!(
+                "refused a request: no API key is configured (FAST_API__AUTH__API_KEY__NAME / __VALUE are unset) and this service runs in AWS Lambda, so it fails closed"
+            );
+            unauthorized(
+                "This service has no API key configured; it refuses requests until one is set",
+            )
+        }
+        AuthPolicy::Required(key) => match presented(&request, key) {
+            None => unauthorized(&format!(
+                "API key missing: send it in the `{}` header (or a cookie of that name)",
+                key.name
+            )),
+            Some(given) if bool::from(given.ct_eq(key.value.as_bytes())) => next.run(request).await,
+            Some(_) => unauthorized("Invalid API key"),
+        },
+    }
+}
+
+/// The key the caller presented: the header when present and non-empty, else the cookie.
+fn presented<'r>(request: &'r Request, key: &ApiKey) -> Option<&'r [u8]> {
+    if let Some(value) = request.headers().get(&key.name).filter(|v| !v.is_empty()) {
+        return Some(value.as_bytes());
+    }
+    request
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| name.eq_ignore_ascii_case(key.name.as_str()))
+        .map(|(_, value)| value.as_bytes())
+        .filter(|v| !v.is_empty())
+}
+
+fn unauthorized(message: &str) -> Response {
+    error_response(ErrorType::Unauthorized, message).into_response()
+}

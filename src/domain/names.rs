@@ -1,0 +1,278 @@
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a name was rejected. The message states the rule; it never repeats the rejected value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NameError(pub(super) &'static str);
+
+macro_rules! validated_name {
+    ($(#[$doc:meta])* $name:ident, $check:path) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = NameError;
+            fn try_from(value: String) -> Result<Self, NameError> {
+                $check(&value)?;
+                Ok(Self(value))
+            }
+        }
+
+        impl TryFrom<&str> for $name {
+            type Error = NameError;
+            fn try_from(value: &str) -> Result<Self, NameError> {
+                Self::try_from(value.to_owned())
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&self.0, f)
+            }
+        }
+    };
+}
+
+validated_name!(
+    /// A GitHub Actions secret name: `^[A-Za-z_][A-Za-z0-9_]*$`, at most 255 characters, and not
+    /// starting with `GITHUB_` in any case (GitHub reserves that prefix).
+    SecretName,
+    check_secret_name
+);
+validated_name!(
+    /// A name in a presence check: a [`SecretName`], or exactly `GITHUB_TOKEN` (GitHub's built-in).
+    PresenceName,
+    check_presence_name
+);
+validated_name!(
+    /// A GitHub user or organisation login that owns a repository.
+    OwnerName,
+    check_login
+);
+validated_name!(
+    /// A GitHub organisation login.
+    OrgName,
+    check_login
+);
+validated_name!(
+    /// A GitHub repository name: 1–100 characters of `[A-Za-z0-9._-]`, not `.` or `..`.
+    RepoName,
+    check_repo
+);
+validated_name!(
+    /// A GitHub deployment environment name.
+    EnvironmentName,
+    check_environment
+);
+
+impl PresenceName {
+    /// The secret GitHub provides to every workflow run; never stored, always present.
+    pub const BUILTIN_TOKEN: &'static str = "GITHUB_TOKEN";
+
+    pub fn is_builtin(&self) -> bool {
+        self.0 == Self::BUILTIN_TOKEN
+    }
+
+    /// The name as a storable secret name, or `None` for the built-in token.
+    pub fn as_secret_name(&self) -> Option<SecretName> {
+        (!self.is_builtin()).then(|| SecretName(self.0.clone()))
+    }
+}
+
+fn check_secret_name(value: &str) -> Result<(), NameError> {
+    let mut chars = value.chars();
+    match chars.next() {
+        None => return Err(NameError("must not be empty")),
+        Some(first) if !(first.is_ascii_alphabetic() || first == '_') => {
+            return Err(NameError(
+                "must start with a letter or underscore and contain only letters, digits and underscores",
+            ));
+        }
+        Some(_) => {}
+    }
+    if !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(NameError(
+            "must contain only letters, digits and underscores (A-Z, a-z, 0-9, _)",
+        ));
+    }
+    if value.len() > 255 {
+        return Err(NameError("must be at most 255 characters"));
+    }
+    if value.len() >= 7 && value[..7].eq_ignore_ascii_case("GITHUB_") {
+        return Err(NameError(
+            "must not start with GITHUB_ (in any case): GitHub reserves that prefix",
+        ));
+    }
+    Ok(())
+}
+
+fn check_presence_name(value: &str) -> Result<(), NameError> {
+    if value == PresenceName::BUILTIN_TOKEN {
+        return Ok(());
+    }
+    check_secret_name(value).map_err(|e| {
+        if e.0.starts_with("must not start with GITHUB_") {
+            NameError("must not start with GITHUB_ (in any case); the only such name allowed here is GITHUB_TOKEN")
+        } else {
+            e
+        }
+    })
+}
+
+fn check_login(value: &str) -> Result<(), NameError> {
+    const RULE: &str = "must be 1-39 characters of letters, digits and single hyphens, not starting or ending with a hyphen";
+    let ok = (1..=39).contains(&value.len())
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !value.starts_with('-')
+        && !value.ends_with('-')
+        && !value.contains("--");
+    if ok { Ok(()) } else { Err(NameError(RULE)) }
+}
+
+fn check_repo(value: &str) -> Result<(), NameError> {
+    if !(1..=100).contains(&value.len())
+        || !value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return Err(NameError(
+            "must be 1-100 characters of letters, digits, '.', '_' and '-'",
+        ));
+    }
+    if value == "." || value == ".." {
+        return Err(NameError("must not be '.' or '..'"));
+    }
+    Ok(())
+}
+
+fn check_environment(value: &str) -> Result<(), NameError> {
+    if !(1..=255).contains(&value.len())
+        || !value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '_' | '.' | '-'))
+    {
+        return Err(NameError(
+            "must be 1-255 characters of letters, digits, spaces, '_', '.' and '-'",
+        ));
+    }
+    if value.starts_with(' ') || value.ends_with(' ') {
+        return Err(NameError("must not start or end with a space"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_names_follow_githubs_rules_without_rewriting() {
+        for ok in [
+            "AWS_ACCOUNT_ID",
+            "_x",
+            "a1",
+            "GITHUBX",
+            "GITHUB",
+            &"A".repeat(255),
+        ] {
+            assert_eq!(SecretName::try_from(ok).unwrap().as_str(), ok);
+        }
+        for bad in [
+            "",
+            "1ABC",
+            "my-secret",
+            "with space",
+            "GITHUB_X",
+            "github_x",
+            "Github_Token",
+            "É",
+            &"A".repeat(256),
+        ] {
+            assert!(
+                SecretName::try_from(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
+        }
+    }
+
+    #[test]
+    fn presence_names_allow_only_the_builtin_token_among_github_names() {
+        assert!(PresenceName::try_from("GITHUB_TOKEN").unwrap().is_builtin());
+        assert!(PresenceName::try_from("github_token").is_err());
+        assert!(PresenceName::try_from("GITHUB_OTHER").is_err());
+        let aws = PresenceName::try_from("AWS_ROLE_ARN").unwrap();
+        assert!(!aws.is_builtin());
+        assert_eq!(aws.as_secret_name().unwrap().as_str(), "AWS_ROLE_ARN");
+    }
+
+    #[test]
+    fn logins_reject_edge_hyphens_double_hyphens_and_other_characters() {
+        for ok in ["a", "the-cyber-boardroom", "A1-b2", &"a".repeat(39)] {
+            assert!(OwnerName::try_from(ok).is_ok(), "{ok:?}");
+        }
+        for bad in ["", "-x", "x-", "a--b", "a_b", "a.b", "a b", &"a".repeat(40)] {
+            assert!(OrgName::try_from(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn repo_names_reject_dot_names_and_foreign_characters() {
+        for ok in [
+            "r",
+            "my-new-service",
+            "a.b_c-d",
+            ".github",
+            &"r".repeat(100),
+        ] {
+            assert!(RepoName::try_from(ok).is_ok(), "{ok:?}");
+        }
+        for bad in ["", ".", "..", "a/b", "a b", &"r".repeat(101)] {
+            assert!(RepoName::try_from(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn environment_names_allow_spaces_inside_but_not_at_the_edges() {
+        for ok in ["dev", "prod eu-1", "a.b_c"] {
+            assert!(EnvironmentName::try_from(ok).is_ok(), "{ok:?}");
+        }
+        for bad in ["", " dev", "dev ", "dev/x", "dév", &"e".repeat(256)] {
+            assert!(EnvironmentName::try_from(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn rejection_messages_never_repeat_the_rejected_value() {
+        let value = "zzz-this-looks-like-a-credential-zzz/";
+        for message in [
+            SecretName::try_from(value).unwrap_err().to_string(),
+            OwnerName::try_from(value).unwrap_err().to_string(),
+            RepoName::try_from(value).unwrap_err().to_string(),
+            EnvironmentName::try_from(value).unwrap_err().to_string(),
+        ] {
+            assert!(!message.contains("credential"), "{message}");
+        }
+    }
+}

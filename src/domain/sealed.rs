@@ -1,0 +1,177 @@
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::Deserialize;
+
+use super::NameError;
+
+/// Bytes a libsodium sealed box adds to its plaintext (ephemeral public key 32 + MAC 16).
+pub const SEAL_OVERHEAD: usize = 48;
+/// The GitHub Service refuses blobs longer than this many base64 characters. That is 49 152 bytes
+/// decoded, tighter than GitHub's 48 KiB value limit plus the seal, so it is the limit enforced.
+pub const MAX_ENCODED_CHARS: usize = 65_536;
+
+/// A libsodium sealed box, base64-encoded, that only the GitHub Service can open.
+///
+/// It is a bearer credential: whoever holds it can replay it to the GitHub Service. So it has no
+/// `Serialize`, and its `Debug` and `Display` print a redaction. The only way to the raw text is
+/// [`SealedBlob::expose`], which is meant for building the upstream request body and nothing else.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedBlob(String);
+
+impl SealedBlob {
+    /// The base64 text, for the upstream request body only. Never log or format it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    fn parse(value: String, min_decoded: usize, what: &'static str) -> Result<Self, NameError> {
+        if value.is_empty() {
+            return Err(NameError(match what {
+                "pat" => {
+                    "must not be empty: seal the GitHub PAT with the key from GET /public-keys/github"
+                }
+                _ => "must not be empty: seal the value with the key from GET /public-keys/github",
+            }));
+        }
+        if value.len() > MAX_ENCODED_CHARS {
+            return Err(NameError(
+                "is too long: the GitHub Service accepts at most 65536 base64 characters (a plaintext of at most 49104 bytes)",
+            ));
+        }
+        if value.bytes().any(|b| b.is_ascii_whitespace()) {
+            return Err(NameError(
+                "must be standard base64 without whitespace or line breaks",
+            ));
+        }
+        let decoded_len = match STANDARD.decode(value.as_bytes()) {
+            Ok(bytes) => bytes.len(),
+            Err(_) if value.bytes().any(|b| b == b'-' || b == b'_') => {
+                return Err(NameError(
+                    "uses the URL-safe base64 alphabet ('-', '_'); encode the sealed box with standard base64 ('+', '/') with '=' padding",
+                ));
+            }
+            Err(_) => {
+                return Err(NameError(
+                    "must be standard base64 (A-Z, a-z, 0-9, '+', '/') with '=' padding",
+                ));
+            }
+        };
+        if decoded_len < min_decoded {
+            return Err(NameError(match what {
+                "pat" => {
+                    "is too short to be a sealed box of a PAT (a sealed box is at least 48 bytes longer than its plaintext)"
+                }
+                _ => "is too short to be a sealed box (a sealed box is at least 48 bytes)",
+            }));
+        }
+        Ok(Self(value))
+    }
+}
+
+impl fmt::Debug for SealedBlob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SealedBlob(<redacted>)")
+    }
+}
+
+impl fmt::Display for SealedBlob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+macro_rules! sealed_kind {
+    ($(#[$doc:meta])* $name:ident, $min:expr, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Deserialize)]
+        #[serde(try_from = "String")]
+        pub struct $name(SealedBlob);
+
+        impl $name {
+            pub fn blob(&self) -> &SealedBlob {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = NameError;
+            fn try_from(value: String) -> Result<Self, NameError> {
+                SealedBlob::parse(value, $min, $what).map(Self)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(concat!(stringify!($name), "(<redacted>)"))
+            }
+        }
+    };
+}
+
+sealed_kind!(
+    /// A sealed GitHub PAT: the plaintext is never empty, so at least 49 bytes decoded.
+    SealedPat,
+    SEAL_OVERHEAD + 1,
+    "pat"
+);
+sealed_kind!(
+    /// A sealed secret value: at least the 48 bytes of sealed-box overhead.
+    SealedValue,
+    SEAL_OVERHEAD,
+    "value"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b64(len: usize) -> String {
+        STANDARD.encode(vec![0xfbu8; len])
+    }
+
+    #[test]
+    fn accepts_standard_padded_base64_of_sealed_box_sizes() {
+        assert!(SealedPat::try_from(b64(49)).is_ok());
+        assert!(SealedValue::try_from(b64(48)).is_ok());
+        assert!(SealedValue::try_from(b64(MAX_ENCODED_CHARS / 4 * 3)).is_ok());
+    }
+
+    #[test]
+    fn rejects_a_pat_that_could_only_seal_an_empty_string() {
+        assert!(SealedPat::try_from(b64(48)).is_err());
+    }
+
+    #[test]
+    fn rejects_url_safe_base64_with_a_hint() {
+        let url_safe = b64(60).replace('+', "-").replace('/', "_");
+        let err = SealedPat::try_from(url_safe).unwrap_err().to_string();
+        assert!(err.contains("URL-safe"), "{err}");
+    }
+
+    #[test]
+    fn rejects_missing_padding_whitespace_and_oversize_blobs() {
+        let unpadded = b64(50).trim_end_matches('=').to_owned();
+        assert!(SealedValue::try_from(unpadded).is_err());
+        let wrapped = format!("{}\n{}", &b64(60)[..40], &b64(60)[40..]);
+        assert!(SealedValue::try_from(wrapped).is_err());
+        assert!(SealedValue::try_from(b64(MAX_ENCODED_CHARS)).is_err());
+        assert!(SealedValue::try_from(String::new()).is_err());
+    }
+
+    #[test]
+    fn debug_and_display_never_show_the_blob() {
+        let text = b64(60);
+        let pat = SealedPat::try_from(text.clone()).unwrap();
+        for shown in [
+            format!("{pat:?}"),
+            format!("{:?}", pat.blob()),
+            pat.blob().to_string(),
+        ] {
+            assert!(!shown.contains(&text[..20]), "{shown}");
+            assert!(shown.contains("redacted"));
+        }
+        assert_eq!(pat.blob().expose(), text);
+    }
+}

@@ -1,0 +1,197 @@
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::{EnvironmentName, OrgName, OwnerName, RepoName};
+
+/// Where secrets live. The scope is a property of the target's shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Repo,
+    Environment,
+    Org,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Repo => "repo",
+            Scope::Environment => "environment",
+            Scope::Org => "org",
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A validated target.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Target {
+    Repo {
+        owner: OwnerName,
+        repo: RepoName,
+    },
+    Environment {
+        owner: OwnerName,
+        repo: RepoName,
+        environment: EnvironmentName,
+    },
+    Org {
+        org: OrgName,
+    },
+}
+
+impl Target {
+    pub fn scope(&self) -> Scope {
+        match self {
+            Target::Repo { .. } => Scope::Repo,
+            Target::Environment { .. } => Scope::Environment,
+            Target::Org { .. } => Scope::Org,
+        }
+    }
+
+    /// The repository this target is in or beside (`None` for an organisation).
+    pub fn repository(&self) -> Option<Target> {
+        match self {
+            Target::Repo { .. } => Some(self.clone()),
+            Target::Environment { owner, repo, .. } => Some(Target::Repo {
+                owner: owner.clone(),
+                repo: repo.clone(),
+            }),
+            Target::Org { .. } => None,
+        }
+    }
+}
+
+/// Human form used in messages and reports: `owner/repo`, `owner/repo (environment dev)`, `org o`.
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Repo { owner, repo } => write!(f, "{owner}/{repo}"),
+            Target::Environment {
+                owner,
+                repo,
+                environment,
+            } => write!(f, "{owner}/{repo} (environment '{environment}')"),
+            Target::Org { org } => write!(f, "organisation {org}"),
+        }
+    }
+}
+
+/// The wire form of a target, before its shape is checked.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSpec {
+    pub owner: Option<OwnerName>,
+    pub repo: Option<RepoName>,
+    pub environment: Option<EnvironmentName>,
+    pub org: Option<OrgName>,
+}
+
+impl TryFrom<TargetSpec> for Target {
+    type Error = &'static str;
+
+    fn try_from(spec: TargetSpec) -> Result<Self, Self::Error> {
+        match spec {
+            TargetSpec {
+                owner: Some(owner),
+                repo: Some(repo),
+                environment: None,
+                org: None,
+            } => Ok(Target::Repo { owner, repo }),
+            TargetSpec {
+                owner: Some(owner),
+                repo: Some(repo),
+                environment: Some(environment),
+                org: None,
+            } => Ok(Target::Environment {
+                owner,
+                repo,
+                environment,
+            }),
+            TargetSpec {
+                owner: None,
+                repo: None,
+                environment: None,
+                org: Some(org),
+            } => Ok(Target::Org { org }),
+            TargetSpec { org: Some(_), .. } => Err(
+                "an organisation target has only `org`; do not combine it with `owner`, `repo` or `environment`",
+            ),
+            _ => Err(
+                "must be {\"owner\", \"repo\"} (repository), {\"owner\", \"repo\", \"environment\"} (environment) or {\"org\"} (organisation)",
+            ),
+        }
+    }
+}
+
+/// Who may read an organisation secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    All,
+    #[default]
+    Private,
+    Selected,
+}
+
+/// What to do when an environment does not exist. The only choice is to write the repository secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EnvFallback {
+    Repo,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: &str) -> Result<Target, String> {
+        let spec: TargetSpec = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        Target::try_from(spec).map_err(str::to_owned)
+    }
+
+    #[test]
+    fn the_shape_of_a_target_decides_its_scope() {
+        assert_eq!(
+            spec(r#"{"owner":"o","repo":"r"}"#).unwrap().scope(),
+            Scope::Repo
+        );
+        assert_eq!(
+            spec(r#"{"owner":"o","repo":"r","environment":"dev"}"#)
+                .unwrap()
+                .scope(),
+            Scope::Environment
+        );
+        assert_eq!(spec(r#"{"org":"o"}"#).unwrap().scope(), Scope::Org);
+    }
+
+    #[test]
+    fn incomplete_or_mixed_targets_are_rejected() {
+        for bad in [
+            r#"{}"#,
+            r#"{"owner":"o"}"#,
+            r#"{"repo":"r"}"#,
+            r#"{"owner":"o","environment":"dev"}"#,
+            r#"{"org":"o","repo":"r"}"#,
+            r#"{"owner":"o","repo":"r","enviroment":"dev"}"#,
+        ] {
+            assert!(spec(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_environment_target_knows_its_repository() {
+        let target = spec(r#"{"owner":"o","repo":"r","environment":"dev"}"#).unwrap();
+        assert_eq!(
+            target.repository().unwrap(),
+            spec(r#"{"owner":"o","repo":"r"}"#).unwrap()
+        );
+        assert_eq!(target.to_string(), "o/r (environment 'dev')");
+    }
+}

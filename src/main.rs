@@ -1,0 +1,35 @@
+use mgraph_deploy::config::{AuthPolicy, Config, RuntimeMode};
+use mgraph_deploy::{AppState, build_router, runtime, telemetry};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("mgraph-deploy: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    telemetry::init(config.log_format, &config.log_filter);
+    if matches!(config.auth, AuthPolicy::Open) {
+        tracing::warn!(
+            "NO API KEY CONFIGURED: anyone who can reach {} may use this service. Set FAST_API__AUTH__API_KEY__NAME and FAST_API__AUTH__API_KEY__VALUE.",
+            config.listen
+        );
+    }
+    tracing::info!(github_service = %config.github_service_url, version = env!("CARGO_PKG_VERSION"), "starting");
+
+    let router = build_router(AppState::new(&config));
+    let result = match config.runtime {
+        RuntimeMode::Lambda => runtime::serve_lambda(router).await,
+        RuntimeMode::Local => runtime::serve_local(router, config.listen).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "server stopped with an error");
+            eprintln!("mgraph-deploy: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

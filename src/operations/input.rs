@@ -1,0 +1,501 @@
+//! Requests of the operation routes: JSON parsing with field-naming errors, then the checks that
+//! span several fields. Everything here runs before any upstream call.
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::domain::{
+    EnvFallback, PresenceName, SealedPat, SealedValue, SecretName, Target, TargetSpec, Visibility,
+};
+
+use super::{ErrorType, Failure};
+
+/// A rejected request: which field, and which rule it broke. Never holds the rejected value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.sentence())]
+pub struct InvalidInput {
+    /// Dotted path of the field (`target.owner`, `operations[2].secret_name`); empty for the whole body.
+    pub field: String,
+    pub message: String,
+}
+
+impl InvalidInput {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    fn sentence(&self) -> String {
+        if self.field.is_empty() {
+            self.message.clone()
+        } else {
+            format!("`{}` {}", self.field, self.message)
+        }
+    }
+}
+
+impl From<InvalidInput> for Failure {
+    fn from(e: InvalidInput) -> Self {
+        Failure::new(ErrorType::InvalidInput, e.to_string())
+    }
+}
+
+/// Parses a JSON body whatever its `Content-Type`. Errors name the field and the rule; values
+/// the client sent are never repeated (a misplaced sealed blob must not come back in an error).
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, InvalidInput> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(InvalidInput::new(
+            "",
+            "the request body is empty; send a JSON object",
+        ));
+    }
+    // Syntax first (trailing data included), so a malformed body is never reported as a missing
+    // field; then the shape, because serde would read a struct from an array by position.
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+        return Err(InvalidInput::new(
+            "",
+            format!("the request body is not valid JSON: {}", position(&e)),
+        ));
+    }
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(InvalidInput::new(
+            "",
+            "the request body must be a JSON object",
+        ));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(describe)
+}
+
+fn position(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let reason = text
+        .rsplit_once(" at line ")
+        .map_or(text.as_str(), |(r, _)| r);
+    format!("{reason} at line {} column {}", e.line(), e.column())
+}
+
+fn describe(err: serde_path_to_error::Error<serde_json::Error>) -> InvalidInput {
+    let path = err.path().to_string();
+    let path = if path == "." { String::new() } else { path };
+    let inner = err.into_inner();
+    match inner.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+            return InvalidInput::new(
+                "",
+                format!("the request body is not valid JSON: {}", position(&inner)),
+            );
+        }
+        serde_json::error::Category::Io | serde_json::error::Category::Data => {}
+    }
+    let text = inner.to_string();
+    let message = text
+        .rsplit_once(" at line ")
+        .map_or(text.as_str(), |(m, _)| m);
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let name = rest.split('`').next().unwrap_or_default();
+        return InvalidInput::new(join_to(&path, name), "is required");
+    }
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let (name, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let known = expected.trim_start_matches(", ");
+        let hint = if known.is_empty() {
+            String::new()
+        } else {
+            format!("; {known}")
+        };
+        // The path already ends with the unknown key; a key that is not a plain identifier
+        // (a blob pasted as a key, say) is reported on its parent so it is never echoed.
+        let parent = path
+            .strip_suffix(name)
+            .map_or(path.as_str(), |p| p.trim_end_matches('.'));
+        return if is_plain_key(name) {
+            InvalidInput::new(join_to(parent, name), format!("is not a known field{hint}"))
+        } else {
+            InvalidInput::new(parent, format!("has an unknown field{hint}"))
+        };
+    }
+    if message.starts_with("invalid type: ") {
+        let expected = message
+            .rsplit_once(", expected ")
+            .map_or("another type", |(_, e)| e);
+        return if path.is_empty() {
+            InvalidInput::new("", "the request body must be a JSON object")
+        } else {
+            InvalidInput::new(
+                path,
+                format!(
+                    "has the wrong JSON type: expected {}",
+                    expected.trim_start_matches("struct ")
+                ),
+            )
+        };
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant `") {
+        let expected = rest.split_once("expected ").map_or("", |(_, e)| e);
+        return InvalidInput::new(path, format!("must be {expected}"));
+    }
+    if message.starts_with("invalid value: ") || message.starts_with("invalid length ") {
+        let expected = message
+            .rsplit_once(", expected ")
+            .map_or("a valid value", |(_, e)| e);
+        return InvalidInput::new(path, format!("is invalid: expected {expected}"));
+    }
+    if message.starts_with("duplicate field `") {
+        return InvalidInput::new(path, "has a field given twice");
+    }
+    // What is left comes from this crate's own validators, whose messages never echo the value.
+    InvalidInput::new(path, message.to_owned())
+}
+
+fn join_to(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{path}.{name}")
+    }
+}
+
+fn is_plain_key(name: &str) -> bool {
+    (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+pub(crate) fn target_from(spec: TargetSpec, field: &str) -> Result<Target, InvalidInput> {
+    Target::try_from(spec).map_err(|m| InvalidInput::new(field, m))
+}
+
+/// `list`: every secret's metadata in one scope.
+#[derive(Debug, Clone)]
+pub struct ListRequest {
+    pub pat: SealedPat,
+    pub target: Target,
+}
+
+/// `get`, `exists` and `delete`: one secret.
+#[derive(Debug, Clone)]
+pub struct SecretRequest {
+    pub pat: SealedPat,
+    pub target: Target,
+    pub secret_name: SecretName,
+}
+
+/// Settings of an organisation secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgAccess {
+    pub visibility: Visibility,
+    /// Repositories that may read a `selected` secret; empty otherwise.
+    pub repo_ids: Vec<u64>,
+}
+
+/// `create`: write (create or overwrite) one secret.
+#[derive(Debug, Clone)]
+pub struct CreateRequest {
+    pub pat: SealedPat,
+    pub target: Target,
+    pub secret_name: SecretName,
+    pub value: SealedValue,
+    /// `Some` exactly when the target is an organisation.
+    pub org_access: Option<OrgAccess>,
+    /// Write the repository secret when the target environment does not exist.
+    pub env_fallback: bool,
+}
+
+/// `presence`: which of these names a workflow run in this repository (and environment) would see.
+#[derive(Debug, Clone)]
+pub struct PresenceRequest {
+    pub pat: SealedPat,
+    pub target: Target,
+    pub required: Vec<PresenceName>,
+}
+
+/// The most names one presence check takes.
+pub const MAX_PRESENCE_NAMES: usize = 100;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListBody {
+    encrypted_pat: SealedPat,
+    target: TargetSpec,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecretBody {
+    encrypted_pat: SealedPat,
+    target: TargetSpec,
+    secret_name: SecretName,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    encrypted_pat: SealedPat,
+    target: TargetSpec,
+    secret_name: SecretName,
+    encrypted_value: SealedValue,
+    visibility: Option<Visibility>,
+    repo_ids: Option<Vec<u64>>,
+    env_fallback: Option<EnvFallback>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresenceBody {
+    encrypted_pat: SealedPat,
+    target: TargetSpec,
+    required: Vec<PresenceName>,
+}
+
+impl ListRequest {
+    pub fn from_json(body: &[u8]) -> Result<Self, InvalidInput> {
+        let b: ListBody = parse_json(body)?;
+        Ok(Self {
+            pat: b.encrypted_pat,
+            target: target_from(b.target, "target")?,
+        })
+    }
+}
+
+impl SecretRequest {
+    pub fn from_json(body: &[u8]) -> Result<Self, InvalidInput> {
+        let b: SecretBody = parse_json(body)?;
+        Ok(Self {
+            pat: b.encrypted_pat,
+            target: target_from(b.target, "target")?,
+            secret_name: b.secret_name,
+        })
+    }
+}
+
+impl CreateRequest {
+    pub fn from_json(body: &[u8]) -> Result<Self, InvalidInput> {
+        let b: CreateBody = parse_json(body)?;
+        let target = target_from(b.target, "target")?;
+        let (org_access, env_fallback) =
+            write_options(&target, b.visibility, b.repo_ids, b.env_fallback, "")?;
+        Ok(Self {
+            pat: b.encrypted_pat,
+            target,
+            secret_name: b.secret_name,
+            value: b.encrypted_value,
+            org_access,
+            env_fallback,
+        })
+    }
+}
+
+/// Checks the write options against the target's scope. `prefix` is prepended to field names
+/// (`operations[3].` in a workflow).
+pub(crate) fn write_options(
+    target: &Target,
+    visibility: Option<Visibility>,
+    repo_ids: Option<Vec<u64>>,
+    env_fallback: Option<EnvFallback>,
+    prefix: &str,
+) -> Result<(Option<OrgAccess>, bool), InvalidInput> {
+    let field = |name: &str| format!("{prefix}{name}");
+    let org_access = match target {
+        Target::Org { .. } => {
+            let visibility = visibility.unwrap_or_default();
+            let repo_ids = match (visibility, repo_ids) {
+                (Visibility::Selected, Some(ids)) if !ids.is_empty() => ids,
+                (Visibility::Selected, _) => {
+                    return Err(InvalidInput::new(
+                        field("repo_ids"),
+                        "is required and must list at least one repository id when visibility is `selected`",
+                    ));
+                }
+                (_, Some(_)) => {
+                    return Err(InvalidInput::new(
+                        field("repo_ids"),
+                        "is allowed only with visibility `selected`",
+                    ));
+                }
+                (_, None) => Vec::new(),
+            };
+            Some(OrgAccess {
+                visibility,
+                repo_ids,
+            })
+        }
+        _ => {
+            if visibility.is_some() {
+                return Err(InvalidInput::new(
+                    field("visibility"),
+                    "applies only to organisation targets ({\"org\": ...})",
+                ));
+            }
+            if repo_ids.is_some() {
+                return Err(InvalidInput::new(
+                    field("repo_ids"),
+                    "applies only to organisation targets ({\"org\": ...})",
+                ));
+            }
+            None
+        }
+    };
+    let env_fallback = match (env_fallback, target) {
+        (None, _) => false,
+        (Some(EnvFallback::Repo), Target::Environment { .. }) => true,
+        (Some(_), _) => {
+            return Err(InvalidInput::new(
+                field("env_fallback"),
+                "applies only to environment targets ({\"owner\", \"repo\", \"environment\"})",
+            ));
+        }
+    };
+    Ok((org_access, env_fallback))
+}
+
+impl PresenceRequest {
+    pub fn from_json(body: &[u8]) -> Result<Self, InvalidInput> {
+        let b: PresenceBody = parse_json(body)?;
+        let target = target_from(b.target, "target")?;
+        check_presence(&target, &b.required, "")?;
+        Ok(Self {
+            pat: b.encrypted_pat,
+            target,
+            required: b.required,
+        })
+    }
+}
+
+pub(crate) fn check_presence(
+    target: &Target,
+    required: &[PresenceName],
+    prefix: &str,
+) -> Result<(), InvalidInput> {
+    if matches!(target, Target::Org { .. }) {
+        return Err(InvalidInput::new(
+            format!("{prefix}target"),
+            "must be a repository or an environment: presence answers what a workflow run would see",
+        ));
+    }
+    if required.is_empty() || required.len() > MAX_PRESENCE_NAMES {
+        return Err(InvalidInput::new(
+            format!("{prefix}required"),
+            format!("must list 1 to {MAX_PRESENCE_NAMES} secret names"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+
+    fn blob() -> String {
+        base64::engine::general_purpose::STANDARD.encode([7u8; 60])
+    }
+
+    fn create(extra: &str) -> Result<CreateRequest, InvalidInput> {
+        let body = format!(
+            r#"{{"encrypted_pat":"{b}","target":{{"org":"acme"}},"secret_name":"S","encrypted_value":"{b}"{extra}}}"#,
+            b = blob()
+        );
+        CreateRequest::from_json(body.as_bytes())
+    }
+
+    #[test]
+    fn errors_name_the_nested_field_and_the_rule() {
+        let body = format!(
+            r#"{{"encrypted_pat":"{}","target":{{"owner":"-x","repo":"r"}}}}"#,
+            blob()
+        );
+        let err = ListRequest::from_json(body.as_bytes()).unwrap_err();
+        assert_eq!(err.field, "target.owner");
+        assert!(err.message.contains("hyphen"));
+    }
+
+    #[test]
+    fn a_typo_in_a_field_name_is_rejected_not_ignored() {
+        let body = format!(
+            r#"{{"encrypted_pat":"{}","target":{{"owner":"o","repo":"r","enviroment":"dev"}}}}"#,
+            blob()
+        );
+        let err = ListRequest::from_json(body.as_bytes()).unwrap_err();
+        assert_eq!(err.field, "target.enviroment");
+        assert!(err.message.contains("environment"), "{err}");
+    }
+
+    #[test]
+    fn missing_fields_and_wrong_types_are_named() {
+        let err = ListRequest::from_json(br#"{"target":{"org":"o"}}"#).unwrap_err();
+        assert_eq!(err.field, "encrypted_pat");
+        assert_eq!(err.message, "is required");
+        let err =
+            ListRequest::from_json(br#"{"encrypted_pat":5,"target":{"org":"o"}}"#).unwrap_err();
+        assert_eq!(err.field, "encrypted_pat");
+        assert!(err.message.contains("wrong JSON type"));
+    }
+
+    #[test]
+    fn malformed_empty_and_non_object_bodies_are_described() {
+        assert!(
+            ListRequest::from_json(b"")
+                .unwrap_err()
+                .message
+                .contains("empty")
+        );
+        assert!(
+            ListRequest::from_json(b"{")
+                .unwrap_err()
+                .message
+                .contains("not valid JSON")
+        );
+        assert!(
+            ListRequest::from_json(b"[]")
+                .unwrap_err()
+                .message
+                .contains("JSON object")
+        );
+        assert!(
+            ListRequest::from_json(b"{} x")
+                .unwrap_err()
+                .message
+                .contains("not valid JSON")
+        );
+    }
+
+    #[test]
+    fn a_blob_in_the_wrong_place_is_not_echoed() {
+        let b = blob();
+        for body in [
+            format!(r#"{{"encrypted_pat":"{b}","target":"{b}"}}"#),
+            format!(r#"{{"encrypted_pat":"{b}","target":{{"org":"{b}"}}}}"#),
+            format!(r#"{{"encrypted_pat":"{b}","target":{{"org":"o"}},"{b}":1}}"#),
+        ] {
+            let err = ListRequest::from_json(body.as_bytes())
+                .unwrap_err()
+                .to_string();
+            assert!(!err.contains(&b[..16]), "{err}");
+        }
+        let err = create(&format!(r#","visibility":"{b}""#))
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains(&b[..16]), "{err}");
+    }
+
+    #[test]
+    fn org_writes_default_to_private_and_check_repo_ids() {
+        assert_eq!(
+            create("").unwrap().org_access.unwrap(),
+            OrgAccess {
+                visibility: Visibility::Private,
+                repo_ids: vec![]
+            }
+        );
+        assert!(create(r#","visibility":"selected""#).is_err());
+        assert!(create(r#","visibility":"selected","repo_ids":[]"#).is_err());
+        assert!(create(r#","visibility":"all","repo_ids":[1]"#).is_err());
+        let ok = create(r#","visibility":"selected","repo_ids":[1,2]"#).unwrap();
+        assert_eq!(ok.org_access.unwrap().repo_ids, vec![1, 2]);
+        assert_eq!(
+            create(r#","env_fallback":"repo""#).unwrap_err().field,
+            "env_fallback"
+        );
+    }
+}

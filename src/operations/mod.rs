@@ -1,0 +1,17 @@
+//! What an operation *means*: scope routing, interpretation of the upstream's answers, diagnosis
+//! of its ambiguous ones, and the result envelope. Knows nothing of HTTP servers.
+//!
+//! The GitHub Service reports a bad PAT, a missing scope or a rate limit as 404 on get/delete and as
+//! 500 on create. Where it does, one extra `list` in the same scope tells which it was; an answer of
+//! "does not exist" is only ever given once the PAT is known to work.
+
+mod input;
+mod outcome;
+mod secrets;
+
+pub use input::{
+    CreateRequest, InvalidInput, ListRequest, MAX_PRESENCE_NAMES, OrgAccess, PresenceRequest,
+    SecretRequest, parse_json,
+};
+pub use outcome::{Envelope, ErrorType, Failure, OperationKind, Outcome, RateLimit};
+pub use secrets::{Operations, SecretMeta};

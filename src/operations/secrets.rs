@@ -1,0 +1,592 @@
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::domain::{PresenceName, Scope, SealedBlob, SecretName, Target};
+use crate::github_service::{Action, GitHubService, Reply, RequestData, UpstreamError};
+
+use super::{
+    CreateRequest, ErrorType, Failure, ListRequest, OperationKind, Outcome, PresenceRequest,
+    RateLimit, SecretRequest,
+};
+
+/// GitHub's default page size; the upstream never asks for more, so a list this long may be cut.
+const UPSTREAM_PAGE: usize = 30;
+
+/// A secret's metadata (never its value: GitHub does not return values).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretMeta {
+    pub name: String,
+    #[serde(default)]
+    pub created_at: Option<String>,
+    #[serde(default)]
+    pub updated_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<String>,
+}
+
+/// Runs operations against the GitHub Service. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Operations {
+    upstream: GitHubService,
+}
+
+impl Operations {
+    pub fn new(upstream: GitHubService) -> Self {
+        Self { upstream }
+    }
+
+    pub fn upstream(&self) -> &GitHubService {
+        &self.upstream
+    }
+
+    pub async fn list(&self, req: &ListRequest) -> Outcome {
+        let mut run = Run::new(&self.upstream, req.pat.blob());
+        let result = match run.list(&req.target).await {
+            Ok(Listing::Secrets(secrets)) => {
+                Ok(json!({ "secrets": secrets, "scope": req.target.scope() }))
+            }
+            Ok(Listing::EnvironmentMissing) => Err(environment_missing(&req.target)),
+            Err(f) => Err(f),
+        };
+        run.finish(OperationKind::List, result)
+    }
+
+    pub async fn get(&self, req: &SecretRequest) -> Outcome {
+        let mut run = Run::new(&self.upstream, req.pat.blob());
+        let result = match run.get(&req.target, &req.secret_name).await {
+            Ok(Found::Yes(secret)) => Ok(json!({ "secret": secret, "scope": req.target.scope() })),
+            Ok(Found::No) => Err(Failure::new(
+                ErrorType::NotFound,
+                format!(
+                    "Secret '{}' does not exist in {}",
+                    req.secret_name, req.target
+                ),
+            )),
+            Err(f) => Err(f),
+        };
+        run.finish(OperationKind::Get, result)
+    }
+
+    pub async fn exists(&self, req: &SecretRequest) -> Outcome {
+        let mut run = Run::new(&self.upstream, req.pat.blob());
+        let result = run.get(&req.target, &req.secret_name).await.map(|found| {
+            json!({
+                "exists": matches!(found, Found::Yes(_)),
+                "secret_name": req.secret_name,
+                "scope": req.target.scope(),
+            })
+        });
+        run.finish(OperationKind::Exists, result)
+    }
+
+    pub async fn create(&self, req: &CreateRequest) -> Outcome {
+        let mut run = Run::new(&self.upstream, req.pat.blob());
+        let result = run.create(req).await;
+        run.finish(OperationKind::Create, result)
+    }
+
+    pub async fn delete(&self, req: &SecretRequest) -> Outcome {
+        let mut run = Run::new(&self.upstream, req.pat.blob());
+        let result = match run.delete(&req.target, &req.secret_name).await {
+            Ok(true) => Ok(json!({
+                "deleted": true,
+                "secret_name": req.secret_name,
+                "scope": req.target.scope(),
+            })),
+            Ok(false) => Err(Failure::new(
+                ErrorType::NotFound,
+                format!(
+                    "Secret '{}' does not exist in {}",
+                    req.secret_name, req.target
+                ),
+            )),
+            Err(f) => Err(f),
+        };
+        run.finish(OperationKind::Delete, result)
+    }
+
+    pub async fn presence(&self, req: &PresenceRequest) -> Outcome {
+        let mut run = Run::new(&self.upstream, req.pat.blob());
+        let result = run.presence(&req.target, &req.required).await;
+        run.finish(OperationKind::Presence, result)
+    }
+}
+
+/// The listing of a scope, or the one "not found" that is worth telling apart.
+enum Listing {
+    Secrets(Vec<SecretMeta>),
+    /// The repository exists and the PAT can read it, but the environment does not exist.
+    EnvironmentMissing,
+}
+
+enum Found {
+    Yes(SecretMeta),
+    /// Confirmed absent: the PAT was shown to work in this scope.
+    No,
+}
+
+/// One operation in progress: the upstream calls it makes, the notes it gathers, the last rate limit.
+struct Run<'a> {
+    upstream: &'a GitHubService,
+    pat: &'a SealedBlob,
+    messages: Vec<String>,
+    rate_limit: Option<RateLimit>,
+}
+
+fn request_data(target: &Target) -> RequestData<'_> {
+    match target {
+        Target::Repo { owner, repo } => RequestData {
+            owner: Some(owner.as_str()),
+            repo: Some(repo.as_str()),
+            ..Default::default()
+        },
+        Target::Environment {
+            owner,
+            repo,
+            environment,
+        } => RequestData {
+            owner: Some(owner.as_str()),
+            repo: Some(repo.as_str()),
+            environment: Some(environment.as_str()),
+            ..Default::default()
+        },
+        Target::Org { org } => RequestData {
+            org: Some(org.as_str()),
+            ..Default::default()
+        },
+    }
+}
+
+fn environment_missing(target: &Target) -> Failure {
+    match target {
+        Target::Environment {
+            owner,
+            repo,
+            environment,
+        } => Failure::new(
+            ErrorType::NotFound,
+            format!("Environment '{environment}' does not exist in {owner}/{repo}"),
+        ),
+        other => Failure::new(ErrorType::NotFound, format!("{other} was not found")),
+    }
+}
+
+impl From<UpstreamError> for Failure {
+    fn from(e: UpstreamError) -> Self {
+        from_upstream_error(e)
+    }
+}
+
+fn from_upstream_error(e: UpstreamError) -> Failure {
+    let error_type = match e {
+        UpstreamError::Unavailable => ErrorType::UpstreamUnavailable,
+        UpstreamError::Timeout(_) => ErrorType::UpstreamTimeout,
+        _ => ErrorType::UpstreamError,
+    };
+    Failure::new(error_type, capitalise(&e.to_string()))
+}
+
+fn capitalise(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+fn write_permission_hint(scope: Scope) -> &'static str {
+    match scope {
+        Scope::Org => {
+            "a classic PAT needs `admin:org`; a fine-grained token needs organisation Secrets read and write"
+        }
+        Scope::Repo | Scope::Environment => {
+            "a classic PAT needs `repo`; a fine-grained token needs Secrets (and for environments, Environments) read and write"
+        }
+    }
+}
+
+impl<'a> Run<'a> {
+    fn new(upstream: &'a GitHubService, pat: &'a SealedBlob) -> Self {
+        Self {
+            upstream,
+            pat,
+            messages: Vec::new(),
+            rate_limit: None,
+        }
+    }
+
+    fn finish(self, kind: OperationKind, result: Result<Value, Failure>) -> Outcome {
+        let result = result.map_err(|mut f| {
+            if f.error_type == ErrorType::RateLimited && f.retry_after.is_none() {
+                f.retry_after = self.rate_limit.and_then(|r| r.retry_after());
+            }
+            f
+        });
+        Outcome {
+            kind,
+            result,
+            messages: self.messages,
+            rate_limit: self.rate_limit,
+        }
+    }
+
+    async fn call(
+        &mut self,
+        target: &Target,
+        action: Action,
+        data: RequestData<'_>,
+    ) -> Result<Reply, Failure> {
+        let reply = self
+            .upstream
+            .secrets(target.scope(), action, self.pat, data)
+            .await
+            .map_err(from_upstream_error)?;
+        if let Some(rl) = reply.context.rate_limit {
+            self.rate_limit = Some(rl.into());
+        }
+        Ok(reply)
+    }
+
+    /// Maps an upstream failure whose `error_type` can be taken at its word.
+    fn plain_failure(&self, reply: &Reply, target: &Target) -> Failure {
+        let said = reply.error_text();
+        let said_suffix = said
+            .as_deref()
+            .map(|s| format!(" (GitHub Service: {s})"))
+            .unwrap_or_default();
+        match reply.error_type() {
+            "decryption_failed" => decryption_failure(said.as_deref()),
+            "invalid_pat" => Failure::new(
+                ErrorType::InvalidPat,
+                "GitHub rejected the PAT: it is wrong, expired or revoked",
+            ),
+            "forbidden" => Failure::new(
+                ErrorType::Forbidden,
+                format!(
+                    "The PAT lacks permission for {} secrets of {target}: {}",
+                    target.scope(),
+                    write_permission_hint(target.scope())
+                ),
+            ),
+            "rate_limited" => rate_limited(),
+            "github_api_error" if said.as_deref().is_some_and(|s| s.contains("429")) => {
+                rate_limited()
+            }
+            _ => Failure::new(
+                ErrorType::UpstreamError,
+                format!(
+                    "The GitHub Service failed with HTTP {} ({}){said_suffix}",
+                    reply.http_status,
+                    reply.error_type()
+                ),
+            ),
+        }
+    }
+
+    /// Lists one scope. The upstream's list reports GitHub's errors faithfully, so its 404 means
+    /// the repository, environment or organisation is missing (or invisible to the PAT).
+    async fn list(&mut self, target: &Target) -> Result<Listing, Failure> {
+        let reply = self
+            .call(target, Action::List, request_data(target))
+            .await?;
+        if reply.context.success && (200..300).contains(&reply.http_status) {
+            let secrets = reply
+                .data
+                .get("secrets")
+                .cloned()
+                .and_then(|s| serde_json::from_value::<Vec<SecretMeta>>(s).ok())
+                .ok_or_else(|| {
+                    Failure::new(
+                        ErrorType::UpstreamError,
+                        "The GitHub Service answered a list without a usable `secrets` array",
+                    )
+                })?;
+            return Ok(Listing::Secrets(secrets));
+        }
+        if reply.error_type() != "not_found" {
+            return Err(self.plain_failure(&reply, target));
+        }
+        match target {
+            Target::Environment { .. } => {
+                // Repository missing, or only the environment? One more list tells.
+                let repository = target
+                    .repository()
+                    .expect("an environment is in a repository");
+                match Box::pin(self.list(&repository)).await? {
+                    Listing::Secrets(_) => Ok(Listing::EnvironmentMissing),
+                    Listing::EnvironmentMissing => {
+                        unreachable!("a repository listing has no environment")
+                    }
+                }
+            }
+            Target::Repo { .. } => Err(Failure::new(
+                ErrorType::NotFound,
+                format!("Repository {target} was not found, or the PAT cannot see it"),
+            )),
+            Target::Org { .. } => Err(Failure::new(
+                ErrorType::NotFound,
+                format!("The {target} was not found, or the PAT cannot see it"),
+            )),
+        }
+    }
+
+    /// Runs the diagnosing list after an ambiguous answer; notes that it did.
+    async fn diagnose(&mut self, target: &Target, reply: &Reply) -> Result<Listing, Failure> {
+        let said = reply
+            .error_text()
+            .unwrap_or_else(|| reply.error_type().to_owned());
+        let listing = self.list(target).await;
+        let conclusion = match &listing {
+            Ok(Listing::Secrets(_)) => "the PAT can read this scope".to_owned(),
+            Ok(Listing::EnvironmentMissing) => "the environment does not exist".to_owned(),
+            Err(f) => format!("{} ({})", f.message, f.error_type.as_str()),
+        };
+        self.messages.push(format!(
+            "Diagnosed with an extra list call after the GitHub Service answered HTTP {} '{said}': {conclusion}",
+            reply.http_status
+        ));
+        listing
+    }
+
+    async fn get(&mut self, target: &Target, name: &SecretName) -> Result<Found, Failure> {
+        let data = RequestData {
+            secret_name: Some(name.as_str()),
+            ..request_data(target)
+        };
+        let reply = self.call(target, Action::Get, data).await?;
+        if reply.context.success && reply.http_status == 200 {
+            let secret = reply
+                .data
+                .get("secret")
+                .cloned()
+                .and_then(|s| serde_json::from_value::<SecretMeta>(s).ok())
+                .filter(|s| s.name == name.as_str())
+                .ok_or_else(|| {
+                    Failure::new(
+                        ErrorType::UpstreamError,
+                        "The GitHub Service answered a get without the secret's metadata",
+                    )
+                })?;
+            return Ok(Found::Yes(secret));
+        }
+        if reply.error_type() != "not_found" {
+            return Err(self.plain_failure(&reply, target));
+        }
+        match self.diagnose(target, &reply).await? {
+            Listing::EnvironmentMissing => Err(environment_missing(target)),
+            Listing::Secrets(secrets) if secrets.iter().any(|s| s.name == name.as_str()) => {
+                Err(Failure::new(
+                    ErrorType::UpstreamAmbiguous,
+                    format!(
+                        "The GitHub Service reported secret '{name}' as not found, but it is listed in {target}; GitHub may have rejected the read (rate limit or permission), retry later"
+                    ),
+                ))
+            }
+            Listing::Secrets(_) => Ok(Found::No),
+        }
+    }
+
+    /// `Ok(true)` deleted, `Ok(false)` confirmed absent.
+    async fn delete(&mut self, target: &Target, name: &SecretName) -> Result<bool, Failure> {
+        let data = RequestData {
+            secret_name: Some(name.as_str()),
+            ..request_data(target)
+        };
+        let reply = self.call(target, Action::Delete, data).await?;
+        if reply.context.success && (200..300).contains(&reply.http_status) {
+            self.messages.extend(reply.messages());
+            return Ok(true);
+        }
+        if reply.error_type() != "not_found" {
+            return Err(self.plain_failure(&reply, target));
+        }
+        let still_there = || {
+            Failure::new(
+                ErrorType::UpstreamAmbiguous,
+                format!(
+                    "Could not delete secret '{name}' from {target} although it exists and the PAT can read it: the PAT most likely lacks write permission ({}), or GitHub refused the delete",
+                    write_permission_hint(target.scope())
+                ),
+            )
+        };
+        match self.diagnose(target, &reply).await? {
+            Listing::EnvironmentMissing => Err(environment_missing(target)),
+            Listing::Secrets(secrets) if secrets.iter().any(|s| s.name == name.as_str()) => {
+                Err(still_there())
+            }
+            Listing::Secrets(secrets) if secrets.len() >= UPSTREAM_PAGE => {
+                // A full page may be cut short: ask for the name itself.
+                match self.get(target, name).await? {
+                    Found::Yes(_) => Err(still_there()),
+                    Found::No => Ok(false),
+                }
+            }
+            Listing::Secrets(_) => Ok(false),
+        }
+    }
+
+    async fn create(&mut self, req: &CreateRequest) -> Result<Value, Failure> {
+        match self.write(&req.target, req).await? {
+            Written::Yes => Ok(json!({
+                "created": true,
+                "secret_name": req.secret_name,
+                "scope": req.target.scope(),
+            })),
+            Written::EnvironmentMissing if req.env_fallback => {
+                let repository = req
+                    .target
+                    .repository()
+                    .expect("an environment is in a repository");
+                self.messages.push(format!(
+                    "Environment '{}' does not exist in {repository}; wrote the repository secret instead (env_fallback: repo)",
+                    env_name(&req.target)
+                ));
+                match self.write(&repository, req).await? {
+                    Written::Yes => Ok(json!({
+                        "created": true,
+                        "secret_name": req.secret_name,
+                        "scope": Scope::Repo,
+                        "env_fallback": true,
+                    })),
+                    Written::EnvironmentMissing => {
+                        unreachable!("a repository target has no environment")
+                    }
+                }
+            }
+            Written::EnvironmentMissing => Err(environment_missing(&req.target)),
+        }
+    }
+
+    async fn write(&mut self, target: &Target, req: &CreateRequest) -> Result<Written, Failure> {
+        let org = req.org_access.as_ref();
+        let data = RequestData {
+            secret_name: Some(req.secret_name.as_str()),
+            encrypted_value: Some(req.value.blob().expose()),
+            visibility: org.map(|o| o.visibility),
+            repo_ids: org
+                .filter(|o| !o.repo_ids.is_empty())
+                .map(|o| o.repo_ids.as_slice()),
+            ..request_data(target)
+        };
+        let reply = self.call(target, Action::Create, data).await?;
+        if reply.context.success && (200..300).contains(&reply.http_status) {
+            self.messages.extend(reply.messages());
+            return Ok(Written::Yes);
+        }
+        if !matches!(reply.error_type(), "github_api_error" | "not_found") {
+            return Err(self.plain_failure(&reply, target));
+        }
+        match self.diagnose(target, &reply).await? {
+            Listing::EnvironmentMissing => Ok(Written::EnvironmentMissing),
+            Listing::Secrets(_) => Err(Failure::new(
+                ErrorType::UpstreamAmbiguous,
+                format!(
+                    "Could not write secret '{}' to {target}, although the PAT can read it: the PAT most likely lacks write permission ({}); otherwise GitHub refused the write",
+                    req.secret_name,
+                    write_permission_hint(target.scope())
+                ),
+            )),
+        }
+    }
+
+    async fn presence(
+        &mut self,
+        target: &Target,
+        required: &[PresenceName],
+    ) -> Result<Value, Failure> {
+        let repository = target
+            .repository()
+            .expect("presence targets are validated to be in a repository");
+        let env_secrets = match target {
+            Target::Environment { .. } => match self.list(target).await? {
+                Listing::Secrets(s) => Some(s),
+                Listing::EnvironmentMissing => {
+                    self.messages.push(format!(
+                        "Environment '{}' does not exist in {repository}; only repository secrets were checked",
+                        env_name(target)
+                    ));
+                    None
+                }
+            },
+            _ => None,
+        };
+        let repo_secrets = match self.list(&repository).await? {
+            Listing::Secrets(s) => s,
+            Listing::EnvironmentMissing => unreachable!("a repository listing has no environment"),
+        };
+
+        let mut report = Vec::with_capacity(required.len());
+        for name in required {
+            let Some(secret_name) = name.as_secret_name() else {
+                report.push(json!({ "name": name, "present": true, "scope": "builtin" }));
+                continue;
+            };
+            let mut scope = None;
+            if let Some(env) = &env_secrets {
+                if self.present(target, env, &secret_name).await? {
+                    scope = Some(Scope::Environment);
+                }
+            }
+            if scope.is_none()
+                && self
+                    .present(&repository, &repo_secrets, &secret_name)
+                    .await?
+            {
+                scope = Some(Scope::Repo);
+            }
+            report.push(json!({ "name": name, "present": scope.is_some(), "scope": scope }));
+        }
+        let all_present = report.iter().all(|r| r["present"] == true);
+        Ok(json!({ "secrets": report, "all_present": all_present }))
+    }
+
+    /// Whether `name` is in a scope whose listing is `listed`; a full page is confirmed by name.
+    async fn present(
+        &mut self,
+        target: &Target,
+        listed: &[SecretMeta],
+        name: &SecretName,
+    ) -> Result<bool, Failure> {
+        if listed.iter().any(|s| s.name == name.as_str()) {
+            return Ok(true);
+        }
+        if listed.len() < UPSTREAM_PAGE {
+            return Ok(false);
+        }
+        Ok(matches!(self.get(target, name).await?, Found::Yes(_)))
+    }
+}
+
+enum Written {
+    Yes,
+    EnvironmentMissing,
+}
+
+fn env_name(target: &Target) -> &str {
+    match target {
+        Target::Environment { environment, .. } => environment.as_str(),
+        _ => "",
+    }
+}
+
+fn rate_limited() -> Failure {
+    Failure::new(
+        ErrorType::RateLimited,
+        "GitHub's rate limit for this PAT is exhausted; retry after it resets",
+    )
+}
+
+fn decryption_failure(said: Option<&str>) -> Failure {
+    let said = said.unwrap_or_default();
+    let message = if said.contains("header") || said.contains("whitespace") {
+        "The GitHub Service opened the PAT, but it is not usable as a token: it most likely contains whitespace or a trailing newline; seal the PAT again without it"
+    } else if said.contains("secret value") {
+        "The GitHub Service could not open encrypted_value: it was sealed to another (or an old) public key, or is corrupt; fetch GET /public-keys/github again and re-seal"
+    } else if said.contains("PAT") || said.contains("Decryption failed") || said.contains("base64")
+    {
+        "The GitHub Service could not open encrypted_pat: it was sealed to another (or an old) public key, or is corrupt; fetch GET /public-keys/github again and re-seal"
+    } else {
+        "The GitHub Service could not open a sealed blob: it was sealed to another (or an old) public key, or is corrupt; fetch GET /public-keys/github again and re-seal"
+    };
+    Failure::new(ErrorType::DecryptionFailed, message)
+}

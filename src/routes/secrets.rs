@@ -1,0 +1,86 @@
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+
+use crate::operations::{
+    CreateRequest, ErrorType, Failure, InvalidInput, ListRequest, OperationKind, Outcome,
+    PresenceRequest, SecretRequest,
+};
+use crate::routes::ResponseErrorType;
+use crate::state::AppState;
+
+/// `POST /operations/github/secrets/{kind}`. The body is JSON whatever its `Content-Type`.
+pub async fn handle(
+    kind: OperationKind,
+    state: AppState,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let started = Instant::now();
+    let outcome = match body {
+        Err(rejection) => Outcome::rejected(kind, body_failure(&rejection, state.max_body_bytes)),
+        Ok(bytes) => run(kind, &state, &bytes).await,
+    };
+    respond(&outcome, started.elapsed().as_secs_f64())
+}
+
+async fn run(kind: OperationKind, state: &AppState, body: &[u8]) -> Outcome {
+    let ops = &state.operations;
+    let rejected = |e: InvalidInput| Outcome::rejected(kind, e.into());
+    match kind {
+        OperationKind::List => match ListRequest::from_json(body) {
+            Ok(req) => ops.list(&req).await,
+            Err(e) => rejected(e),
+        },
+        OperationKind::Get | OperationKind::Exists | OperationKind::Delete => {
+            match SecretRequest::from_json(body) {
+                Ok(req) if kind == OperationKind::Get => ops.get(&req).await,
+                Ok(req) if kind == OperationKind::Exists => ops.exists(&req).await,
+                Ok(req) => ops.delete(&req).await,
+                Err(e) => rejected(e),
+            }
+        }
+        OperationKind::Create => match CreateRequest::from_json(body) {
+            Ok(req) => ops.create(&req).await,
+            Err(e) => rejected(e),
+        },
+        OperationKind::Presence => match PresenceRequest::from_json(body) {
+            Ok(req) => ops.presence(&req).await,
+            Err(e) => rejected(e),
+        },
+    }
+}
+
+fn body_failure(rejection: &BytesRejection, limit: usize) -> Failure {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        Failure::new(
+            ErrorType::InvalidInput,
+            format!("The request body is larger than {limit} bytes (DEPLOY__MAX_BODY_BYTES)"),
+        )
+    } else {
+        Failure::new(
+            ErrorType::InvalidInput,
+            "The request body could not be read",
+        )
+    }
+}
+
+/// The envelope with its status; `Retry-After` when a rate limit's reset is known.
+pub fn respond(outcome: &Outcome, duration: f64) -> Response {
+    let status = StatusCode::from_u16(outcome.http_status()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut response = (status, Json(outcome.envelope(duration))).into_response();
+    if let Some(failure) = outcome.failure() {
+        response
+            .extensions_mut()
+            .insert(ResponseErrorType(failure.error_type));
+        if let Some(seconds) = failure.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+    }
+    response
+}

@@ -1,0 +1,26 @@
+//! The one `Clone` state every handler shares.
+
+use std::sync::Arc;
+
+use crate::config::{AuthPolicy, Config, RuntimeMode};
+use crate::github_service::GitHubService;
+use crate::operations::Operations;
+
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub operations: Operations,
+    pub runtime: RuntimeMode,
+    pub auth: Arc<AuthPolicy>,
+    pub max_body_bytes: usize,
+}
+
+impl AppState {
+    pub fn new(config: &Config) -> Self {
+        Self {
+            operations: Operations::new(GitHubService::new(config)),
+            runtime: config.runtime,
+            auth: Arc::new(config.auth.clone()),
+            max_body_bytes: config.max_body_bytes,
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! Logging: JSON lines in Lambda (or with `DEPLOY__LOG_FORMAT=json`), human-readable locally.
+
+use tracing::Subscriber;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+
+use crate::config::LogFormat;
+
+/// A subscriber writing to `writer`. Used by [`init`], and by tests that capture the output.
+pub fn subscriber<W>(
+    format: LogFormat,
+    filter: &str,
+    writer: W,
+) -> Box<dyn Subscriber + Send + Sync>
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
+    match format {
+        LogFormat::Json => Box::new(
+            builder
+                .json()
+                .with_current_span(true)
+                .with_span_list(false)
+                .flatten_event(true)
+                .finish(),
+        ),
+        LogFormat::Pretty => Box::new(builder.compact().finish()),
+    }
+}
+
+/// Installs the process-wide subscriber on stderr. Call once, first thing in `main`.
+pub fn init(format: LogFormat, filter: &str) {
+    let _ = tracing::subscriber::set_global_default(subscriber(format, filter, std::io::stderr));
+}
