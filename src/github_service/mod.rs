@@ -73,6 +73,8 @@ pub enum UpstreamError {
     NotJson { status: u16 },
     #[error("the GitHub Service answered HTTP {status} without a result envelope{}", detail_suffix(.detail))]
     NoEnvelope { status: u16, detail: Option<String> },
+    #[error("the GitHub Service failed with HTTP {status}{}", detail_suffix(.detail))]
+    Failed { status: u16, detail: Option<String> },
     #[error("the GitHub Service answered with an unusable public key")]
     BadPublicKey,
 }
@@ -167,7 +169,10 @@ impl GitHubService {
             .send(Method::GET, "/encryption/public-key", None)
             .await?;
         if status != 200 {
-            return Err(no_envelope(status, &body));
+            return Err(match framework_detail(&body) {
+                Ok(detail) => UpstreamError::Failed { status, detail },
+                Err(()) => UpstreamError::NotJson { status },
+            });
         }
         let parsed: wire::PublicKeyResponse =
             serde_json::from_slice(&body).map_err(|_| UpstreamError::NotJson { status })?;
@@ -202,7 +207,12 @@ impl GitHubService {
         let envelope = match serde_json::from_slice::<serde_json::Value>(&bytes) {
             Err(_) => return Err(UpstreamError::NotJson { status }),
             Ok(value) if value.get("response_context").is_some_and(|c| c.is_object()) => value,
-            Ok(_) => return Err(no_envelope(status, &bytes)),
+            Ok(_) => {
+                return Err(match framework_detail(&bytes) {
+                    Ok(detail) => UpstreamError::NoEnvelope { status, detail },
+                    Err(()) => UpstreamError::NotJson { status },
+                });
+            }
         };
         let parsed: wire::SecretsResponse =
             serde_json::from_value(envelope).map_err(|_| UpstreamError::NoEnvelope {
@@ -285,10 +295,9 @@ fn is_middleware_rejection(body: &[u8]) -> bool {
 
 /// Describes a body without an envelope: the framework's `detail` (string or validation list),
 /// `error`, or `message`, scrubbed. Stack traces and pydantic `input` echoes are never kept.
-fn no_envelope(status: u16, body: &[u8]) -> UpstreamError {
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return UpstreamError::NotJson { status };
-    };
+/// `Err` when the body is not JSON.
+fn framework_detail(body: &[u8]) -> Result<Option<String>, ()> {
+    let value = serde_json::from_slice::<serde_json::Value>(body).map_err(|_| ())?;
     let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
     let detail = match value.get("detail") {
         Some(serde_json::Value::Array(items)) => Some(
@@ -322,5 +331,5 @@ fn no_envelope(status: u16, body: &[u8]) -> UpstreamError {
     .or_else(|| value.get("message").and_then(text))
     .filter(|d| !d.trim().is_empty())
     .map(|d| scrub(&d));
-    UpstreamError::NoEnvelope { status, detail }
+    Ok(detail)
 }

@@ -82,6 +82,13 @@ fn describe(err: serde_path_to_error::Error<serde_json::Error>) -> InvalidInput 
     let path = if path == "." { String::new() } else { path };
     let inner = err.into_inner();
     match inner.classify() {
+        // The syntax was checked before; serde_json reports some type mismatches (a boolean
+        // where an enum's string belongs) as syntax errors.
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof
+            if !path.is_empty() =>
+        {
+            return InvalidInput::new(path, "has the wrong JSON type");
+        }
         serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
             return InvalidInput::new(
                 "",
@@ -126,10 +133,7 @@ fn describe(err: serde_path_to_error::Error<serde_json::Error>) -> InvalidInput 
         } else {
             InvalidInput::new(
                 path,
-                format!(
-                    "has the wrong JSON type: expected {}",
-                    expected.trim_start_matches("struct ")
-                ),
+                format!("has the wrong JSON type: expected {}", plain(expected)),
             )
         };
     }
@@ -141,13 +145,26 @@ fn describe(err: serde_path_to_error::Error<serde_json::Error>) -> InvalidInput 
         let expected = message
             .rsplit_once(", expected ")
             .map_or("a valid value", |(_, e)| e);
-        return InvalidInput::new(path, format!("is invalid: expected {expected}"));
+        return InvalidInput::new(path, format!("is invalid: expected {}", plain(expected)));
     }
     if message.starts_with("duplicate field `") {
         return InvalidInput::new(path, "has a field given twice");
     }
     // What is left comes from this crate's own validators, whose messages never echo the value.
     InvalidInput::new(path, message.to_owned())
+}
+
+/// serde's names for Rust types, in JSON words.
+fn plain(expected: &str) -> String {
+    if expected.starts_with("struct ") {
+        return "a JSON object".to_owned();
+    }
+    match expected {
+        "u64" | "u32" | "usize" => "a whole number of 0 or more".to_owned(),
+        "a sequence" => "a JSON array".to_owned(),
+        "a boolean" => "true or false".to_owned(),
+        other => other.to_owned(),
+    }
 }
 
 fn join_to(path: &str, name: &str) -> String {

@@ -1,0 +1,401 @@
+//! This service's own API key, the info routes, the public-key route and its cache, request ids,
+//! and the JSON answers to unknown routes.
+
+mod common;
+
+use axum::body::Body;
+use common::*;
+use http::{Method, Request};
+use serde_json::json;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+const PUBLIC_KEY: &str = "6c5b2a7f0e0c8f2d4b1a39e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8";
+
+fn anonymous(method: Method, path: &str) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .body(Body::empty())
+        .unwrap()
+}
+
+fn assert_unauthorized(reply: &Reply) {
+    assert_eq!(reply.status, 401, "{}", reply.text);
+    assert_eq!(reply.json["success"], false);
+    assert_eq!(reply.json["error_type"], "unauthorized");
+    assert!(reply.json["error"].as_str().is_some_and(|e| !e.is_empty()));
+}
+
+#[tokio::test]
+async fn health_answers_without_a_key() {
+    let h = Harness::start().await;
+    let reply = h.send(anonymous(Method::GET, "/info/health")).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json, json!({ "status": "ok" }));
+}
+
+#[tokio::test]
+async fn version_and_status_describe_this_service() {
+    let h = Harness::start().await;
+    let version = h.get("/info/version").await;
+    assert_eq!(
+        version.json,
+        json!({ "version": env!("CARGO_PKG_VERSION") })
+    );
+    let status = h.get("/info/status").await;
+    assert_eq!(
+        status.json,
+        json!({ "name": "mgraph_ai_service_deploy", "version": env!("CARGO_PKG_VERSION"),
+                "status": "operational", "environment": "local" })
+    );
+}
+
+#[tokio::test]
+async fn every_route_but_the_exempt_ones_needs_the_key() {
+    let h = Harness::start().await;
+    for (m, p) in [
+        (Method::GET, "/info/version"),
+        (Method::GET, "/info/status"),
+        (Method::GET, "/public-keys/github"),
+        (Method::POST, "/operations/github/secrets/list"),
+        (Method::POST, "/operations/github/secrets/create"),
+        (Method::POST, "/operations/github/secrets/presence"),
+        (Method::GET, "/no/such/route"),
+    ] {
+        let reply = h.send(anonymous(m.clone(), p)).await;
+        assert_unauthorized(&reply);
+        assert!(
+            reply.json["error"].as_str().unwrap().contains(API_KEY_NAME),
+            "{m} {p}: {}",
+            reply.text
+        );
+    }
+    assert_eq!(h.upstream_requests().await.len(), 0);
+}
+
+#[tokio::test]
+async fn the_exemption_matches_the_exact_path_and_method_only() {
+    let h = Harness::start().await;
+    for (m, p) in [
+        (Method::GET, "/INFO/HEALTH"),
+        (Method::GET, "/Info/Health"),
+        (Method::GET, "/info/health/"),
+        (Method::GET, "/info//health"),
+        (Method::GET, "/info/health/../status"),
+        (Method::GET, "/info/%68ealth"),
+        (Method::POST, "/info/health"),
+        (Method::OPTIONS, "/info/health"),
+        (Method::OPTIONS, "/operations/github/secrets/create"),
+        (Method::HEAD, "/info/status"),
+        (Method::GET, "/docs/"),
+        (Method::POST, "/openapi.json"),
+    ] {
+        let reply = h.send(anonymous(m.clone(), p)).await;
+        assert_eq!(
+            reply.status, 401,
+            "{m} {p} must need the key: {}",
+            reply.text
+        );
+    }
+}
+
+#[tokio::test]
+async fn head_of_health_is_exempt_like_its_get() {
+    let h = Harness::start().await;
+    let reply = h.send(anonymous(Method::HEAD, "/info/health")).await;
+    assert_eq!(reply.status, 200);
+}
+
+#[tokio::test]
+async fn a_wrong_key_is_refused() {
+    let h = Harness::start().await;
+    for wrong in [
+        "wrong",
+        "",
+        &API_KEY_VALUE[..API_KEY_VALUE.len() - 1],
+        &format!("{API_KEY_VALUE}x"),
+    ] {
+        let reply = h
+            .send(
+                Request::builder()
+                    .uri("/info/status")
+                    .header(API_KEY_NAME, wrong)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_unauthorized(&reply);
+    }
+}
+
+#[tokio::test]
+async fn the_key_is_accepted_from_a_cookie_when_the_header_is_absent() {
+    let h = Harness::start().await;
+    let cookie = format!("theme=dark; {API_KEY_NAME}={API_KEY_VALUE}; other=1");
+    let reply = h
+        .send(
+            Request::builder()
+                .uri("/info/status")
+                .header("cookie", cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+}
+
+#[tokio::test]
+async fn a_wrong_header_is_not_rescued_by_a_right_cookie() {
+    let h = Harness::start().await;
+    let reply = h
+        .send(
+            Request::builder()
+                .uri("/info/status")
+                .header(API_KEY_NAME, "wrong")
+                .header("cookie", format!("{API_KEY_NAME}={API_KEY_VALUE}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_unauthorized(&reply);
+}
+
+#[tokio::test]
+async fn a_cookie_with_a_wrong_key_is_refused() {
+    let h = Harness::start().await;
+    let reply = h
+        .send(
+            Request::builder()
+                .uri("/info/status")
+                .header("cookie", format!("{API_KEY_NAME}=wrong"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_unauthorized(&reply);
+}
+
+#[tokio::test]
+async fn in_lambda_without_a_key_every_route_but_health_is_refused() {
+    let h = Harness::with_env(|vars| {
+        vars.remove("FAST_API__AUTH__API_KEY__NAME");
+        vars.remove("FAST_API__AUTH__API_KEY__VALUE");
+        vars.insert("AWS_LAMBDA_RUNTIME_API".into(), "127.0.0.1:9001".into());
+    })
+    .await;
+    assert_eq!(
+        h.send(anonymous(Method::GET, "/info/health")).await.status,
+        200
+    );
+    let reply = h.send(anonymous(Method::GET, "/info/status")).await;
+    assert_unauthorized(&reply);
+    assert!(
+        reply.json["error"]
+            .as_str()
+            .unwrap()
+            .contains("no API key configured")
+    );
+    // Presenting some key does not help: there is nothing to compare it with.
+    let reply = h
+        .send(
+            Request::builder()
+                .uri("/info/status")
+                .header("x-api-key", "anything")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_unauthorized(&reply);
+}
+
+#[tokio::test]
+async fn locally_without_a_key_the_service_is_open() {
+    let h = Harness::with_env(|vars| {
+        vars.remove("FAST_API__AUTH__API_KEY__NAME");
+        vars.remove("FAST_API__AUTH__API_KEY__VALUE");
+    })
+    .await;
+    let reply = h.send(anonymous(Method::GET, "/info/status")).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json["environment"], "local");
+}
+
+#[tokio::test]
+async fn the_public_key_is_served_from_the_upstream_with_its_algorithm() {
+    let h = Harness::start().await;
+    h.upstream_answers(
+        "GET",
+        "/encryption/public-key",
+        ResponseTemplate::new(200).set_body_json(json!({
+            "public_key": PUBLIC_KEY, "algorithm": "NaCl/Curve25519/SealedBox", "timestamp": 1 })),
+    )
+    .await;
+
+    let reply = h.get("/public-keys/github").await;
+
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(
+        reply.json,
+        json!({ "public_key": PUBLIC_KEY, "algorithm": "NaCl/Curve25519/SealedBox", "service": "github" })
+    );
+    let sent = &h.upstream_requests().await[0];
+    assert_eq!(
+        sent.headers.get(UPSTREAM_KEY_NAME).unwrap(),
+        UPSTREAM_KEY_VALUE
+    );
+}
+
+#[tokio::test]
+async fn the_public_key_is_cached_until_a_decryption_failure_drops_it() {
+    let h = Harness::start().await;
+    Mock::given(method("GET"))
+        .and(path("/encryption/public-key"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "public_key": PUBLIC_KEY })))
+        .expect(2)
+        .mount(&h.upstream)
+        .await;
+    h.upstream_answers(
+        "POST",
+        "/github-secrets-repo/list",
+        upstream_failure(
+            401,
+            "decryption_failed",
+            "Decryption failed: Invalid encrypted format or wrong key",
+            json!({ "secrets": [] }),
+        ),
+    )
+    .await;
+
+    assert_eq!(h.get("/public-keys/github").await.status, 200);
+    assert_eq!(h.get("/public-keys/github").await.status, 200); // cached
+    let failed = h
+        .operation(
+            "list",
+            &json!({ "encrypted_pat": sealed_pat(), "target": repo_target() }),
+        )
+        .await;
+    assert_eq!(failed.status, 422);
+    assert!(
+        failed.error().contains("encrypted_pat"),
+        "{}",
+        failed.error()
+    );
+    assert_eq!(h.get("/public-keys/github").await.status, 200); // fetched again
+    // `expect(2)` is verified when the mock server drops.
+}
+
+#[tokio::test]
+async fn a_ttl_of_zero_fetches_the_public_key_every_time() {
+    let h = Harness::with_env(|vars| {
+        vars.insert("DEPLOY__PUBLIC_KEY_TTL_SECONDS".into(), "0".into());
+    })
+    .await;
+    Mock::given(method("GET"))
+        .and(path("/encryption/public-key"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "public_key": PUBLIC_KEY })))
+        .expect(3)
+        .mount(&h.upstream)
+        .await;
+    for _ in 0..3 {
+        assert_eq!(h.get("/public-keys/github").await.status, 200);
+    }
+}
+
+#[tokio::test]
+async fn an_unusable_public_key_is_an_upstream_error() {
+    let h = Harness::start().await;
+    h.upstream_answers(
+        "GET",
+        "/encryption/public-key",
+        ResponseTemplate::new(200).set_body_json(json!({ "public_key": "not-hex" })),
+    )
+    .await;
+    let reply = h.get("/public-keys/github").await;
+    assert_eq!(reply.status, 502);
+    assert_eq!(reply.json["error_type"], "upstream_error");
+    // And nothing bad was cached.
+    let again = h.get("/public-keys/github").await;
+    assert_eq!(again.status, 502);
+    assert_eq!(h.upstream_requests().await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_public_key_failure_upstream_keeps_the_status_and_detail() {
+    let h = Harness::start().await;
+    h.upstream_answers(
+        "GET",
+        "/encryption/public-key",
+        ResponseTemplate::new(500).set_body_json(json!({ "detail": "Private key not configured" })),
+    )
+    .await;
+    let reply = h.get("/public-keys/github").await;
+    assert_eq!(reply.status, 502);
+    assert_eq!(reply.json["error_type"], "upstream_error");
+    assert!(
+        reply.json["error"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 500: Private key not configured"),
+        "{}",
+        reply.text
+    );
+}
+
+#[tokio::test]
+async fn every_response_carries_a_generated_request_id() {
+    let h = Harness::start().await;
+    let a = h.send(anonymous(Method::GET, "/info/health")).await;
+    let b = h.send(anonymous(Method::GET, "/info/status")).await; // refused, still has one
+    let a = a.header("x-request-id").expect("generated").to_owned();
+    let b = b
+        .header("x-request-id")
+        .expect("generated on a 401 too")
+        .to_owned();
+    assert_ne!(a, b);
+    assert_eq!(a.len(), 36, "a UUID: {a}");
+}
+
+#[tokio::test]
+async fn a_clients_request_id_is_propagated() {
+    let h = Harness::start().await;
+    let reply = h
+        .send(
+            Request::builder()
+                .uri("/info/health")
+                .header("x-request-id", "ci-run-42.step_3")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(reply.header("x-request-id"), Some("ci-run-42.step_3"));
+}
+
+#[tokio::test]
+async fn a_request_id_that_is_not_a_plain_identifier_is_replaced() {
+    let h = Harness::start().await;
+    let reply = h
+        .send(
+            Request::builder()
+                .uri("/info/health")
+                .header("x-request-id", sealed_pat())
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    let id = reply.header("x-request-id").unwrap();
+    assert_ne!(id, sealed_pat());
+    assert_eq!(id.len(), 36);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_json() {
+    let h = Harness::start().await;
+    let missing = h.get("/operations/github/secrets/update").await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.json["error_type"], "not_found");
+    let wrong_method = h.get("/operations/github/secrets/create").await;
+    assert_eq!(wrong_method.status, 405);
+    assert_eq!(wrong_method.json["success"], false);
+    assert_eq!(wrong_method.json["error_type"], "method_not_allowed");
+}

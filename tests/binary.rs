@@ -1,0 +1,129 @@
+//! The real `mgraph-deploy` binary: start-up, the printed address, configuration errors, and
+//! graceful shutdown. Only loopback, and port 0 so tests never collide.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mgraph-deploy");
+
+/// The binary with a clean environment plus `vars`.
+fn service(vars: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .env_clear()
+        .env("URL__TARGET_SERVER__GITHUB_SERVICE", "http://127.0.0.1:9")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in vars {
+        command.env(k, v);
+    }
+    command
+}
+
+/// Reads the "listening on http://ADDR" line the binary prints once it is ready.
+fn listening_address(child: &mut Child) -> String {
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the binary prints its address");
+    line.trim()
+        .strip_prefix("mgraph-deploy listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_owned()
+}
+
+fn http_get(addr: &str, path: &str, headers: &str) -> String {
+    let mut stream = TcpStream::connect(addr).expect("the service accepts connections");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+fn terminate(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+#[test]
+fn the_binary_serves_on_the_address_it_prints_and_stops_cleanly_on_sigterm() {
+    let mut child = service(&[
+        ("DEPLOY__LISTEN", "127.0.0.1:0"),
+        ("FAST_API__AUTH__API_KEY__NAME", "x-api-key"),
+        ("FAST_API__AUTH__API_KEY__VALUE", "local-key"),
+    ])
+    .spawn()
+    .unwrap();
+    let addr = listening_address(&mut child);
+
+    let health = http_get(&addr, "/info/health", "");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(health.contains(r#"{"status":"ok"}"#), "{health}");
+    let status = http_get(&addr, "/info/status", "x-api-key: local-key\r\n");
+    assert!(status.contains(r#""environment":"local""#), "{status}");
+    let refused = http_get(&addr, "/info/status", "");
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+
+    terminate(&child);
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("shutdown signal received"), "{stderr}");
+}
+
+#[test]
+fn without_an_api_key_the_local_binary_warns_that_it_is_open() {
+    let mut child = service(&[("DEPLOY__LISTEN", "127.0.0.1:0")])
+        .spawn()
+        .unwrap();
+    let addr = listening_address(&mut child);
+    let status = http_get(&addr, "/info/status", "");
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    terminate(&child);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("NO API KEY CONFIGURED"), "{stderr}");
+}
+
+#[test]
+fn a_bad_setting_stops_start_up_with_a_message_naming_the_variable() {
+    for (var, value) in [
+        ("DEPLOY__UPSTREAM_TIMEOUT_SECONDS", "ten"),
+        ("DEPLOY__MAX_BODY_BYTES", "0"),
+        ("DEPLOY__LISTEN", "localhost"),
+        ("URL__TARGET_SERVER__GITHUB_SERVICE", "github.dev.mgraph.ai"),
+        ("DEPLOY__LOG_FORMAT", "xml"),
+        ("FAST_API__AUTH__API_KEY__NAME", "x-api-key"),
+    ] {
+        let output = service(&[(var, value)]).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{var}={value}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(var)
+                || (var == "FAST_API__AUTH__API_KEY__NAME"
+                    && stderr.contains("FAST_API__AUTH__API_KEY__VALUE")),
+            "{var}={value}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn listening_beyond_loopback_without_an_api_key_is_refused() {
+    let output = service(&[("DEPLOY__LISTEN", "0.0.0.0:0")])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("FAST_API__AUTH__API_KEY__NAME"), "{stderr}");
+}

@@ -1,0 +1,286 @@
+//! What the service logs: one line per request with its request id, route, status, duration and
+//! upstream call count; and, over every route and error path, never any part of a sealed blob.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use common::*;
+use http::{Method, Request};
+use mgraph_deploy::config::LogFormat;
+use mgraph_deploy::telemetry;
+use serde_json::{Value, json};
+use tracing_subscriber::fmt::MakeWriter;
+use wiremock::ResponseTemplate;
+
+/// Collects everything the subscriber writes.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Capture {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// Everything this crate, tower-http and the HTTP client log, at every level.
+const VERBOSE: &str =
+    "mgraph_deploy=trace,tower_http=trace,reqwest=trace,hyper=trace,hyper_util=trace,warn";
+
+/// The blobs every request below carries, in the right and in the wrong places.
+fn blobs() -> Vec<String> {
+    vec![sealed_pat(), sealed_value(), sealed_blob(77, 100)]
+}
+
+fn assert_no_blob_in(text: &str) {
+    for blob in blobs() {
+        for window in blob.as_bytes().windows(12) {
+            let window = std::str::from_utf8(window).unwrap();
+            assert!(
+                !text.contains(window),
+                "the log carries part of a sealed blob ({window}):\n{text}"
+            );
+        }
+    }
+}
+
+/// Drives every route through success and failure, with blobs everywhere a client could put them.
+async fn exercise_every_route(h: &Harness) -> usize {
+    let odd = sealed_blob(77, 100);
+    h.upstream_answers(
+        "GET",
+        "/encryption/public-key",
+        ResponseTemplate::new(200).set_body_json(json!({ "public_key": "ab".repeat(32) })),
+    )
+    .await;
+    h.upstream_answers("POST", "/github-secrets-repo/list", listing(&["A"]))
+        .await;
+    h.upstream_answers("POST", "/github-secrets-repo/get", swallowed_404("B"))
+        .await;
+    h.upstream_answers(
+        "POST",
+        "/github-secrets-repo/create",
+        upstream_ok(201, json!({ "created": true }), &[]),
+    )
+    .await;
+    h.upstream_answers("DELETE", "/github-secrets-repo/delete", swallowed_404("B"))
+        .await;
+    // Environment scope: the upstream echoes the input back in a framework error.
+    h.upstream_answers(
+        "POST",
+        "/github-secrets-env/create",
+        ResponseTemplate::new(400).set_body_json(json!({ "detail": [ {
+            "type": "string_type", "loc": ["body", "encrypted_pat"], "msg": "bad", "input": sealed_pat() } ] })),
+    )
+    .await;
+    h.upstream_answers(
+        "POST",
+        "/github-secrets-env/get",
+        ResponseTemplate::new(500).set_body_json(json!({
+            "detail": "x", "error": format!("Invalid base64: {}", sealed_value()), "stack_trace": sealed_pat() })),
+    )
+    .await;
+    h.upstream_answers(
+        "POST",
+        "/github-secrets-env/list",
+        upstream_failure(
+            401,
+            "decryption_failed",
+            &format!("Decryption failed for {odd}"),
+            json!({}),
+        ),
+    )
+    .await;
+    h.upstream_answers("POST", "/github-secrets-org/create", swallowed_500())
+        .await;
+    h.upstream_answers(
+        "POST",
+        "/github-secrets-org/list",
+        upstream_failure(
+            401,
+            "invalid_pat",
+            "GitHub API error: 401 Error",
+            json!({ "secrets": [] }),
+        ),
+    )
+    .await;
+    h.upstream_answers(
+        "DELETE",
+        "/github-secrets-org/delete",
+        ResponseTemplate::new(502).set_body_string(format!("<html>{odd}</html>")),
+    )
+    .await;
+
+    let pat = sealed_pat();
+    let value = sealed_value();
+    let bodies: Vec<(&str, Value)> = vec![
+        (
+            "list",
+            json!({ "encrypted_pat": pat, "target": repo_target() }),
+        ),
+        (
+            "list",
+            json!({ "encrypted_pat": pat, "target": env_target() }),
+        ),
+        ("get", secret_body(repo_target(), "B")),
+        ("get", secret_body(env_target(), "B")),
+        ("exists", secret_body(repo_target(), "B")),
+        ("create", create_body(repo_target(), "A")),
+        ("create", create_body(env_target(), "A")),
+        ("create", create_body(org_target(), "A")),
+        ("delete", secret_body(repo_target(), "B")),
+        ("delete", secret_body(org_target(), "B")),
+        (
+            "presence",
+            json!({ "encrypted_pat": pat, "target": env_target(), "required": ["A"] }),
+        ),
+        (
+            "presence",
+            json!({ "encrypted_pat": pat, "target": repo_target(), "required": ["A", "GITHUB_TOKEN"] }),
+        ),
+        // Invalid requests, blobs in the wrong places.
+        (
+            "list",
+            json!({ "encrypted_pat": pat, "target": repo_target(), "encrypted_value": value }),
+        ),
+        (
+            "list",
+            json!({ "encrypted_pat": pat, "target": repo_target(), odd.clone(): 1 }),
+        ),
+        (
+            "get",
+            json!({ "encrypted_pat": pat, "target": repo_target(), "secret_name": odd }),
+        ),
+        (
+            "create",
+            json!({ "encrypted_pat": format!("{pat}="), "target": repo_target(), "secret_name": "A", "encrypted_value": value }),
+        ),
+        (
+            "create",
+            json!({ "encrypted_pat": odd, "target": { "owner": value, "repo": "r" }, "secret_name": "A", "encrypted_value": value }),
+        ),
+    ];
+    let mut requests = 0;
+    for (verb, body) in &bodies {
+        h.operation(verb, body).await;
+        requests += 1;
+    }
+    h.post_raw(
+        "/operations/github/secrets/create",
+        format!("{{\"encrypted_pat\": \"{pat}\", ").into_bytes(),
+    )
+    .await;
+    h.get("/public-keys/github").await;
+    h.get("/info/status").await;
+    h.send(
+        Request::builder()
+            .uri("/info/health")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    // Refused: a blob as the API key, in a cookie, and as the request id.
+    h.send(
+        Request::builder()
+            .method(Method::POST)
+            .uri("/operations/github/secrets/list")
+            .header(API_KEY_NAME, &pat)
+            .header("cookie", format!("{API_KEY_NAME}={value}"))
+            .header("x-request-id", &odd)
+            .body(Body::from(
+                json!({ "encrypted_pat": pat, "target": repo_target() }).to_string(),
+            ))
+            .unwrap(),
+    )
+    .await;
+    requests + 5
+}
+
+async fn capture_over_every_route(format: LogFormat) -> (String, usize) {
+    let capture = Capture::default();
+    let _guard =
+        tracing::subscriber::set_default(telemetry::subscriber(format, VERBOSE, capture.clone()));
+    let h = Harness::start().await;
+    let requests = exercise_every_route(&h).await;
+    (capture.text(), requests)
+}
+
+#[tokio::test]
+async fn no_json_log_line_carries_any_part_of_a_sealed_blob() {
+    let (text, _) = capture_over_every_route(LogFormat::Json).await;
+    assert!(
+        text.contains("request completed"),
+        "the capture must see the service's logs:\n{text}"
+    );
+    assert_no_blob_in(&text);
+}
+
+#[tokio::test]
+async fn no_human_readable_log_line_carries_any_part_of_a_sealed_blob() {
+    let (text, _) = capture_over_every_route(LogFormat::Pretty).await;
+    assert!(
+        text.contains("request completed"),
+        "the capture must see the service's logs:\n{text}"
+    );
+    assert_no_blob_in(&text);
+}
+
+#[tokio::test]
+async fn each_request_logs_one_json_line_with_id_route_status_duration_and_upstream_calls() {
+    let capture = Capture::default();
+    let _guard = tracing::subscriber::set_default(telemetry::subscriber(
+        LogFormat::Json,
+        "info",
+        capture.clone(),
+    ));
+    let h = Harness::start().await;
+    h.upstream_answers("POST", "/github-secrets-repo/get", swallowed_404("B"))
+        .await;
+    h.upstream_answers("POST", "/github-secrets-repo/list", listing(&[]))
+        .await;
+
+    let reply = h
+        .send(
+            authorised(Method::POST, "/operations/github/secrets/get")
+                .header("x-request-id", "trace-me-1")
+                .body(Body::from(secret_body(repo_target(), "B").to_string()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(reply.status, 404);
+
+    let lines: Vec<Value> = capture
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line is JSON"))
+        .filter(|l: &Value| l["message"] == "request completed")
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let line = &lines[0];
+    assert_eq!(line["status"], 404);
+    assert_eq!(line["upstream_calls"], 2, "one get, one diagnosing list");
+    assert_eq!(line["error_type"], "not_found");
+    assert!(line["duration_ms"].as_f64().is_some());
+    assert_eq!(line["span"]["request_id"], "trace-me-1");
+    assert_eq!(line["span"]["route"], "/operations/github/secrets/get");
+    assert_eq!(line["span"]["method"], "POST");
+}
