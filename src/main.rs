@@ -13,8 +13,7 @@ async fn main() -> std::process::ExitCode {
     telemetry::init(config.log_format, &config.log_filter);
     if matches!(config.auth, AuthPolicy::Open) {
         tracing::warn!(
-            "NO API KEY CONFIGURED: anyone who can reach {} may use this service. Set FAST_API__AUTH__API_KEY__NAME and FAST_API__AUTH__API_KEY__VALUE.",
-            config.listen
+            "NO API KEY CONFIGURED: any process on this machine may use this service. Set FAST_API__AUTH__API_KEY__NAME and FAST_API__AUTH__API_KEY__VALUE."
         );
     }
     tracing::info!(github_service = %config.github_service_url, version = env!("CARGO_PKG_VERSION"), "starting");

@@ -1,12 +1,15 @@
 //! Logging: JSON lines in Lambda (or with `DEPLOY__LOG_FORMAT=json`), human-readable locally.
 
+use std::io::IsTerminal;
+
 use tracing::Subscriber;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
 use crate::config::LogFormat;
 
-/// A subscriber writing to `writer`. Used by [`init`], and by tests that capture the output.
+/// A subscriber writing to `writer`, without colour codes. Used by [`init`], and by tests that
+/// capture the output.
 pub fn subscriber<W>(
     format: LogFormat,
     filter: &str,
@@ -15,10 +18,23 @@ pub fn subscriber<W>(
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
+    build(format, filter, writer, false)
+}
+
+fn build<W>(
+    format: LogFormat,
+    filter: &str,
+    writer: W,
+    ansi: bool,
+) -> Box<dyn Subscriber + Send + Sync>
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(writer);
+        .with_writer(writer)
+        .with_ansi(ansi);
     match format {
         LogFormat::Json => Box::new(
             builder
@@ -32,7 +48,9 @@ where
     }
 }
 
-/// Installs the process-wide subscriber on stderr. Call once, first thing in `main`.
+/// Installs the process-wide subscriber on stderr (coloured only on a terminal). Call once,
+/// first thing in `main`.
 pub fn init(format: LogFormat, filter: &str) {
-    let _ = tracing::subscriber::set_global_default(subscriber(format, filter, std::io::stderr));
+    let ansi = std::io::stderr().is_terminal();
+    let _ = tracing::subscriber::set_global_default(build(format, filter, std::io::stderr, ansi));
 }

@@ -1,0 +1,237 @@
+"""End-to-end checks of the Deploy Service against the real GitHub Service (see interop/run.sh).
+
+Seals with PyNaCl exactly as a client would, calls the Deploy Service over HTTP, reads back what
+GitHub (the surrogate) stored, and checks the Deploy Service's log for any part of a sealed blob.
+
+Usage: check.py GS_INFO_JSON DEPLOY_URL DEPLOY_KEY_NAME DEPLOY_KEY_VALUE DEPLOY_LOG_FILE
+"""
+
+import base64
+import json
+import secrets
+import sys
+import time
+
+import requests
+from nacl.public import PrivateKey, PublicKey, SealedBox
+
+gs = json.load(open(sys.argv[1]))
+DEPLOY, KEY_NAME, KEY_VALUE, LOG_FILE = sys.argv[2:6]
+OWNER, REPO, ENV, ORG = gs["owner"], gs["repo"], gs["environment"], gs["org"]
+PATS = gs["pats"]
+HEADERS = {KEY_NAME: KEY_VALUE}
+
+SEALED = []  # every blob sent, to search the log for
+RESULTS = {"passed": 0, "failed": []}
+
+
+def seal(text: str, public_key_hex: str = None) -> str:
+    key = PublicKey(bytes.fromhex(public_key_hex or gs["public_key"]))
+    blob = base64.b64encode(SealedBox(key).encrypt(text.encode())).decode()
+    SEALED.append(blob)
+    return blob
+
+
+def post(verb: str, body: dict):
+    started = time.monotonic()
+    r = requests.post(f"{DEPLOY}/operations/github/secrets/{verb}", json=body, headers=HEADERS, timeout=30)
+    return r.status_code, r.json(), time.monotonic() - started
+
+
+def plaintext(scope: str, name: str, **where):
+    r = requests.get(f"{gs['control_url']}/plaintext", params={"scope": scope, "name": name, **where}, timeout=10)
+    return r.json() if r.status_code == 200 else None
+
+
+def check(label: str, condition: bool, detail=""):
+    if condition:
+        RESULTS["passed"] += 1
+    else:
+        RESULTS["failed"].append(f"{label}: {detail}")
+        print(f"FAIL {label}: {detail}", flush=True)
+
+
+def expect(label, verb, body, status, error_type=None, **data):
+    code, envelope, _ = post(verb, body)
+    ok = code == status and envelope.get("error_type") == error_type
+    ok = ok and all(envelope["data"].get(k) == v for k, v in data.items())
+    check(label, ok, f"HTTP {code} {json.dumps(envelope)[:400]}")
+    return envelope
+
+
+TARGETS = {
+    "repo": {"owner": OWNER, "repo": REPO},
+    "environment": {"owner": OWNER, "repo": REPO, "environment": ENV},
+    "org": {"org": ORG},
+}
+READBACK = {
+    "repo": {"owner": OWNER, "repo": REPO},
+    "environment": {"owner": OWNER, "repo": REPO, "environment": ENV},
+    "org": {"org": ORG},
+}
+
+
+def lifecycle(scope: str):
+    target = TARGETS[scope]
+    pat = seal(PATS["admin"])
+    name = f"INTEROP_{scope.upper()}_{secrets.token_hex(3).upper()}"
+    value = f"v-{scope}-{secrets.token_urlsafe(12)}\nsecond line, ünïcode ✓"
+    expect(f"{scope}: create", "create",
+           {"encrypted_pat": pat, "target": target, "secret_name": name, "encrypted_value": seal(value)},
+           200, created=True, secret_name=name, scope=scope)
+    stored = plaintext(scope, name, **READBACK[scope])
+    check(f"{scope}: stored plaintext equals what was sealed", stored and stored["plaintext"] == value, stored)
+    listed = expect(f"{scope}: list", "list", {"encrypted_pat": pat, "target": target}, 200, scope=scope)
+    check(f"{scope}: list shows the secret", any(s["name"] == name for s in listed["data"].get("secrets", [])), listed)
+    check(f"{scope}: list reports GitHub's rate limit", listed.get("rate_limit") is not None, listed)
+    got = expect(f"{scope}: get", "get", {"encrypted_pat": pat, "target": target, "secret_name": name}, 200)
+    check(f"{scope}: get returns the metadata", got["data"].get("secret", {}).get("name") == name, got)
+    expect(f"{scope}: exists true", "exists", {"encrypted_pat": pat, "target": target, "secret_name": name},
+           200, exists=True)
+    new_value = value + " (rotated)"
+    expect(f"{scope}: overwrite", "create",
+           {"encrypted_pat": pat, "target": target, "secret_name": name, "encrypted_value": seal(new_value)},
+           200, created=True)
+    stored = plaintext(scope, name, **READBACK[scope])
+    check(f"{scope}: overwrite stored the new plaintext", stored and stored["plaintext"] == new_value, stored)
+    expect(f"{scope}: delete", "delete", {"encrypted_pat": pat, "target": target, "secret_name": name},
+           200, deleted=True)
+    check(f"{scope}: deleted from GitHub", plaintext(scope, name, **READBACK[scope]) is None)
+    expect(f"{scope}: exists false after delete", "exists",
+           {"encrypted_pat": pat, "target": target, "secret_name": name}, 200, exists=False)
+    expect(f"{scope}: get after delete is not_found", "get",
+           {"encrypted_pat": pat, "target": target, "secret_name": name}, 404, "not_found")
+    expect(f"{scope}: delete again is not_found", "delete",
+           {"encrypted_pat": pat, "target": target, "secret_name": name}, 404, "not_found")
+
+
+def org_visibility():
+    pat = seal(PATS["org_admin"])
+    expect("org: create with visibility selected", "create",
+           {"encrypted_pat": pat, "target": TARGETS["org"], "secret_name": "INTEROP_SELECTED",
+            "encrypted_value": seal("s"), "visibility": "selected", "repo_ids": [1, 2]}, 200, created=True)
+    stored = plaintext("org", "INTEROP_SELECTED", org=ORG)
+    check("org: visibility stored as selected", stored and stored.get("visibility") == "selected", stored)
+
+
+def pat_failures():
+    repo = TARGETS["repo"]
+    for kind, status, error_type in [
+        ("expired", 401, "invalid_pat"),
+        ("invalid", 401, "invalid_pat"),
+        ("no_scopes", 403, "forbidden"),
+        ("env_only", 403, "forbidden"),
+        ("rate_limited", 429, "rate_limited"),
+    ]:
+        pat = seal(PATS[kind])
+        for verb, extra in [("list", {}), ("get", {"secret_name": "ANY"}), ("exists", {"secret_name": "ANY"}),
+                            ("create", {"secret_name": "ANY", "encrypted_value": seal("x")}),
+                            ("delete", {"secret_name": "ANY"})]:
+            body = {"encrypted_pat": pat, "target": repo, **extra}
+            expect(f"PAT {kind}: {verb} -> {status} {error_type}", verb, body, status, error_type)
+    # May read, may not write: the write failure cannot be diagnosed precisely.
+    pat = seal(PATS["repo_read"])
+    expect("PAT repo_read: list works", "list", {"encrypted_pat": pat, "target": repo}, 200)
+    envelope = expect("PAT repo_read: create -> 502 upstream_ambiguous", "create",
+                      {"encrypted_pat": pat, "target": repo, "secret_name": "RO", "encrypted_value": seal("x")},
+                      502, "upstream_ambiguous")
+    check("PAT repo_read: ambiguity names write permission", "write permission" in envelope.get("error", ""), envelope)
+    pat = seal(PATS["repo_write"])
+    for verb, extra in [("list", {}), ("create", {"secret_name": "ORGX", "encrypted_value": seal("x")})]:
+        expect(f"PAT repo_write on an org: {verb} -> 403 forbidden", verb,
+               {"encrypted_pat": pat, "target": TARGETS["org"], **extra}, 403, "forbidden")
+
+
+def missing_things():
+    pat = seal(PATS["admin"])
+    nowhere = {"owner": OWNER, "repo": "no-such-repo"}
+    expect("missing repo: get -> 404", "get", {"encrypted_pat": pat, "target": nowhere, "secret_name": "A"},
+           404, "not_found")
+    expect("missing repo: create -> 404", "create",
+           {"encrypted_pat": pat, "target": nowhere, "secret_name": "A", "encrypted_value": seal("x")}, 404, "not_found")
+    expect("missing org: list -> 404", "list", {"encrypted_pat": pat, "target": {"org": "no-such-org"}}, 404,
+           "not_found")
+    no_env = {"owner": OWNER, "repo": REPO, "environment": "no-such-env"}
+    envelope = expect("missing environment: create -> 404", "create",
+                      {"encrypted_pat": pat, "target": no_env, "secret_name": "A", "encrypted_value": seal("x")},
+                      404, "not_found")
+    check("missing environment: the message names it", "no-such-env" in envelope.get("error", ""), envelope)
+    expect("missing environment: env_fallback writes the repo secret", "create",
+           {"encrypted_pat": pat, "target": no_env, "secret_name": "FALLBACK", "encrypted_value": seal("fb"),
+            "env_fallback": "repo"}, 200, scope="repo", env_fallback=True)
+    stored = plaintext("repo", "FALLBACK", owner=OWNER, repo=REPO)
+    check("env_fallback: stored in the repository", stored and stored["plaintext"] == "fb", stored)
+
+
+def decryption():
+    other = PrivateKey.generate().public_key.encode().hex()
+    pat = seal(PATS["admin"])
+    expect("value sealed to another key -> 422", "create",
+           {"encrypted_pat": pat, "target": TARGETS["repo"], "secret_name": "A", "encrypted_value": seal("x", other)},
+           422, "decryption_failed")
+    expect("PAT sealed to another key -> 422", "list",
+           {"encrypted_pat": seal(PATS["admin"], other), "target": TARGETS["repo"]}, 422, "decryption_failed")
+    envelope = expect("PAT with a trailing newline -> 422", "list",
+                      {"encrypted_pat": seal(PATS["admin"] + "\n"), "target": TARGETS["repo"]}, 422, "decryption_failed")
+    check("trailing newline is explained", "newline" in envelope.get("error", ""), envelope)
+
+
+def presence():
+    pat = seal(PATS["admin"])
+    for target, name, value in [(TARGETS["repo"], "SHARED", "repo"), (TARGETS["environment"], "SHARED", "env"),
+                                (TARGETS["repo"], "REPO_ONLY", "r")]:
+        expect(f"presence setup {name}", "create",
+               {"encrypted_pat": pat, "target": target, "secret_name": name, "encrypted_value": seal(value)}, 200)
+    envelope = expect("presence", "presence",
+                      {"encrypted_pat": pat, "target": TARGETS["environment"],
+                       "required": ["SHARED", "REPO_ONLY", "GITHUB_TOKEN", "ABSENT"]}, 200, all_present=False)
+    got = {s["name"]: s["scope"] for s in envelope["data"].get("secrets", [])}
+    check("presence scopes", got == {"SHARED": "environment", "REPO_ONLY": "repo", "GITHUB_TOKEN": "builtin",
+                                     "ABSENT": None}, got)
+
+
+def invalid_input_never_reaches_upstream():
+    pat = seal(PATS["admin"])
+    expect("invalid secret name -> 400", "create",
+           {"encrypted_pat": pat, "target": TARGETS["repo"], "secret_name": "GITHUB_X", "encrypted_value": seal("x")},
+           400, "invalid_input")
+    expect("typo in target -> 400", "list",
+           {"encrypted_pat": pat, "target": {"owner": OWNER, "repo": REPO, "enviroment": ENV}}, 400, "invalid_input")
+
+
+def public_key():
+    r = requests.get(f"{DEPLOY}/public-keys/github", headers=HEADERS, timeout=10)
+    check("public key is the GitHub Service's", r.status_code == 200 and r.json()["public_key"] == gs["public_key"],
+          r.text)
+    r = requests.get(f"{DEPLOY}/public-keys/github", timeout=10)
+    check("public key needs this service's API key", r.status_code == 401, r.text)
+
+
+def log_has_no_blob():
+    log = open(LOG_FILE, encoding="utf-8", errors="replace").read()
+    check("the service logged requests", "request completed" in log, log[-500:])
+    leaks = [blob[i:i + 16] for blob in SEALED for i in range(0, len(blob) - 16, 8) if blob[i:i + 16] in log]
+    check(f"no part of {len(SEALED)} sealed blobs in {len(log.splitlines())} log lines", not leaks, leaks[:3])
+    plain = [p for p in PATS.values() if p in log]
+    check("no PAT in the log", not plain, plain)
+
+
+def main():
+    started = time.monotonic()
+    public_key()
+    for scope in ["repo", "environment", "org"]:
+        lifecycle(scope)
+    org_visibility()
+    pat_failures()
+    missing_things()
+    decryption()
+    presence()
+    invalid_input_never_reaches_upstream()
+    log_has_no_blob()
+    total = RESULTS["passed"] + len(RESULTS["failed"])
+    print(f"interop: {RESULTS['passed']}/{total} checks passed in {time.monotonic() - started:.1f} s", flush=True)
+    sys.exit(1 if RESULTS["failed"] else 0)
+
+
+if __name__ == "__main__":
+    main()
