@@ -269,12 +269,7 @@ async fn the_public_key_is_cached_until_a_decryption_failure_drops_it() {
 
     assert_eq!(h.get("/public-keys/github").await.status, 200);
     assert_eq!(h.get("/public-keys/github").await.status, 200); // cached
-    let failed = h
-        .operation(
-            "list",
-            &json!({ "encrypted_pat": sealed_pat(), "target": repo_target() }),
-        )
-        .await;
+    let failed = h.operation("list", &list_body(repo_target())).await;
     assert_eq!(failed.status, 422);
     assert!(
         failed.error().contains("encrypted_pat"),

@@ -20,12 +20,7 @@ async fn a_repository_list_returns_the_secrets_in_the_envelope() {
     )
     .await;
 
-    let reply = h
-        .operation(
-            "list",
-            &json!({ "encrypted_pat": sealed_pat(), "target": repo_target() }),
-        )
-        .await;
+    let reply = h.operation("list", &list_body(repo_target())).await;
 
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(
@@ -50,11 +45,7 @@ async fn the_upstream_receives_the_sealed_pat_unchanged_with_its_api_key() {
     h.upstream_answers("POST", "/github-secrets-repo/list", listing(&[]))
         .await;
 
-    h.operation(
-        "list",
-        &json!({ "encrypted_pat": sealed_pat(), "target": repo_target() }),
-    )
-    .await;
+    h.operation("list", &list_body(repo_target())).await;
 
     let requests = h.upstream_requests().await;
     assert_eq!(requests.len(), 1);
@@ -76,12 +67,7 @@ async fn an_environment_list_goes_to_the_environment_routes() {
     h.upstream_answers("POST", "/github-secrets-env/list", listing(&["DB_URL"]))
         .await;
 
-    let reply = h
-        .operation(
-            "list",
-            &json!({ "encrypted_pat": sealed_pat(), "target": env_target() }),
-        )
-        .await;
+    let reply = h.operation("list", &list_body(env_target())).await;
 
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.json["data"]["scope"], "environment");
@@ -106,12 +92,7 @@ async fn an_organisation_list_keeps_each_secrets_visibility() {
     )
     .await;
 
-    let reply = h
-        .operation(
-            "list",
-            &json!({ "encrypted_pat": sealed_pat(), "target": org_target() }),
-        )
-        .await;
+    let reply = h.operation("list", &list_body(org_target())).await;
 
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.json["data"]["scope"], "org");
@@ -316,17 +297,8 @@ async fn env_fallback_writes_the_repository_secret_when_the_environment_is_missi
     let h = Harness::start().await;
     h.upstream_answers("POST", "/github-secrets-env/create", swallowed_500())
         .await;
-    h.upstream_answers(
-        "POST",
-        "/github-secrets-env/list",
-        upstream_failure(
-            404,
-            "not_found",
-            "GitHub API error: 404 Error",
-            json!({ "secrets": [] }),
-        ),
-    )
-    .await;
+    h.upstream_answers("POST", "/github-secrets-env/list", list_not_found())
+        .await;
     h.upstream_answers("POST", "/github-secrets-repo/list", listing(&[]))
         .await;
     h.upstream_answers(
@@ -371,17 +343,8 @@ async fn without_env_fallback_a_missing_environment_is_not_found() {
     let h = Harness::start().await;
     h.upstream_answers("POST", "/github-secrets-env/create", swallowed_500())
         .await;
-    h.upstream_answers(
-        "POST",
-        "/github-secrets-env/list",
-        upstream_failure(
-            404,
-            "not_found",
-            "GitHub API error: 404 Error",
-            json!({ "secrets": [] }),
-        ),
-    )
-    .await;
+    h.upstream_answers("POST", "/github-secrets-env/list", list_not_found())
+        .await;
     h.upstream_answers("POST", "/github-secrets-repo/list", listing(&[]))
         .await;
 
@@ -526,17 +489,8 @@ async fn presence_lets_an_environment_secret_shadow_the_repository_one() {
 #[tokio::test]
 async fn presence_in_a_missing_environment_checks_the_repository_and_says_so() {
     let h = Harness::start().await;
-    h.upstream_answers(
-        "POST",
-        "/github-secrets-env/list",
-        upstream_failure(
-            404,
-            "not_found",
-            "GitHub API error: 404 Error",
-            json!({ "secrets": [] }),
-        ),
-    )
-    .await;
+    h.upstream_answers("POST", "/github-secrets-env/list", list_not_found())
+        .await;
     h.upstream_answers(
         "POST",
         "/github-secrets-repo/list",

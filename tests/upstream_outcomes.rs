@@ -8,34 +8,6 @@ use common::*;
 use serde_json::json;
 use wiremock::ResponseTemplate;
 
-/// The list answers of a PAT GitHub rejects, lacks scope, or is rate limited.
-fn list_invalid_pat() -> ResponseTemplate {
-    upstream_failure(
-        401,
-        "invalid_pat",
-        "GitHub API error: 401 Client Error: Unauthorized for url: https://api.github.com/repos/o/r/actions/secrets",
-        json!({ "secrets": [] }),
-    )
-}
-
-fn list_forbidden() -> ResponseTemplate {
-    upstream_failure(
-        403,
-        "forbidden",
-        "GitHub API error: 403 Error",
-        json!({ "secrets": [] }),
-    )
-}
-
-fn list_not_found() -> ResponseTemplate {
-    upstream_failure(
-        404,
-        "not_found",
-        "GitHub API error: 404 Error",
-        json!({ "secrets": [] }),
-    )
-}
-
 fn assert_diagnosed(reply: &Reply) {
     assert!(
         reply
@@ -101,12 +73,7 @@ async fn a_pat_with_a_trailing_newline_is_told_apart_from_a_wrong_key() {
     )
     .await;
 
-    let reply = h
-        .operation(
-            "list",
-            &json!({ "encrypted_pat": sealed_pat(), "target": repo_target() }),
-        )
-        .await;
+    let reply = h.operation("list", &list_body(repo_target())).await;
 
     assert_eq!(reply.status, 422);
     assert!(
@@ -374,12 +341,7 @@ async fn a_list_401_is_invalid_pat_without_a_diagnosis() {
     h.upstream_answers("POST", "/github-secrets-repo/list", list_invalid_pat())
         .await;
 
-    let reply = h
-        .operation(
-            "list",
-            &json!({ "encrypted_pat": sealed_pat(), "target": repo_target() }),
-        )
-        .await;
+    let reply = h.operation("list", &list_body(repo_target())).await;
 
     assert_eq!(reply.status, 401, "{}", reply.text);
     assert_eq!(reply.error_type(), "invalid_pat");
@@ -402,12 +364,7 @@ async fn a_rate_limit_with_null_members_is_reported_with_those_members_null() {
     )
     .await;
 
-    let reply = h
-        .operation(
-            "list",
-            &json!({ "encrypted_pat": sealed_pat(), "target": repo_target() }),
-        )
-        .await;
+    let reply = h.operation("list", &list_body(repo_target())).await;
 
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(
@@ -426,12 +383,7 @@ async fn a_body_that_is_not_json_is_an_upstream_error_keeping_the_status() {
     )
     .await;
 
-    let reply = h
-        .operation(
-            "list",
-            &json!({ "encrypted_pat": sealed_pat(), "target": repo_target() }),
-        )
-        .await;
+    let reply = h.operation("list", &list_body(repo_target())).await;
 
     assert_eq!(reply.status, 502, "{}", reply.text);
     assert_eq!(reply.error_type(), "upstream_error");
@@ -507,12 +459,7 @@ async fn the_upstream_refusing_this_services_key_is_reported_as_a_configuration_
     )
     .await;
 
-    let reply = h
-        .operation(
-            "list",
-            &json!({ "encrypted_pat": sealed_pat(), "target": repo_target() }),
-        )
-        .await;
+    let reply = h.operation("list", &list_body(repo_target())).await;
 
     assert_eq!(reply.status, 502, "{}", reply.text);
     assert_eq!(reply.error_type(), "upstream_error");
@@ -535,12 +482,7 @@ async fn a_success_without_a_secrets_array_is_an_upstream_error_not_an_empty_lis
     )
     .await;
 
-    let reply = h
-        .operation(
-            "list",
-            &json!({ "encrypted_pat": sealed_pat(), "target": repo_target() }),
-        )
-        .await;
+    let reply = h.operation("list", &list_body(repo_target())).await;
 
     assert_eq!(reply.status, 502, "{}", reply.text);
     assert_eq!(reply.error_type(), "upstream_error");

@@ -307,3 +307,36 @@ pub fn swallowed_500() -> ResponseTemplate {
         json!({ "created": false }),
     )
 }
+
+/// The list answers of a PAT GitHub rejects, lacks scope, or is rate limited.
+pub fn list_invalid_pat() -> ResponseTemplate {
+    upstream_failure(
+        401,
+        "invalid_pat",
+        "GitHub API error: 401 Client Error: Unauthorized for url: https://api.github.com/repos/o/r/actions/secrets",
+        json!({ "secrets": [] }),
+    )
+}
+
+pub fn list_forbidden() -> ResponseTemplate {
+    upstream_failure(
+        403,
+        "forbidden",
+        "GitHub API error: 403 Error",
+        json!({ "secrets": [] }),
+    )
+}
+
+pub fn list_not_found() -> ResponseTemplate {
+    upstream_failure(
+        404,
+        "not_found",
+        "GitHub API error: 404 Error",
+        json!({ "secrets": [] }),
+    )
+}
+
+/// The body of a `list` in `target`.
+pub fn list_body(target: Value) -> Value {
+    json!({ "encrypted_pat": sealed_pat(), "target": target })
+}
