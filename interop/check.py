@@ -207,6 +207,104 @@ def public_key():
     check("public key needs this service's API key", r.status_code == 401, r.text)
 
 
+def post_workflow(path: str, workflow: dict):
+    r = requests.post(f"{DEPLOY}{path}", json=workflow, headers=HEADERS, timeout=120)
+    return r.status_code, r.json()
+
+
+def seed_workflow():
+    """The product brief's bootstrap: six secrets into a repository in one /execute."""
+    target = {"owner": OWNER, "repo": REPO}
+    values = {
+        "AWS_ACCOUNT_ID": "123456789012",
+        "AWS_DEFAULT_REGION": "eu-west-2",
+        "AWS_ACCESS_KEY_ID": "AKIA" + secrets.token_hex(8).upper(),
+        "AWS_SECRET_ACCESS_KEY": secrets.token_urlsafe(30),
+        "FAST_API__AUTH__API_KEY__NAME": "x-api-key",
+        "FAST_API__AUTH__API_KEY__VALUE": secrets.token_hex(16),
+    }
+    workflow = {"credentials": {"github_pat": seal(PATS["admin"])}, "target": target,
+                "operations": [{"type": "github:secrets:create", "secret_name": n, "encrypted_value": seal(v)}
+                               for n, v in values.items()]}
+    code, plan = post_workflow("/execute/plan", dict(workflow, options={"check_state": True}))
+    actions = [s["action"] for s in plan.get("plan", [])]
+    check("seed workflow: plan with state says create x6", code == 200 and actions == ["create"] * 6, plan)
+    code, report = post_workflow("/execute", workflow)
+    check("seed workflow: 6 completed, HTTP 200", code == 200 and report.get("completed") == 6, report)
+    for name, value in values.items():
+        stored = plaintext("repo", name, owner=OWNER, repo=REPO)
+        check(f"seed workflow: {name} stored intact", stored and stored["plaintext"] == value, stored)
+    code, plan = post_workflow("/execute/plan", dict(workflow, options={"check_state": True}))
+    actions = [s["action"] for s in plan.get("plan", [])]
+    check("seed workflow: planned again, every write is an update", actions == ["update"] * 6, plan)
+
+
+def mixed_workflow():
+    """100 operations over three scopes, with deletes, re-creates and reads, at concurrency 8:
+    the result must equal running them one by one in file order."""
+    repo = {"owner": OWNER, "repo": "second-repo"}
+    env = {"owner": OWNER, "repo": REPO, "environment": ENV}
+    org = {"org": ORG}
+    ops, expected = [], {}  # expected: (scope, name) -> plaintext or None
+
+    def create(target, scope, name, value):
+        ops.append({"type": "github:secrets:create", "secret_name": name, "encrypted_value": seal(value),
+                    "target": target})
+        expected[(scope, name)] = value
+
+    def delete(target, scope, name):
+        ops.append({"type": "github:secrets:delete", "secret_name": name, "target": target})
+        expected[(scope, name)] = None
+
+    for i in range(30):
+        create(repo, "repo", f"MIX_{i:02}", f"repo-{i}")
+    for i in range(20):
+        create(env, "environment", f"MIX_ENV_{i:02}", f"env-{i}")
+    for i in range(15):
+        create(org, "org", f"MIX_ORG_{i:02}", f"org-{i}")
+    for i in range(10):
+        delete(repo, "repo", f"MIX_{i:02}")
+    for i in range(5):
+        create(repo, "repo", f"MIX_{i:02}", f"repo-{i}-again")
+    for i in range(10, 15):
+        ops.append({"type": "github:secrets:get", "secret_name": f"MIX_{i:02}", "target": repo})
+    for i in range(5):
+        ops.append({"type": "github:secrets:exists", "secret_name": f"MIX_ENV_{i:02}", "target": env})
+    ops.append({"type": "github:secrets:list", "target": repo})
+    list_step = len(ops)
+    names_at_list = sorted(n for (sc, n), v in expected.items() if sc == "repo" and v is not None)
+    ops.append({"type": "github:secrets:list", "target": env})
+    ops.append({"type": "github:secrets:presence", "target": repo, "required": ["MIX_00", "MIX_05", "GITHUB_TOKEN"]})
+    ops.append({"type": "github:secrets:presence", "target": repo, "required": ["MIX_29"]})
+    ops.append({"type": "github:secrets:presence", "target": env, "required": ["MIX_ENV_00"]})
+    for i in range(5):
+        ops.append({"type": "github:secrets:delete", "secret_name": f"NEVER_EXISTED_{i}", "target": repo})
+    assert len(ops) == 100, len(ops)
+
+    workflow = {"credentials": {"github_pat": seal(PATS["admin"])}, "options": {"concurrency": 8},
+                "operations": ops}
+    code, report = post_workflow("/execute", workflow)
+    check("mixed workflow: 100 completed, HTTP 200",
+          code == 200 and report.get("completed") == 100, json.dumps(report)[:600])
+    results = report.get("results", [])
+    listed = sorted(s["name"] for s in results[list_step - 1]["data"].get("secrets", [])) if results else None
+    check("mixed workflow: the list saw exactly the earlier writes and deletes", listed == names_at_list,
+          f"{listed} != {names_at_list}")
+    presence = results[len(ops) - 8]["data"] if results else {}
+    got = {p["name"]: p["present"] for p in presence.get("secrets", [])}
+    check("mixed workflow: presence saw the re-create and the delete",
+          got == {"MIX_00": True, "MIX_05": False, "GITHUB_TOKEN": True}, got)
+    absent = [r["data"].get("deleted") for r in results[-5:]]
+    check("mixed workflow: deleting absent secrets completes with deleted false", absent == [False] * 5, absent)
+    where = {"repo": repo, "environment": env, "org": org}
+    wrong = []
+    for (scope, name), value in expected.items():
+        stored = plaintext(scope, name, **where[scope])
+        if (stored or {}).get("plaintext") != value:
+            wrong.append((scope, name, value, stored))
+    check("mixed workflow: final state equals the sequential outcome", not wrong, wrong[:3])
+
+
 def log_has_no_blob():
     log = open(LOG_FILE, encoding="utf-8", errors="replace").read()
     check("the service logged requests", "request completed" in log, log[-500:])
@@ -227,6 +325,8 @@ def main():
     decryption()
     presence()
     invalid_input_never_reaches_upstream()
+    seed_workflow()
+    mixed_workflow()
     log_has_no_blob()
     total = RESULTS["passed"] + len(RESULTS["failed"])
     print(f"interop: {RESULTS['passed']}/{total} checks passed in {time.monotonic() - started:.1f} s", flush=True)

@@ -20,6 +20,7 @@ pub mod routes;
 pub mod runtime;
 pub mod state;
 pub mod telemetry;
+pub mod workflow;
 
 pub use config::Config;
 pub use router::build_router;

@@ -16,7 +16,7 @@ use tracing::Span;
 use crate::auth::require_api_key;
 use crate::github_service::{count_calls, upstream_calls};
 use crate::operations::OperationKind;
-use crate::routes::{self, ResponseErrorType, info, public_keys, secrets};
+use crate::routes::{self, ResponseErrorType, execute, info, public_keys, secrets};
 use crate::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -27,7 +27,9 @@ pub fn build_router(state: AppState) -> Router {
         .route("/info/health", get(info::health))
         .route("/info/version", get(info::version))
         .route("/info/status", get(info::status))
-        .route("/public-keys/github", get(public_keys::github));
+        .route("/public-keys/github", get(public_keys::github))
+        .route("/execute", post(execute::execute))
+        .route("/execute/plan", post(execute::plan));
     for kind in OperationKind::ALL {
         let path = format!("/operations/github/secrets/{}", kind.verb());
         router = router.route(

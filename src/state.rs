@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::config::{AuthPolicy, Config, RuntimeMode};
 use crate::github_service::GitHubService;
 use crate::operations::Operations;
+use crate::workflow::{Defaults, RetryPolicy, WorkflowSettings};
 
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -12,6 +13,7 @@ pub struct AppState {
     pub runtime: RuntimeMode,
     pub auth: Arc<AuthPolicy>,
     pub max_body_bytes: usize,
+    pub workflow: WorkflowSettings,
 }
 
 impl AppState {
@@ -21,6 +23,13 @@ impl AppState {
             runtime: config.runtime,
             auth: Arc::new(config.auth.clone()),
             max_body_bytes: config.max_body_bytes,
+            workflow: WorkflowSettings {
+                defaults: Defaults {
+                    concurrency: config.workflow_concurrency,
+                    deadline: config.workflow_deadline,
+                },
+                retry: RetryPolicy::default(),
+            },
         }
     }
 }

@@ -69,6 +69,12 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, InvalidInput> {
     serde_path_to_error::deserialize(de).map_err(describe)
 }
 
+/// Reads an already-parsed JSON value (a part of a larger document) with the same field-naming
+/// errors as [`parse_json`]. Field paths are relative to `value`.
+pub fn parse_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, InvalidInput> {
+    serde_path_to_error::deserialize(value).map_err(describe)
+}
+
 fn position(e: &serde_json::Error) -> String {
     let text = e.to_string();
     let reason = text
@@ -179,7 +185,7 @@ fn is_plain_key(name: &str) -> bool {
     (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-pub(crate) fn target_from(spec: TargetSpec, field: &str) -> Result<Target, InvalidInput> {
+pub fn target_from(spec: TargetSpec, field: &str) -> Result<Target, InvalidInput> {
     Target::try_from(spec).map_err(|m| InvalidInput::new(field, m))
 }
 
@@ -305,7 +311,7 @@ impl CreateRequest {
 
 /// Checks the write options against the target's scope. `prefix` is prepended to field names
 /// (`operations[3].` in a workflow).
-pub(crate) fn write_options(
+pub fn write_options(
     target: &Target,
     visibility: Option<Visibility>,
     repo_ids: Option<Vec<u64>>,
@@ -379,7 +385,7 @@ impl PresenceRequest {
     }
 }
 
-pub(crate) fn check_presence(
+pub fn check_presence(
     target: &Target,
     required: &[PresenceName],
     prefix: &str,

@@ -11,7 +11,7 @@ mod secrets;
 
 pub use input::{
     CreateRequest, InvalidInput, ListRequest, MAX_PRESENCE_NAMES, OrgAccess, PresenceRequest,
-    SecretRequest, parse_json,
+    SecretRequest, check_presence, parse_json, parse_value, target_from, write_options,
 };
 pub use outcome::{Envelope, ErrorType, Failure, OperationKind, Outcome, RateLimit};
-pub use secrets::{Operations, SecretMeta};
+pub use secrets::{Listing, Operations, SecretMeta, UPSTREAM_PAGE};

@@ -63,6 +63,10 @@ pub struct Failure {
     pub message: String,
     /// Seconds until GitHub's rate limit resets, when known.
     pub retry_after: Option<u64>,
+    /// The upstream could not answer this time (connection dropped, HTTP 502/503/504): trying
+    /// again may succeed. Timeouts, refused connections, rate limits and ambiguous answers are
+    /// told by their `error_type`.
+    pub transient: bool,
 }
 
 impl Failure {
@@ -71,7 +75,20 @@ impl Failure {
             error_type,
             message: message.into(),
             retry_after: None,
+            transient: false,
         }
+    }
+
+    /// Whether an idempotent operation that failed this way is worth another attempt.
+    pub fn is_retryable(&self) -> bool {
+        self.transient
+            || matches!(
+                self.error_type,
+                ErrorType::UpstreamUnavailable
+                    | ErrorType::UpstreamTimeout
+                    | ErrorType::RateLimited
+                    | ErrorType::UpstreamAmbiguous
+            )
     }
 }
 

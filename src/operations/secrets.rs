@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::domain::{PresenceName, Scope, SealedBlob, SecretName, Target};
+use crate::domain::{PresenceName, Scope, SealedBlob, SealedPat, SecretName, Target};
 use crate::github_service::{Action, GitHubService, Reply, RequestData, UpstreamError};
 
 use super::{
@@ -10,7 +10,7 @@ use super::{
 };
 
 /// GitHub's default page size; the upstream never asks for more, so a list this long may be cut.
-const UPSTREAM_PAGE: usize = 30;
+pub const UPSTREAM_PAGE: usize = 30;
 
 /// A secret's metadata (never its value: GitHub does not return values).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,15 +85,26 @@ impl Operations {
         run.finish(OperationKind::Create, result)
     }
 
+    /// Deletes a secret; a confirmed-absent secret is `not_found`.
     pub async fn delete(&self, req: &SecretRequest) -> Outcome {
+        self.delete_with(req, false).await
+    }
+
+    /// Deletes a secret; a confirmed-absent secret succeeds with `deleted: false` (a workflow's
+    /// "make sure it is gone").
+    pub async fn delete_if_present(&self, req: &SecretRequest) -> Outcome {
+        self.delete_with(req, true).await
+    }
+
+    async fn delete_with(&self, req: &SecretRequest, absent_is_fine: bool) -> Outcome {
         let mut run = Run::new(&self.upstream, req.pat.blob());
         let result = match run.delete(&req.target, &req.secret_name).await {
-            Ok(true) => Ok(json!({
-                "deleted": true,
+            Ok(deleted) if deleted || absent_is_fine => Ok(json!({
+                "deleted": deleted,
                 "secret_name": req.secret_name,
                 "scope": req.target.scope(),
             })),
-            Ok(false) => Err(Failure::new(
+            Ok(_) => Err(Failure::new(
                 ErrorType::NotFound,
                 format!(
                     "Secret '{}' does not exist in {}",
@@ -105,6 +116,28 @@ impl Operations {
         run.finish(OperationKind::Delete, result)
     }
 
+    /// The secrets of one scope (one list call; a missing environment is told apart).
+    pub async fn scope_secrets(
+        &self,
+        pat: &SealedPat,
+        target: &Target,
+    ) -> Result<Listing, Failure> {
+        Run::new(&self.upstream, pat.blob()).list(target).await
+    }
+
+    /// Whether one secret exists, for names a full page of a listing could not show.
+    pub async fn secret_exists(
+        &self,
+        pat: &SealedPat,
+        target: &Target,
+        name: &SecretName,
+    ) -> Result<bool, Failure> {
+        let found = Run::new(&self.upstream, pat.blob())
+            .get(target, name)
+            .await?;
+        Ok(matches!(found, Found::Yes(_)))
+    }
+
     pub async fn presence(&self, req: &PresenceRequest) -> Outcome {
         let mut run = Run::new(&self.upstream, req.pat.blob());
         let result = run.presence(&req.target, &req.required).await;
@@ -113,7 +146,8 @@ impl Operations {
 }
 
 /// The listing of a scope, or the one "not found" that is worth telling apart.
-enum Listing {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listing {
     Secrets(Vec<SecretMeta>),
     /// The repository exists and the PAT can read it, but the environment does not exist.
     EnvironmentMissing,
@@ -183,7 +217,16 @@ fn from_upstream_error(e: UpstreamError) -> Failure {
         UpstreamError::Timeout(_) => ErrorType::UpstreamTimeout,
         _ => ErrorType::UpstreamError,
     };
-    Failure::new(error_type, capitalise(&e.to_string()))
+    let transient = match &e {
+        UpstreamError::Transport => true,
+        UpstreamError::NotJson { status }
+        | UpstreamError::NoEnvelope { status, .. }
+        | UpstreamError::Failed { status, .. } => matches!(status, 502..=504),
+        _ => false,
+    };
+    let mut failure = Failure::new(error_type, capitalise(&e.to_string()));
+    failure.transient = transient;
+    failure
 }
 
 fn capitalise(s: &str) -> String {

@@ -1,5 +1,6 @@
 //! Thin handlers: parse, call one core function, map the result to a response.
 
+pub mod execute;
 pub mod info;
 pub mod public_keys;
 pub mod secrets;

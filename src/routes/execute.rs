@@ -1,0 +1,72 @@
+//! `POST /execute` and `POST /execute/plan`: thin handlers over [`crate::workflow`].
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+
+use crate::state::AppState;
+use crate::workflow::{self, Parsed, PlanError};
+
+fn parsed(state: &AppState, body: Result<Bytes, BytesRejection>) -> Parsed {
+    match body {
+        Ok(bytes) => workflow::parse(&bytes, state.workflow.defaults),
+        Err(rejection) => {
+            let mut parsed = workflow::parse(b"{}", state.workflow.defaults);
+            let message = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                format!(
+                    "The request body is larger than {} bytes (DEPLOY__MAX_BODY_BYTES)",
+                    state.max_body_bytes
+                )
+            } else {
+                "The request body could not be read".to_owned()
+            };
+            parsed.errors = vec![PlanError {
+                step: None,
+                field: String::new(),
+                message,
+            }];
+            parsed
+        }
+    }
+}
+
+fn invalid(parsed: &Parsed) -> Response {
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Json(workflow::plan(parsed)),
+    )
+        .into_response()
+}
+
+/// Plans a workflow: 200 with the plan when it is valid, 422 with its errors when not.
+pub async fn plan(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
+    let parsed = parsed(&state, body);
+    let mut plan = workflow::plan(&parsed);
+    match parsed.into_workflow() {
+        Err(parsed) => invalid(&parsed),
+        Ok(wf) => {
+            if wf.options.check_state {
+                workflow::check_state(&state.operations, &wf.pat, &wf.steps, &mut plan).await;
+            }
+            Json(plan).into_response()
+        }
+    }
+}
+
+/// Runs a valid workflow: 200 when every step completed, 207 otherwise; 422 (nothing run) when invalid.
+pub async fn execute(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match parsed(&state, body).into_workflow() {
+        Err(parsed) => invalid(&parsed),
+        Ok(wf) => {
+            let report = workflow::execute(&state.operations, &wf, state.workflow.retry).await;
+            let status = StatusCode::from_u16(report.http_status()).unwrap_or(StatusCode::OK);
+            (status, Json(report)).into_response()
+        }
+    }
+}

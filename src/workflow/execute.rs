@@ -1,0 +1,336 @@
+//! `/execute`: runs a valid workflow with the outcome of running it one step at a time in file
+//! order, while steps that touch different secrets and scopes overlap up to `concurrency`.
+//!
+//! All steps run in the request's own task (no spawning), so the request's upstream-call count
+//! and log context cover them.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::time::{Instant, sleep, sleep_until};
+
+use crate::domain::{Scope, SecretName};
+use crate::operations::{OperationKind, Operations, Outcome, RateLimit};
+
+use super::plan::dependencies;
+use super::spec::{OnError, Step, StepRequest, Workflow};
+
+/// How failed steps are tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    /// The backoff before the second attempt; it doubles each time, up to `max_delay`.
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(4),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before attempt `attempt + 1`: exponential with jitter (half fixed, half random),
+    /// and never shorter than the upstream's `Retry-After`.
+    fn delay(&self, attempt: u32, retry_after: Option<u64>) -> Duration {
+        let exponential = self
+            .base_delay
+            .saturating_mul(1 << attempt.saturating_sub(1).min(16))
+            .min(self.max_delay);
+        let jittered = exponential / 2 + exponential.mul_f64(random_fraction() / 2.0);
+        jittered.max(Duration::from_secs(retry_after.unwrap_or(0)))
+    }
+}
+
+/// A number in [0, 1) from the standard library's per-instance random hasher keys.
+fn random_fraction() -> f64 {
+    let bits = RandomState::new().hash_one(std::time::SystemTime::now());
+    (bits >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Completed,
+    Failed,
+    Skipped,
+}
+
+/// One step's result, as the single-operation route would have answered it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepResult {
+    pub step: usize,
+    pub operation: &'static str,
+    pub secret_name: Option<SecretName>,
+    pub target: String,
+    pub scope: Scope,
+    pub status: Status,
+    pub success: bool,
+    pub duration: f64,
+    pub attempts: u32,
+    pub error: Option<String>,
+    pub error_type: Option<&'static str>,
+    pub data: Value,
+    pub messages: Vec<String>,
+    #[serde(skip)]
+    rate_limit: Option<RateLimit>,
+    #[serde(skip)]
+    retry_after: Option<u64>,
+    #[serde(skip)]
+    retryable: bool,
+}
+
+/// The body of `/execute`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub success: bool,
+    pub total_operations: usize,
+    pub completed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub duration: f64,
+    pub results: Vec<StepResult>,
+    pub rate_limit: Option<RateLimit>,
+}
+
+impl Report {
+    /// 200 when every step completed, 207 otherwise.
+    pub fn http_status(&self) -> u16 {
+        if self.success { 200 } else { 207 }
+    }
+}
+
+/// Why a step never started.
+#[derive(Debug, Clone, Copy)]
+enum Skip {
+    Deadline,
+    Stopped,
+}
+
+fn skipped(step: &Step, why: Skip) -> StepResult {
+    let (error_type, error) = match why {
+        Skip::Deadline => (
+            "deadline",
+            "not started: the workflow's deadline passed first".to_owned(),
+        ),
+        Skip::Stopped => (
+            "stopped",
+            "not started: an earlier step failed and on_error is `stop`".to_owned(),
+        ),
+    };
+    StepResult {
+        step: step.number,
+        operation: step.kind.name(),
+        secret_name: step.secret_name.clone(),
+        target: step.target.to_string(),
+        scope: step.target.scope(),
+        status: Status::Skipped,
+        success: false,
+        duration: 0.0,
+        attempts: 0,
+        error: Some(error),
+        error_type: Some(error_type),
+        data: Value::Object(Default::default()),
+        messages: Vec::new(),
+        rate_limit: None,
+        retry_after: None,
+        retryable: false,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Pending,
+    Running,
+    Finished,
+}
+
+/// Runs `workflow`. Never fails as a whole: every step gets a result.
+pub async fn execute(ops: &Operations, workflow: &Workflow, policy: RetryPolicy) -> Report {
+    let started = Instant::now();
+    let deadline = started + workflow.options.deadline;
+    let steps = &workflow.steps;
+    let depends_on = dependencies(steps);
+    let mut state = vec![State::Pending; steps.len()];
+    let mut results: Vec<Option<StepResult>> = vec![None; steps.len()];
+    let mut running = FuturesUnordered::new();
+    let mut stopping = false;
+    let mut deadline_passed = false;
+    let mut last_rate_limit = None;
+
+    loop {
+        if stopping || deadline_passed {
+            let why = if stopping {
+                Skip::Stopped
+            } else {
+                Skip::Deadline
+            };
+            for (i, s) in state.iter_mut().enumerate() {
+                if *s == State::Pending {
+                    *s = State::Finished;
+                    results[i] = Some(log_step(skipped(&steps[i], why)));
+                }
+            }
+        }
+        for i in 0..steps.len() {
+            if running.len() >= workflow.options.concurrency {
+                break;
+            }
+            let ready = state[i] == State::Pending
+                && depends_on[i].iter().all(|&d| state[d] == State::Finished);
+            if ready {
+                state[i] = State::Running;
+                let step = &steps[i];
+                running.push(
+                    async move { (i, run_step(ops, step, workflow, policy, deadline).await) },
+                );
+            }
+        }
+        if running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            Some((i, result)) = running.next() => {
+                state[i] = State::Finished;
+                if result.rate_limit.is_some() {
+                    last_rate_limit = result.rate_limit;
+                }
+                if result.status == Status::Failed && workflow.options.on_error == OnError::Stop {
+                    stopping = true;
+                }
+                results[i] = Some(log_step(result));
+            }
+            () = sleep_until(deadline), if !deadline_passed => deadline_passed = true,
+        }
+    }
+
+    let results: Vec<StepResult> = results
+        .into_iter()
+        .map(|r| r.expect("every step finished"))
+        .collect();
+    let count = |status| results.iter().filter(|r| r.status == status).count();
+    let (completed, failed, skipped) = (
+        count(Status::Completed),
+        count(Status::Failed),
+        count(Status::Skipped),
+    );
+    let duration = started.elapsed().as_secs_f64();
+    tracing::info!(
+        total = results.len(),
+        completed,
+        failed,
+        skipped,
+        duration_ms = duration * 1000.0,
+        "workflow finished"
+    );
+    Report {
+        success: completed == results.len(),
+        total_operations: results.len(),
+        completed,
+        failed,
+        skipped,
+        duration,
+        results,
+        rate_limit: last_rate_limit,
+    }
+}
+
+fn log_step(result: StepResult) -> StepResult {
+    tracing::info!(
+        step = result.step,
+        operation = result.operation,
+        scope = result.scope.as_str(),
+        secret_name = result.secret_name.as_ref().map(SecretName::as_str),
+        status = ?result.status,
+        attempts = result.attempts,
+        duration_ms = result.duration * 1000.0,
+        error_type = result.error_type,
+        "workflow step"
+    );
+    result
+}
+
+/// Runs one step, retrying what may succeed on another attempt while the deadline allows.
+async fn run_step(
+    ops: &Operations,
+    step: &Step,
+    workflow: &Workflow,
+    policy: RetryPolicy,
+    deadline: Instant,
+) -> StepResult {
+    let started = Instant::now();
+    let request = step.request(&workflow.pat);
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let outcome = run_once(ops, step.kind, &request).await;
+        let mut result = step_result(step, outcome, attempts, started);
+        if !result.retryable || attempts >= policy.max_attempts {
+            return result;
+        }
+        let wait = policy.delay(attempts, result.retry_after);
+        if Instant::now() + wait >= deadline {
+            result.messages.push(format!(
+                "not retried: the next attempt would start after the workflow's deadline (wait {:.1} s)",
+                wait.as_secs_f64()
+            ));
+            return result;
+        }
+        sleep(wait).await;
+    }
+}
+
+async fn run_once(ops: &Operations, kind: OperationKind, request: &StepRequest) -> Outcome {
+    match (kind, request) {
+        (OperationKind::List, StepRequest::List(r)) => ops.list(r).await,
+        (OperationKind::Get, StepRequest::Secret(r)) => ops.get(r).await,
+        (OperationKind::Exists, StepRequest::Secret(r)) => ops.exists(r).await,
+        (OperationKind::Delete, StepRequest::Secret(r)) => ops.delete_if_present(r).await,
+        (OperationKind::Create, StepRequest::Create(r)) => ops.create(r).await,
+        (OperationKind::Presence, StepRequest::Presence(r)) => ops.presence(r).await,
+        _ => unreachable!("Step::request builds the request of its kind"),
+    }
+}
+
+fn step_result(step: &Step, outcome: Outcome, attempts: u32, started: Instant) -> StepResult {
+    let (status, data, error, error_type, retryable, retry_after) = match outcome.result {
+        Ok(data) => (Status::Completed, data, None, None, false, None),
+        Err(failure) => (
+            Status::Failed,
+            Value::Object(Default::default()),
+            Some(failure.message.clone()),
+            Some(failure.error_type.as_str()),
+            failure.is_retryable(),
+            failure.retry_after,
+        ),
+    };
+    StepResult {
+        step: step.number,
+        operation: step.kind.name(),
+        secret_name: step.secret_name.clone(),
+        target: step.target.to_string(),
+        scope: step.target.scope(),
+        status,
+        success: status == Status::Completed,
+        duration: started.elapsed().as_secs_f64(),
+        attempts,
+        error,
+        error_type,
+        data,
+        messages: outcome.messages,
+        rate_limit: outcome.rate_limit,
+        retry_after,
+        retryable,
+    }
+}

@@ -1,0 +1,341 @@
+//! `/execute/plan`: what a workflow would do, what looks wrong with it, and (with `check_state`)
+//! what each write would change. Also the footprint of each step, which orders the executor.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+
+use crate::domain::{Scope, SealedPat, SecretName, Target};
+use crate::operations::{Listing, OperationKind, Operations, UPSTREAM_PAGE};
+
+use super::spec::{Parsed, PlanError, Step};
+
+/// What a step does to the secret it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Write,
+    Delete,
+    Read,
+    /// `check_state`: the write creates a secret that does not exist yet.
+    Create,
+    /// `check_state`: the write overwrites an existing secret.
+    Update,
+    /// `check_state`: the delete finds nothing to delete.
+    Noop,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanStep {
+    pub step: usize,
+    pub operation: &'static str,
+    pub secret_name: Option<SecretName>,
+    pub target: String,
+    pub scope: Scope,
+    pub action: Action,
+}
+
+/// How much the workflow asks of the upstream, before retries and diagnoses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Estimate {
+    /// Calls this service makes to the GitHub Service.
+    pub github_service_calls: usize,
+    /// Requests the GitHub Service makes to GitHub for them.
+    pub github_requests: usize,
+    /// Writes and deletes: GitHub's "content-creating" requests.
+    pub github_writes: usize,
+}
+
+/// The body of `/execute/plan` (and of `/execute` when the workflow is invalid).
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub valid: bool,
+    pub total_operations: usize,
+    pub plan: Vec<PlanStep>,
+    pub warnings: Vec<String>,
+    pub errors: Vec<PlanError>,
+    pub estimate: Estimate,
+    pub state_checked: bool,
+}
+
+/// GitHub's secondary limits: 80 content-creating requests and 900 points per minute (a GET is
+/// one point, a PUT or DELETE five). Warn at 80 % of either.
+const WRITES_PER_MINUTE: usize = 80;
+const POINTS_PER_MINUTE: usize = 900;
+
+/// The secrets and scopes a step touches. Two steps whose footprints conflict never overlap, and
+/// run in file order.
+#[derive(Debug, Clone, Default)]
+pub struct Footprint {
+    secrets: Vec<(Target, SecretName)>,
+    scopes_read: Vec<Target>,
+    scopes_written: Vec<Target>,
+}
+
+impl Footprint {
+    pub fn of(step: &Step) -> Self {
+        let mut f = Footprint::default();
+        let name = step.secret_name.clone();
+        match step.kind {
+            OperationKind::List => f.scopes_read.push(step.target.clone()),
+            OperationKind::Presence => {
+                f.scopes_read.push(step.target.clone());
+                f.scopes_read.extend(step.target.repository());
+            }
+            OperationKind::Get | OperationKind::Exists => {
+                f.secrets.extend(name.map(|n| (step.target.clone(), n)));
+            }
+            OperationKind::Delete | OperationKind::Create => {
+                let mut targets = vec![step.target.clone()];
+                if step.env_fallback {
+                    targets.extend(step.target.repository());
+                }
+                for target in targets {
+                    f.secrets.extend(name.clone().map(|n| (target.clone(), n)));
+                    f.scopes_written.push(target);
+                }
+            }
+        }
+        f
+    }
+
+    pub fn conflicts_with(&self, other: &Footprint) -> bool {
+        let shares = |a: &[Target], b: &[Target]| a.iter().any(|t| b.contains(t));
+        self.secrets.iter().any(|s| other.secrets.contains(s))
+            || shares(&self.scopes_read, &other.scopes_written)
+            || shares(&self.scopes_written, &other.scopes_read)
+    }
+}
+
+/// For each step, the earlier steps it must wait for.
+pub fn dependencies(steps: &[Step]) -> Vec<Vec<usize>> {
+    let footprints: Vec<Footprint> = steps.iter().map(Footprint::of).collect();
+    (0..steps.len())
+        .map(|j| {
+            (0..j)
+                .filter(|&i| footprints[i].conflicts_with(&footprints[j]))
+                .collect()
+        })
+        .collect()
+}
+
+fn static_action(kind: OperationKind) -> Action {
+    match kind {
+        OperationKind::Create => Action::Write,
+        OperationKind::Delete => Action::Delete,
+        _ => Action::Read,
+    }
+}
+
+/// The plan of what parsing found, without reading any state.
+pub fn plan(parsed: &Parsed) -> Plan {
+    let steps = &parsed.steps;
+    Plan {
+        valid: parsed.errors.is_empty() && parsed.pat.is_some(),
+        total_operations: parsed.total_operations,
+        plan: steps
+            .iter()
+            .map(|s| PlanStep {
+                step: s.number,
+                operation: s.kind.name(),
+                secret_name: s.secret_name.clone(),
+                target: s.target.to_string(),
+                scope: s.target.scope(),
+                action: static_action(s.kind),
+            })
+            .collect(),
+        warnings: warnings(steps),
+        errors: parsed.errors.clone(),
+        estimate: estimate(steps),
+        state_checked: false,
+    }
+}
+
+fn warnings(steps: &[Step]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    // The last write and the last delete of each secret, by step number.
+    let mut written: HashMap<(&Target, &SecretName), usize> = HashMap::new();
+    let mut deleted: HashMap<(&Target, &SecretName), usize> = HashMap::new();
+    for step in steps {
+        let Some(name) = &step.secret_name else {
+            continue;
+        };
+        let key = (&step.target, name);
+        match step.kind {
+            OperationKind::Create => {
+                if let Some(first) = written.get(&key) {
+                    warnings.push(format!(
+                        "step {} writes {name} in {} again (step {first} wrote it before); the last write wins",
+                        step.number, step.target
+                    ));
+                }
+                if let Some(del) = deleted.get(&key) {
+                    warnings.push(format!(
+                        "step {} writes {name} in {} after step {del} deleted it",
+                        step.number, step.target
+                    ));
+                }
+                written.insert(key, step.number);
+            }
+            OperationKind::Delete => {
+                deleted.insert(key, step.number);
+            }
+            _ => {}
+        }
+    }
+    let estimate = estimate(steps);
+    if estimate.github_writes * 5 >= WRITES_PER_MINUTE * 4 {
+        warnings.push(format!(
+            "{} writes and deletes approach GitHub's secondary limit of {WRITES_PER_MINUTE} content-creating requests per minute; rate-limited steps are retried, but consider splitting the workflow",
+            estimate.github_writes
+        ));
+    }
+    let points = estimate.github_requests + 4 * estimate.github_writes;
+    if points * 5 >= POINTS_PER_MINUTE * 4 {
+        warnings.push(format!(
+            "about {points} GitHub API points approach GitHub's secondary limit of {POINTS_PER_MINUTE} points per minute; consider splitting the workflow"
+        ));
+    }
+    warnings
+}
+
+fn estimate(steps: &[Step]) -> Estimate {
+    let mut e = Estimate {
+        github_service_calls: 0,
+        github_requests: 0,
+        github_writes: 0,
+    };
+    for step in steps {
+        // The GitHub Service follows every GitHub call with one `GET /rate_limit`.
+        let (calls, requests, writes) = match step.kind {
+            // public key + PUT + rate limit
+            OperationKind::Create => (1, 3, 1),
+            OperationKind::Delete => (1, 2, 1),
+            OperationKind::Get | OperationKind::Exists | OperationKind::List => (1, 2, 0),
+            OperationKind::Presence if step.target.scope() == Scope::Environment => (2, 4, 0),
+            OperationKind::Presence => (1, 2, 0),
+        };
+        e.github_service_calls += calls;
+        e.github_requests += requests;
+        e.github_writes += writes;
+    }
+    e
+}
+
+/// What one scope holds, as far as the plan knows.
+struct ScopeState {
+    present: HashSet<SecretName>,
+    /// Confirmed absent (looked up, or deleted by an earlier step).
+    absent: HashSet<SecretName>,
+    /// The listing was a full page: a name missing from it must be looked up.
+    partial: bool,
+}
+
+enum Known {
+    State(ScopeState),
+    EnvironmentMissing,
+    Unreadable,
+}
+
+/// Reads the current secrets of every scope the plan writes (each once) and refines `write` into
+/// `create`/`update` and `delete` into `delete`/`noop`, following the steps in order.
+pub async fn check_state(ops: &Operations, pat: &SealedPat, steps: &[Step], plan: &mut Plan) {
+    let mut known: HashMap<Target, Known> = HashMap::new();
+    for (step, planned) in steps.iter().zip(plan.plan.iter_mut()) {
+        let (Some(name), true) = (
+            &step.secret_name,
+            matches!(step.kind, OperationKind::Create | OperationKind::Delete),
+        ) else {
+            continue;
+        };
+        let mut target = step.target.clone();
+        if let Known::EnvironmentMissing =
+            read(ops, pat, &target, &mut known, &mut plan.warnings).await
+        {
+            match (step.kind, step.target.repository()) {
+                (OperationKind::Create, Some(repository)) if step.env_fallback => {
+                    plan.warnings.push(format!(
+                        "step {}: environment of {} does not exist; env_fallback writes the repository secret",
+                        step.number, step.target
+                    ));
+                    target = repository;
+                    read(ops, pat, &target, &mut known, &mut plan.warnings).await;
+                }
+                _ => {
+                    plan.warnings.push(format!(
+                        "step {}: environment of {} does not exist, so this step will fail with not_found",
+                        step.number, step.target
+                    ));
+                    continue;
+                }
+            }
+        }
+        let Some(Known::State(state)) = known.get_mut(&target) else {
+            continue;
+        };
+        let exists = if state.present.contains(name) {
+            true
+        } else if state.absent.contains(name) || !state.partial {
+            false
+        } else {
+            match ops.secret_exists(pat, &target, name).await {
+                Ok(true) => {
+                    state.present.insert(name.clone());
+                    true
+                }
+                Ok(false) => {
+                    state.absent.insert(name.clone());
+                    false
+                }
+                Err(_) => continue,
+            }
+        };
+        planned.action = match (step.kind, exists) {
+            (OperationKind::Create, true) => Action::Update,
+            (OperationKind::Create, false) => Action::Create,
+            (_, true) => Action::Delete,
+            (_, false) => Action::Noop,
+        };
+        if step.kind == OperationKind::Create {
+            state.absent.remove(name);
+            state.present.insert(name.clone());
+        } else {
+            state.present.remove(name);
+            state.absent.insert(name.clone());
+        }
+    }
+    plan.state_checked = true;
+}
+
+/// The state of `target`, read once.
+async fn read<'k>(
+    ops: &Operations,
+    pat: &SealedPat,
+    target: &Target,
+    known: &'k mut HashMap<Target, Known>,
+    warnings: &mut Vec<String>,
+) -> &'k Known {
+    if !known.contains_key(target) {
+        let state = match ops.scope_secrets(pat, target).await {
+            Ok(Listing::Secrets(secrets)) => Known::State(ScopeState {
+                partial: secrets.len() >= UPSTREAM_PAGE,
+                present: secrets
+                    .into_iter()
+                    .filter_map(|s| SecretName::try_from(s.name).ok())
+                    .collect(),
+                absent: HashSet::new(),
+            }),
+            Ok(Listing::EnvironmentMissing) => Known::EnvironmentMissing,
+            Err(failure) => {
+                warnings.push(format!(
+                    "could not read the secrets of {target} ({}): {}; its steps keep their unrefined actions",
+                    failure.error_type.as_str(),
+                    failure.message
+                ));
+                Known::Unreadable
+            }
+        };
+        known.insert(target.clone(), state);
+    }
+    &known[target]
+}

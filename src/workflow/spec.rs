@@ -1,0 +1,447 @@
+//! A workflow file, parsed and validated as a whole: every problem is reported (with its step
+//! number and field), so one round trip fixes a file.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::domain::{
+    EnvFallback, PresenceName, SealedPat, SealedValue, SecretName, Target, TargetSpec, Visibility,
+};
+use crate::operations::{
+    CreateRequest, InvalidInput, ListRequest, OperationKind, OrgAccess, PresenceRequest,
+    SecretRequest, check_presence, parse_json, parse_value, target_from, write_options,
+};
+
+/// The most operations one workflow takes.
+pub const MAX_OPERATIONS: usize = 256;
+pub const MAX_CONCURRENCY: u64 = 16;
+pub const MAX_DEADLINE_SECONDS: u64 = 840;
+
+/// One problem with a workflow file. `step` is 1-based; `None` for the workflow's own fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlanError {
+    pub step: Option<usize>,
+    pub field: String,
+    pub message: String,
+}
+
+/// What to do after a step fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OnError {
+    #[default]
+    Continue,
+    Stop,
+}
+
+/// Workflow options, defaults filled in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    pub concurrency: usize,
+    pub on_error: OnError,
+    pub deadline: Duration,
+    /// Plan only: read the current secrets to refine actions.
+    pub check_state: bool,
+}
+
+/// Defaults for options a workflow leaves out (from the service's configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Defaults {
+    pub concurrency: usize,
+    pub deadline: Duration,
+}
+
+/// One validated operation of a workflow.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// 1-based position in the file.
+    pub number: usize,
+    pub kind: OperationKind,
+    pub target: Target,
+    pub secret_name: Option<SecretName>,
+    pub value: Option<SealedValue>,
+    pub org_access: Option<OrgAccess>,
+    pub env_fallback: bool,
+    pub required: Vec<PresenceName>,
+}
+
+/// The request a step makes, given the workflow's PAT.
+#[derive(Debug, Clone)]
+pub enum StepRequest {
+    List(ListRequest),
+    Secret(SecretRequest),
+    Create(CreateRequest),
+    Presence(PresenceRequest),
+}
+
+impl Step {
+    pub fn request(&self, pat: &SealedPat) -> StepRequest {
+        let pat = pat.clone();
+        let target = self.target.clone();
+        let name = || {
+            self.secret_name
+                .clone()
+                .expect("validated: this operation has a secret_name")
+        };
+        match self.kind {
+            OperationKind::List => StepRequest::List(ListRequest { pat, target }),
+            OperationKind::Get | OperationKind::Exists | OperationKind::Delete => {
+                StepRequest::Secret(SecretRequest {
+                    pat,
+                    target,
+                    secret_name: name(),
+                })
+            }
+            OperationKind::Create => StepRequest::Create(CreateRequest {
+                pat,
+                target,
+                secret_name: name(),
+                value: self
+                    .value
+                    .clone()
+                    .expect("validated: create has an encrypted_value"),
+                org_access: self.org_access.clone(),
+                env_fallback: self.env_fallback,
+            }),
+            OperationKind::Presence => StepRequest::Presence(PresenceRequest {
+                pat,
+                target,
+                required: self.required.clone(),
+            }),
+        }
+    }
+}
+
+/// A valid workflow.
+#[derive(Debug, Clone)]
+pub struct Workflow {
+    pub pat: SealedPat,
+    pub options: Options,
+    pub steps: Vec<Step>,
+}
+
+/// What parsing found: the steps that are valid, and every problem.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub pat: Option<SealedPat>,
+    pub options: Options,
+    pub steps: Vec<Step>,
+    pub total_operations: usize,
+    pub errors: Vec<PlanError>,
+}
+
+impl Parsed {
+    /// The workflow, when there was no problem at all.
+    pub fn into_workflow(self) -> Result<Workflow, Parsed> {
+        match (&self.pat, self.errors.is_empty()) {
+            (Some(pat), true) => Ok(Workflow {
+                pat: pat.clone(),
+                options: self.options,
+                steps: self.steps,
+            }),
+            _ => Err(self),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorkflow {
+    credentials: Option<Value>,
+    target: Option<Value>,
+    options: Option<Value>,
+    operations: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Credentials {
+    github_pat: SealedPat,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOptions {
+    concurrency: Option<u64>,
+    on_error: Option<OnError>,
+    deadline_seconds: Option<u64>,
+    check_state: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOperation {
+    #[serde(rename = "type")]
+    kind: String,
+    target: Option<TargetSpec>,
+    secret_name: Option<SecretName>,
+    encrypted_value: Option<SealedValue>,
+    visibility: Option<Visibility>,
+    repo_ids: Option<Vec<u64>>,
+    env_fallback: Option<EnvFallback>,
+    required: Option<Vec<PresenceName>>,
+}
+
+fn workflow_error(e: InvalidInput, prefix: &str) -> PlanError {
+    let field = match (prefix, e.field.as_str()) {
+        (p, "") => p.to_owned(),
+        ("", f) => f.to_owned(),
+        (p, f) if f.starts_with('[') => format!("{p}{f}"),
+        (p, f) => format!("{p}.{f}"),
+    };
+    PlanError {
+        step: None,
+        field,
+        message: e.message,
+    }
+}
+
+fn step_error(step: usize, e: InvalidInput) -> PlanError {
+    PlanError {
+        step: Some(step),
+        field: e.field,
+        message: e.message,
+    }
+}
+
+/// Parses a workflow body. Never fails outright: problems are collected in [`Parsed::errors`].
+pub fn parse(body: &[u8], defaults: Defaults) -> Parsed {
+    let mut parsed = Parsed {
+        pat: None,
+        options: Options {
+            concurrency: defaults.concurrency,
+            on_error: OnError::Continue,
+            deadline: defaults.deadline,
+            check_state: false,
+        },
+        steps: Vec::new(),
+        total_operations: 0,
+        errors: Vec::new(),
+    };
+    let raw: RawWorkflow = match parse_json(body) {
+        Ok(raw) => raw,
+        Err(e) => {
+            parsed.errors.push(workflow_error(e, ""));
+            return parsed;
+        }
+    };
+    let mut errors = Vec::new();
+
+    match raw.credentials {
+        None => errors.push(workflow_error(
+            InvalidInput::new("", "is required: {\"github_pat\": \"<sealed PAT>\"}"),
+            "credentials",
+        )),
+        Some(value) => match parse_value::<Credentials>(value) {
+            Ok(c) => parsed.pat = Some(c.github_pat),
+            Err(e) => errors.push(workflow_error(e, "credentials")),
+        },
+    }
+
+    let default_target = match raw.target {
+        None => None,
+        Some(value) => {
+            match parse_value::<TargetSpec>(value).and_then(|spec| target_from(spec, "")) {
+                Ok(target) => Some(target),
+                Err(e) => {
+                    errors.push(workflow_error(e, "target"));
+                    None
+                }
+            }
+        }
+    };
+    let default_target_invalid = errors.iter().any(|e| e.field.starts_with("target"));
+
+    if let Some(value) = raw.options {
+        match parse_value::<RawOptions>(value) {
+            Ok(o) => parsed.options = options(o, parsed.options, &mut errors),
+            Err(e) => errors.push(workflow_error(e, "options")),
+        }
+    }
+
+    let operations = match raw.operations {
+        None => {
+            errors.push(workflow_error(
+                InvalidInput::new("", "is required: a list of operations"),
+                "operations",
+            ));
+            Vec::new()
+        }
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            errors.push(workflow_error(
+                InvalidInput::new("", "must be a JSON array of operations"),
+                "operations",
+            ));
+            Vec::new()
+        }
+    };
+    parsed.total_operations = operations.len();
+    if operations.len() > MAX_OPERATIONS {
+        errors.push(workflow_error(
+            InvalidInput::new(
+                "",
+                format!(
+                    "has {} operations; a workflow takes at most {MAX_OPERATIONS}: split it",
+                    operations.len()
+                ),
+            ),
+            "operations",
+        ));
+    } else if operations.is_empty() && !errors.iter().any(|e| e.field == "operations") {
+        errors.push(workflow_error(
+            InvalidInput::new("", "is empty: list at least one operation"),
+            "operations",
+        ));
+    } else {
+        for (index, value) in operations.into_iter().enumerate() {
+            let number = index + 1;
+            match step(
+                number,
+                value,
+                default_target.as_ref(),
+                default_target_invalid,
+            ) {
+                Ok(step) => parsed.steps.push(step),
+                Err(Some(e)) => errors.push(step_error(number, e)),
+                Err(None) => {} // only the default target is wrong; reported once above
+            }
+        }
+    }
+    parsed.errors = errors;
+    parsed
+}
+
+fn options(raw: RawOptions, mut options: Options, errors: &mut Vec<PlanError>) -> Options {
+    let mut fail = |field: &str, message: String| {
+        errors.push(PlanError {
+            step: None,
+            field: format!("options.{field}"),
+            message,
+        });
+    };
+    if let Some(c) = raw.concurrency {
+        if (1..=MAX_CONCURRENCY).contains(&c) {
+            options.concurrency = c as usize;
+        } else {
+            fail(
+                "concurrency",
+                format!("must be from 1 to {MAX_CONCURRENCY}"),
+            );
+        }
+    }
+    if let Some(d) = raw.deadline_seconds {
+        if (1..=MAX_DEADLINE_SECONDS).contains(&d) {
+            options.deadline = Duration::from_secs(d);
+        } else {
+            fail(
+                "deadline_seconds",
+                format!("must be from 1 to {MAX_DEADLINE_SECONDS}"),
+            );
+        }
+    }
+    if let Some(on_error) = raw.on_error {
+        options.on_error = on_error;
+    }
+    if let Some(check) = raw.check_state {
+        options.check_state = check;
+    }
+    options
+}
+
+/// Validates one operation. `Err(None)`: it is fine except that it needs the (invalid) default target.
+fn step(
+    number: usize,
+    value: Value,
+    default_target: Option<&Target>,
+    default_target_invalid: bool,
+) -> Result<Step, Option<InvalidInput>> {
+    if let Some(object) = value.as_object() {
+        if object.contains_key("encrypted_pat") {
+            return Err(Some(InvalidInput::new(
+                "encrypted_pat",
+                "is not a field of an operation: the sealed PAT goes once in credentials.github_pat",
+            )));
+        }
+    } else {
+        return Err(Some(InvalidInput::new("", "must be a JSON object")));
+    }
+    let raw: RawOperation = parse_value(value).map_err(Some)?;
+    let kind = OperationKind::ALL
+        .into_iter()
+        .find(|k| k.name() == raw.kind)
+        .ok_or_else(|| {
+            let names: Vec<&str> = OperationKind::ALL.iter().map(|k| k.name()).collect();
+            InvalidInput::new("type", format!("must be one of {}", names.join(", ")))
+        })
+        .map_err(Some)?;
+    let target = match raw.target {
+        Some(spec) => target_from(spec, "target").map_err(Some)?,
+        None => match default_target {
+            Some(t) => t.clone(),
+            None if default_target_invalid => return Err(None),
+            None => {
+                return Err(Some(InvalidInput::new(
+                    "target",
+                    "is required: the workflow has no default target",
+                )));
+            }
+        },
+    };
+
+    let unused = |field: &str, present: bool| {
+        if present {
+            Err(Some(InvalidInput::new(
+                field,
+                format!("is not used by {}", kind.name()),
+            )))
+        } else {
+            Ok(())
+        }
+    };
+    let needs_name = !matches!(kind, OperationKind::List | OperationKind::Presence);
+    if needs_name && raw.secret_name.is_none() {
+        return Err(Some(InvalidInput::new("secret_name", "is required")));
+    }
+    unused("secret_name", !needs_name && raw.secret_name.is_some())?;
+    let is_create = kind == OperationKind::Create;
+    if is_create && raw.encrypted_value.is_none() {
+        return Err(Some(InvalidInput::new("encrypted_value", "is required")));
+    }
+    unused(
+        "encrypted_value",
+        !is_create && raw.encrypted_value.is_some(),
+    )?;
+    unused("visibility", !is_create && raw.visibility.is_some())?;
+    unused("repo_ids", !is_create && raw.repo_ids.is_some())?;
+    unused("env_fallback", !is_create && raw.env_fallback.is_some())?;
+    let is_presence = kind == OperationKind::Presence;
+    unused("required", !is_presence && raw.required.is_some())?;
+
+    let (org_access, env_fallback) = if is_create {
+        write_options(&target, raw.visibility, raw.repo_ids, raw.env_fallback, "").map_err(Some)?
+    } else {
+        (None, false)
+    };
+    let required = if is_presence {
+        let required = raw
+            .required
+            .ok_or_else(|| Some(InvalidInput::new("required", "is required")))?;
+        check_presence(&target, &required, "").map_err(Some)?;
+        required
+    } else {
+        Vec::new()
+    };
+    Ok(Step {
+        number,
+        kind,
+        target,
+        secret_name: raw.secret_name,
+        value: raw.encrypted_value,
+        org_access,
+        env_fallback,
+        required,
+    })
+}
