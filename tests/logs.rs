@@ -189,6 +189,22 @@ async fn exercise_every_route(h: &Harness) -> usize {
         format!("{{\"encrypted_pat\": \"{pat}\", ").into_bytes(),
     )
     .await;
+    let workflow = json!({
+        "credentials": { "github_pat": pat }, "target": repo_target(),
+        "operations": [
+            { "type": "github:secrets:create", "secret_name": "A", "encrypted_value": value },
+            { "type": "github:secrets:create", "secret_name": "B", "encrypted_value": value,
+              "target": org_target() },
+            { "type": "github:secrets:delete", "secret_name": "B" },
+            { "type": "github:secrets:get", "secret_name": odd },
+        ] });
+    h.post_raw("/execute", workflow.to_string().into_bytes())
+        .await;
+    h.post_raw("/execute/plan", workflow.to_string().into_bytes())
+        .await;
+    let mut valid = workflow.clone();
+    valid["operations"].as_array_mut().unwrap().pop();
+    h.post_raw("/execute", valid.to_string().into_bytes()).await;
     h.get("/public-keys/github").await;
     h.get("/info/status").await;
     h.send(
@@ -212,7 +228,7 @@ async fn exercise_every_route(h: &Harness) -> usize {
             .unwrap(),
     )
     .await;
-    requests + 5
+    requests + 8
 }
 
 async fn capture_over_every_route(format: LogFormat) -> (String, usize) {

@@ -132,10 +132,20 @@ impl Harness {
 
     /// A harness whose configuration `adjust` may change (remove the API key, add a TTL...).
     pub async fn with_env(adjust: impl FnOnce(&mut HashMap<String, String>)) -> Self {
+        Self::with_state(adjust, |_| {}).await
+    }
+
+    /// A harness whose configuration and then state may be changed (a faster retry policy...).
+    pub async fn with_state(
+        adjust: impl FnOnce(&mut HashMap<String, String>),
+        adjust_state: impl FnOnce(&mut AppState),
+    ) -> Self {
         let upstream = MockServer::start().await;
         let mut vars = test_env(&upstream.uri());
         adjust(&mut vars);
-        let router = build_router(AppState::new(&config_from(&vars)));
+        let mut state = AppState::new(&config_from(&vars));
+        adjust_state(&mut state);
+        let router = build_router(state);
         Self { upstream, router }
     }
 
