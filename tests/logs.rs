@@ -247,6 +247,10 @@ async fn no_json_log_line_carries_any_part_of_a_sealed_blob() {
         text.contains("request completed"),
         "the capture must see the service's logs:\n{text}"
     );
+    assert!(
+        text.contains("workflow step") && text.contains("workflow finished"),
+        "the capture must see the workflow's events"
+    );
     assert_no_blob_in(&text);
 }
 
