@@ -198,6 +198,30 @@ async fn a_list_starts_only_after_every_earlier_write_of_its_scope_ended() {
     );
 }
 
+/// Creates succeed, except for the secret `BAD`, whose value the upstream cannot open.
+async fn creates_succeed_except_bad(h: &Harness) {
+    Mock::given(method("POST"))
+        .and(path("/github-secrets-repo/create"))
+        .and(body_partial_json(
+            json!({ "request_data": { "secret_name": "BAD" } }),
+        ))
+        .respond_with(upstream_failure(
+            401,
+            "decryption_failed",
+            "Failed to decrypt secret value",
+            json!({}),
+        ))
+        .with_priority(1)
+        .mount(&h.upstream)
+        .await;
+    h.upstream_answers(
+        "POST",
+        "/github-secrets-repo/create",
+        upstream_ok(201, json!({ "created": true }), &[]),
+    )
+    .await;
+}
+
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test]
@@ -457,26 +481,7 @@ async fn steps_not_started_before_the_deadline_are_skipped() {
 #[tokio::test]
 async fn on_error_stop_skips_everything_after_the_first_failure() {
     let h = harness().await;
-    Mock::given(method("POST"))
-        .and(path("/github-secrets-repo/create"))
-        .and(body_partial_json(
-            json!({ "request_data": { "secret_name": "BAD" } }),
-        ))
-        .respond_with(upstream_failure(
-            401,
-            "decryption_failed",
-            "Failed to decrypt secret value",
-            json!({}),
-        ))
-        .with_priority(1)
-        .mount(&h.upstream)
-        .await;
-    h.upstream_answers(
-        "POST",
-        "/github-secrets-repo/create",
-        upstream_ok(201, json!({ "created": true }), &[]),
-    )
-    .await;
+    creates_succeed_except_bad(&h).await;
     let ops = vec![
         create_op("GOOD"),
         create_op("BAD"),
@@ -512,26 +517,7 @@ async fn on_error_stop_skips_everything_after_the_first_failure() {
 #[tokio::test]
 async fn with_on_error_continue_a_partial_failure_answers_207_with_the_counts() {
     let h = harness().await;
-    Mock::given(method("POST"))
-        .and(path("/github-secrets-repo/create"))
-        .and(body_partial_json(
-            json!({ "request_data": { "secret_name": "BAD" } }),
-        ))
-        .respond_with(upstream_failure(
-            401,
-            "decryption_failed",
-            "Failed to decrypt secret value",
-            json!({}),
-        ))
-        .with_priority(1)
-        .mount(&h.upstream)
-        .await;
-    h.upstream_answers(
-        "POST",
-        "/github-secrets-repo/create",
-        upstream_ok(201, json!({ "created": true }), &[]),
-    )
-    .await;
+    creates_succeed_except_bad(&h).await;
     let ops = vec![create_op("A"), create_op("BAD"), create_op("B")];
 
     let reply = run(&h, "/execute", &workflow(ops, json!({}))).await;
