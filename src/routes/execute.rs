@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 
 use crate::state::AppState;
-use crate::workflow::{self, Parsed, PlanError};
+use crate::workflow::{self, Parsed, Plan, PlanError};
 
 fn parsed(state: &AppState, body: Result<Bytes, BytesRejection>) -> Parsed {
     match body {
@@ -33,12 +33,8 @@ fn parsed(state: &AppState, body: Result<Bytes, BytesRejection>) -> Parsed {
     }
 }
 
-fn invalid(parsed: &Parsed) -> Response {
-    (
-        StatusCode::UNPROCESSABLE_ENTITY,
-        Json(workflow::plan(parsed)),
-    )
-        .into_response()
+fn invalid(plan: Plan) -> Response {
+    (StatusCode::UNPROCESSABLE_ENTITY, Json(plan)).into_response()
 }
 
 /// Plans a workflow: 200 with the plan when it is valid, 422 with its errors when not.
@@ -46,7 +42,7 @@ pub async fn plan(State(state): State<AppState>, body: Result<Bytes, BytesReject
     let parsed = parsed(&state, body);
     let mut plan = workflow::plan(&parsed);
     match parsed.into_workflow() {
-        Err(parsed) => invalid(&parsed),
+        Err(_) => invalid(plan),
         Ok(wf) => {
             if wf.options.check_state {
                 workflow::check_state(&state.operations, &wf.pat, &wf.steps, &mut plan).await;
@@ -62,7 +58,7 @@ pub async fn execute(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     match parsed(&state, body).into_workflow() {
-        Err(parsed) => invalid(&parsed),
+        Err(parsed) => invalid(workflow::plan(&parsed)),
         Ok(wf) => {
             let report = workflow::execute(&state.operations, &wf, state.workflow.retry).await;
             let status = StatusCode::from_u16(report.http_status()).unwrap_or(StatusCode::OK);

@@ -91,6 +91,30 @@ pub struct StepResult {
     retryable: bool,
 }
 
+impl StepResult {
+    /// A result of `step` with `status` and nothing else yet.
+    fn of(step: &Step, status: Status) -> Self {
+        Self {
+            step: step.number,
+            operation: step.kind.name(),
+            secret_name: step.secret_name.clone(),
+            target: step.target.to_string(),
+            scope: step.target.scope(),
+            status,
+            success: status == Status::Completed,
+            duration: 0.0,
+            attempts: 0,
+            error: None,
+            error_type: None,
+            data: Value::Object(Default::default()),
+            messages: Vec::new(),
+            rate_limit: None,
+            retry_after: None,
+            retryable: false,
+        }
+    }
+}
+
 /// The body of `/execute`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -130,22 +154,9 @@ fn skipped(step: &Step, why: Skip) -> StepResult {
         ),
     };
     StepResult {
-        step: step.number,
-        operation: step.kind.name(),
-        secret_name: step.secret_name.clone(),
-        target: step.target.to_string(),
-        scope: step.target.scope(),
-        status: Status::Skipped,
-        success: false,
-        duration: 0.0,
-        attempts: 0,
         error: Some(error),
         error_type: Some(error_type),
-        data: Value::Object(Default::default()),
-        messages: Vec::new(),
-        rate_limit: None,
-        retry_after: None,
-        retryable: false,
+        ..StepResult::of(step, Status::Skipped)
     }
 }
 
@@ -316,13 +327,6 @@ fn step_result(step: &Step, outcome: Outcome, attempts: u32, started: Instant) -
         ),
     };
     StepResult {
-        step: step.number,
-        operation: step.kind.name(),
-        secret_name: step.secret_name.clone(),
-        target: step.target.to_string(),
-        scope: step.target.scope(),
-        status,
-        success: status == Status::Completed,
         duration: started.elapsed().as_secs_f64(),
         attempts,
         error,
@@ -332,5 +336,6 @@ fn step_result(step: &Step, outcome: Outcome, attempts: u32, started: Instant) -
         rate_limit: outcome.rate_limit,
         retry_after,
         retryable,
+        ..StepResult::of(step, status)
     }
 }
