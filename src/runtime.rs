@@ -17,11 +17,21 @@ pub async fn serve_local(router: Router, listen: SocketAddr) -> Result<(), BoxEr
     let addr = listener.local_addr()?;
     println!("mgraph-deploy listening on http://{addr}");
     tracing::info!(%addr, "listening");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    serve_until(listener, router, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Serves `router` on an already bound `listener` until `shutdown` completes, then drains
+/// in-flight requests. (The offline local stack runs the service in-process with this.)
+pub async fn serve_until(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Serves `router` through the Lambda Runtime API (API Gateway v1/v2 and Function URL events).

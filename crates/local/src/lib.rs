@@ -1,1 +1,109 @@
+//! The offline local stack: the Deploy Service and the GitHub Service emulator, both on loopback
+//! in one process, wired together with fresh random API keys. Used by `mgraph-deploy-local` (the
+//! README's run command) and by the end-to-end tests.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use mgraph_deploy::{AppState, Config, build_router};
+use mgraph_deploy_emulator::{ApiKey, Emulator, Options, random_token};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// Where the two servers listen, and extra service configuration (architecture §4 variables).
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    pub service_listen: SocketAddr,
+    pub emulator_listen: SocketAddr,
+    /// Extra variables for the service, e.g. `DEPLOY__PUBLIC_KEY_TTL_SECONDS`.
+    pub service_env: Vec<(String, String)>,
+}
+
+impl Default for StackOptions {
+    /// Both on ephemeral loopback ports.
+    fn default() -> Self {
+        Self {
+            service_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            emulator_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            service_env: Vec::new(),
+        }
+    }
+}
+
+/// A running stack. Dropping it stops both servers.
+#[derive(Debug)]
+pub struct LocalStack {
+    pub service_url: String,
+    /// The service's own API key (`FAST_API__AUTH__API_KEY__NAME` / `__VALUE`).
+    pub api_key: ApiKey,
+    pub emulator: Emulator,
+    _stop: oneshot::Sender<()>,
+}
+
+/// Why the stack could not start.
+#[derive(Debug)]
+pub enum StackError {
+    Bind(SocketAddr, std::io::Error),
+    Config(String),
+}
+
+impl std::fmt::Display for StackError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
+            Self::Config(e) => write!(f, "invalid service configuration: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StackError {}
+
+impl LocalStack {
+    pub async fn start(options: StackOptions) -> Result<Self, StackError> {
+        let emulator = Emulator::start_with(Options {
+            listen: options.emulator_listen,
+            ..Options::default()
+        })
+        .await
+        .map_err(|e| StackError::Bind(options.emulator_listen, e))?;
+        let upstream_key = emulator.api_key().expect("the emulator has an API key").clone();
+        let api_key = ApiKey {
+            name: "x-api-key".to_owned(),
+            value: random_token(),
+        };
+
+        let mut vars: HashMap<String, String> = HashMap::from([
+            ("URL__TARGET_SERVER__GITHUB_SERVICE".into(), emulator.url().to_owned()),
+            ("AUTH__TARGET_SERVER__GITHUB_SERVICE__KEY_NAME".into(), upstream_key.name),
+            ("AUTH__TARGET_SERVER__GITHUB_SERVICE__KEY_VALUE".into(), upstream_key.value),
+            ("FAST_API__AUTH__API_KEY__NAME".into(), api_key.name.clone()),
+            ("FAST_API__AUTH__API_KEY__VALUE".into(), api_key.value.clone()),
+            ("DEPLOY__LISTEN".into(), options.service_listen.to_string()),
+        ]);
+        vars.extend(options.service_env);
+        let config = Config::from_lookup(|name| vars.get(name).cloned())
+            .map_err(|e| StackError::Config(e.to_string()))?;
+
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| StackError::Bind(config.listen, e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| StackError::Bind(config.listen, e))?;
+        let router = build_router(AppState::new(&config));
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            let _ = mgraph_deploy::runtime::serve_until(listener, router, shutdown).await;
+        });
+        Ok(Self {
+            service_url: format!("http://{addr}"),
+            api_key,
+            emulator,
+            _stop: stop,
+        })
+    }
+}
 
