@@ -1,1 +1,17 @@
+//! Client side of the MGraph-AI Deploy Service.
+//!
+//! - [`seal`]: libsodium sealed boxes (`crypto_box_seal`, as PyNaCl's `SealedBox`) to the GitHub
+//!   Service's public key, so the Deploy Service only ever relays opaque blobs.
+//! - [`api`]: a typed client of every route of the service.
+//! - [`values`]: `.env` / JSON files of secret values for `apply`.
+//! - [`cli`]: the `mgraph-deploy-cli` command line.
 
+pub mod api;
+pub mod cli;
+pub mod seal;
+pub mod values;
+
+pub use api::{
+    ApiKey, ClientError, DeployClient, Envelope, Execution, Plan, Report, Target, WriteOptions,
+};
+pub use seal::{Plaintext, PublicKey, Sealed};

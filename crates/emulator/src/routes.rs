@@ -8,14 +8,14 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use serde_json::{Value, json};
 
 use crate::Shared;
 use crate::github::{GhError, Scope};
 use crate::keys::BlobError;
-use crate::wire::{self, Envelope, RawRequest};
+use crate::wire::{self, Envelope, RawRequest, Rejection};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Family {
@@ -83,7 +83,7 @@ fn default_data(action: Action) -> Value {
 fn handle(shared: &Shared, family: Family, action: Action, body: &[u8]) -> Response {
     let request = match validate(family, action, body) {
         Ok(request) => request,
-        Err(response) => return response,
+        Err(rejection) => return rejection.into_response(),
     };
     let fail = |status, error_type, error: Option<String>| {
         Envelope::failure(status, error_type, error, default_data(action)).into_response()
@@ -268,7 +268,7 @@ impl Family {
 }
 
 /// The framework's checks, in its order: JSON types (400), then the typed fields (500).
-fn validate(family: Family, action: Action, body: &[u8]) -> Result<RawRequest, Response> {
+fn validate(family: Family, action: Action, body: &[u8]) -> Result<RawRequest, Rejection> {
     let mut request = wire::parse_request(body)?;
     if let Err(BlobError::Malformed(message)) = crate::keys::check_blob(&request.encrypted_pat) {
         return Err(wire::blob_500(&message));

@@ -31,38 +31,54 @@ pub fn unauthorized(message: &str) -> Response {
         .into_response()
 }
 
+/// A framework-level refusal (not an envelope): the status and the JSON body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        json_response(self.status, &self.body)
+    }
+}
+
 /// The framework's answer to a typed field failing its validator: a 500 with a Python traceback.
-pub fn validator_500(type_name: &str, message: &str) -> Response {
+pub fn validator_500(type_name: &str, message: &str) -> Rejection {
     let error = format!("in {type_name}, {message}");
-    json_response(
-        500,
-        &json!({
+    Rejection {
+        status: 500,
+        body: json!({
             "detail": "An unexpected error occurred.",
             "error": error,
             "stack_trace": format!(
                 "Traceback (most recent call last):\n  File \"/var/task/osbot_utils/type_safe/Type_Safe__Primitive.py\", line 31, in __new__\nValueError: {error}\n"
             ),
         }),
-    )
+    }
 }
 
 /// The framework's 500 for an input blob that fails the check before decrypting.
-pub fn blob_500(message: &str) -> Response {
-    json_response(
-        500,
-        &json!({
+pub fn blob_500(message: &str) -> Rejection {
+    Rejection {
+        status: 500,
+        body: json!({
             "detail": "An unexpected error occurred.",
             "error": message,
             "stack_trace": format!(
                 "Traceback (most recent call last):\n  File \"/var/task/mgraph_ai_service_github/schemas/encryption/Safe_Str__Encrypted_Value.py\", line 24, in __new__\nValueError: {message}\n"
             ),
         }),
-    )
+    }
 }
 
 /// One pydantic error in the framework's 400 body.
-pub fn pydantic_400(errors: Vec<Value>) -> Response {
-    json_response(400, &json!({ "detail": errors }))
+pub fn pydantic_400(errors: Vec<Value>) -> Rejection {
+    Rejection {
+        status: 400,
+        body: json!({ "detail": errors }),
+    }
 }
 
 pub fn pydantic_error(kind: &str, loc: &[&str], msg: &str, input: &Value) -> Value {
@@ -163,7 +179,7 @@ pub struct RawRequest {
 
 /// Parses a body like FastAPI + pydantic would: JSON errors and wrong JSON types are 400s,
 /// missing fields take defaults, unknown fields are ignored.
-pub fn parse_request(body: &[u8]) -> Result<RawRequest, Response> {
+pub fn parse_request(body: &[u8]) -> Result<RawRequest, Rejection> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         pydantic_400(vec![json!({
             "type": "json_invalid", "loc": ["body", e.column()], "msg": "JSON decode error",
@@ -258,7 +274,7 @@ pub fn parse_request(body: &[u8]) -> Result<RawRequest, Response> {
 }
 
 /// `Safe_Str__GitHub__Secret_Name` (strict): the empty string is accepted.
-pub fn check_secret_name(name: &str) -> Result<(), Response> {
+pub fn check_secret_name(name: &str) -> Result<(), Rejection> {
     const TYPE: &str = "Safe_Str__GitHub__Secret_Name";
     if name.len() > 255 {
         return Err(validator_500(
@@ -293,7 +309,7 @@ pub fn check_secret_name(name: &str) -> Result<(), Response> {
 
 /// `Safe_Str__GitHub__Repo_Owner`: trims, replaces characters outside `[A-Za-z0-9-]` with `_`,
 /// then rejects hyphen and length problems.
-pub fn sanitise_owner(owner: &str) -> Result<String, Response> {
+pub fn sanitise_owner(owner: &str) -> Result<String, Rejection> {
     const TYPE: &str = "Safe_Str__GitHub__Repo_Owner";
     let value: String = owner
         .trim()
@@ -337,7 +353,7 @@ pub fn sanitise_owner(owner: &str) -> Result<String, Response> {
 }
 
 /// `Safe_Str__GitHub__Repo_Name`: trims, replaces characters outside `[A-Za-z0-9._-]` with `_`.
-pub fn sanitise_repo(repo: &str) -> Result<String, Response> {
+pub fn sanitise_repo(repo: &str) -> Result<String, Rejection> {
     const TYPE: &str = "Safe_Str__GitHub__Repo_Name";
     let value: String = repo
         .trim()

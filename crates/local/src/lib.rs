@@ -66,18 +66,33 @@ impl LocalStack {
         })
         .await
         .map_err(|e| StackError::Bind(options.emulator_listen, e))?;
-        let upstream_key = emulator.api_key().expect("the emulator has an API key").clone();
+        let upstream_key = emulator
+            .api_key()
+            .expect("the emulator has an API key")
+            .clone();
         let api_key = ApiKey {
             name: "x-api-key".to_owned(),
             value: random_token(),
         };
 
         let mut vars: HashMap<String, String> = HashMap::from([
-            ("URL__TARGET_SERVER__GITHUB_SERVICE".into(), emulator.url().to_owned()),
-            ("AUTH__TARGET_SERVER__GITHUB_SERVICE__KEY_NAME".into(), upstream_key.name),
-            ("AUTH__TARGET_SERVER__GITHUB_SERVICE__KEY_VALUE".into(), upstream_key.value),
+            (
+                "URL__TARGET_SERVER__GITHUB_SERVICE".into(),
+                emulator.url().to_owned(),
+            ),
+            (
+                "AUTH__TARGET_SERVER__GITHUB_SERVICE__KEY_NAME".into(),
+                upstream_key.name,
+            ),
+            (
+                "AUTH__TARGET_SERVER__GITHUB_SERVICE__KEY_VALUE".into(),
+                upstream_key.value,
+            ),
             ("FAST_API__AUTH__API_KEY__NAME".into(), api_key.name.clone()),
-            ("FAST_API__AUTH__API_KEY__VALUE".into(), api_key.value.clone()),
+            (
+                "FAST_API__AUTH__API_KEY__VALUE".into(),
+                api_key.value.clone(),
+            ),
             ("DEPLOY__LISTEN".into(), options.service_listen.to_string()),
         ]);
         vars.extend(options.service_env);
@@ -106,4 +121,3 @@ impl LocalStack {
         })
     }
 }
-

@@ -30,7 +30,9 @@ async fn main() -> ExitCode {
     let args = Args::parse();
     for addr in [args.listen, args.emulator_listen] {
         if !addr.ip().is_loopback() {
-            eprintln!("mgraph-deploy-local: {addr} is not a loopback address; the local stack only listens on loopback");
+            eprintln!(
+                "mgraph-deploy-local: {addr} is not a loopback address; the local stack only listens on loopback"
+            );
             return ExitCode::from(2);
         }
     }
