@@ -179,6 +179,11 @@ impl Emulator {
             .seal(plaintext.as_bytes())
     }
 
+    /// Opens a blob sealed to the current key, as the GitHub Service would.
+    pub fn open(&self, blob: &str) -> Result<String, keys::BlobError> {
+        self.shared.keys.lock().expect("keys lock").open(blob)
+    }
+
     /// Replaces the key pair, as every redeploy of the real service does. Blobs sealed to the
     /// old key then fail with `decryption_failed`.
     pub fn rotate_key(&self) {

@@ -1,0 +1,435 @@
+//! Client → Deploy Service → GitHub Service emulator, all on loopback with real sealing and real
+//! decryption: every scope and route, the original brief's bootstrap, PAT failure modes, key
+//! rotation and upstream faults.
+
+use std::time::Duration;
+
+use mgraph_deploy_client::{
+    DeployClient, Envelope, Execution, Plaintext, PublicKey, Sealed, Target, WriteOptions,
+};
+use mgraph_deploy_emulator::{Fault, PatKind, Scope, seed};
+use mgraph_deploy_local::{LocalStack, StackOptions};
+use serde_json::{Value, json};
+
+struct World {
+    stack: LocalStack,
+    client: DeployClient,
+    key: PublicKey,
+}
+
+impl World {
+    async fn start() -> Self {
+        let stack = LocalStack::start(StackOptions::default()).await.unwrap();
+        let api_key = mgraph_deploy_client::ApiKey {
+            name: stack.api_key.name.clone(),
+            value: stack.api_key.value.clone(),
+        };
+        let client =
+            DeployClient::new(&stack.service_url, Some(api_key), Duration::from_secs(30)).unwrap();
+        let key = client.public_key().await.unwrap();
+        Self { stack, client, key }
+    }
+
+    fn pat(&self, kind: PatKind) -> Sealed {
+        self.key.seal(kind.token().as_bytes())
+    }
+
+    fn seal(&self, value: &str) -> Sealed {
+        Plaintext::new(value.to_owned()).seal_to(&self.key)
+    }
+
+    fn stored(&self, scope: &Scope, name: &str) -> Option<String> {
+        self.stack.emulator.secret(scope, name).map(|s| s.plaintext)
+    }
+}
+
+fn repo() -> Target {
+    Target::Repo {
+        owner: seed::OWNER.into(),
+        repo: seed::REPO.into(),
+    }
+}
+
+fn environment() -> Target {
+    Target::Environment {
+        owner: seed::OWNER.into(),
+        repo: seed::REPO.into(),
+        environment: seed::ENVIRONMENT.into(),
+    }
+}
+
+fn org() -> Target {
+    Target::Org {
+        org: seed::ORG.into(),
+    }
+}
+
+fn scope_of(target: &Target) -> Scope {
+    match target {
+        Target::Repo { owner, repo } => Scope::repo(owner, repo),
+        Target::Environment {
+            owner,
+            repo,
+            environment,
+        } => Scope::environment(owner, repo, environment),
+        Target::Org { org } => Scope::org(org),
+    }
+}
+
+/// The original brief's six bootstrap secrets, with awkward but legal values.
+fn bootstrap() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("AWS_ACCOUNT_ID", "123456789012"),
+        ("AWS_DEFAULT_REGION", "eu-west-2"),
+        ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEEXAMPLE01"),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCY+EXAMPLE=KEY",
+        ),
+        ("FAST_API__AUTH__API_KEY__NAME", "x-api-key"),
+        (
+            "FAST_API__AUTH__API_KEY__VALUE",
+            "multi\nline \"quoted\" ünïcode €",
+        ),
+    ]
+}
+
+fn expect_failure(envelope: &Envelope, status: u16, error_type: &str) {
+    assert_eq!(
+        (
+            envelope.status,
+            envelope.error_type.as_deref(),
+            envelope.success
+        ),
+        (status, Some(error_type), false),
+        "{envelope:?}"
+    );
+    assert_eq!(envelope.data, json!({}));
+}
+
+#[tokio::test]
+async fn the_brief_s_six_secret_bootstrap_through_execute_arrives_intact() {
+    let w = World::start().await;
+    let operations: Vec<Value> = bootstrap()
+        .iter()
+        .map(|(name, value)| json!({ "type": "github:secrets:create", "secret_name": name, "encrypted_value": w.seal(value) }))
+        .collect();
+    let workflow = json!({ "credentials": { "github_pat": w.pat(PatKind::Admin) }, "target": repo(), "operations": operations });
+
+    let plan = w.client.plan(&json!({ "options": { "check_state": true }, "credentials": workflow["credentials"], "target": workflow["target"], "operations": workflow["operations"] })).await.unwrap();
+    assert!(plan.valid);
+    assert!(
+        plan.plan.iter().all(|s| s.action == "create"),
+        "{:?}",
+        plan.plan
+    );
+
+    let Execution::Ran(report) = w.client.execute(&workflow).await.unwrap() else {
+        panic!("workflow refused")
+    };
+    assert_eq!(
+        (report.status, report.completed, report.failed),
+        (200, 6, 0)
+    );
+    for (name, value) in bootstrap() {
+        assert_eq!(
+            w.stored(&scope_of(&repo()), name).as_deref(),
+            Some(value),
+            "{name}"
+        );
+    }
+    let again = w.client.plan(&json!({ "options": { "check_state": true }, "credentials": workflow["credentials"], "target": workflow["target"], "operations": workflow["operations"] })).await.unwrap();
+    assert!(again.plan.iter().all(|s| s.action == "update"));
+}
+
+#[tokio::test]
+async fn every_route_works_in_every_scope_and_values_arrive_intact() {
+    let w = World::start().await;
+    let pat = w.pat(PatKind::Admin);
+    for target in [repo(), environment(), org()] {
+        for (name, value) in bootstrap() {
+            let options = WriteOptions {
+                visibility: matches!(target, Target::Org { .. }).then(|| "all".into()),
+                ..Default::default()
+            };
+            let created = w
+                .client
+                .create(&pat, &target, name, &w.seal(value), &options)
+                .await
+                .unwrap();
+            assert!(created.success, "{target} {name}: {created:?}");
+            assert_eq!(created.data["created"], true);
+            assert_eq!(w.stored(&scope_of(&target), name).as_deref(), Some(value));
+        }
+        let listed = w.client.list(&pat, &target).await.unwrap();
+        let names: Vec<&str> = listed.data["secrets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names.len(), 6, "{target}: {names:?}");
+
+        let got = w.client.get(&pat, &target, "AWS_ACCOUNT_ID").await.unwrap();
+        assert_eq!(got.data["secret"]["name"], "AWS_ACCOUNT_ID");
+        if let Target::Org { .. } = target {
+            assert_eq!(got.data["secret"]["visibility"], "all");
+        }
+        assert_eq!(
+            w.client
+                .exists(&pat, &target, "AWS_ACCOUNT_ID")
+                .await
+                .unwrap()
+                .data["exists"],
+            true
+        );
+
+        let deleted = w
+            .client
+            .delete(&pat, &target, "AWS_ACCOUNT_ID")
+            .await
+            .unwrap();
+        assert_eq!(deleted.data["deleted"], true);
+        assert_eq!(
+            w.client
+                .exists(&pat, &target, "AWS_ACCOUNT_ID")
+                .await
+                .unwrap()
+                .data["exists"],
+            false
+        );
+        expect_failure(
+            &w.client.get(&pat, &target, "AWS_ACCOUNT_ID").await.unwrap(),
+            404,
+            "not_found",
+        );
+        assert!(w.stored(&scope_of(&target), "AWS_ACCOUNT_ID").is_none());
+    }
+    let presence = w
+        .client
+        .presence(
+            &pat,
+            &environment(),
+            &[
+                "AWS_DEFAULT_REGION".into(),
+                "GITHUB_TOKEN".into(),
+                "AWS_ACCOUNT_ID".into(),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(presence.data["all_present"], false);
+    let scopes: Vec<&Value> = presence.data["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["scope"])
+        .collect();
+    assert_eq!(
+        scopes,
+        [&json!("environment"), &json!("builtin"), &Value::Null]
+    );
+}
+
+#[tokio::test]
+async fn pat_failures_map_to_the_documented_error_types_on_every_verb() {
+    let w = World::start().await;
+    let value = w.seal("v");
+    let cases = [
+        (PatKind::Expired, 401, "invalid_pat"),
+        (PatKind::Invalid, 401, "invalid_pat"),
+        (PatKind::NoScopes, 403, "forbidden"),
+        (PatKind::EnvOnly, 403, "forbidden"),
+        (PatKind::RateLimited, 429, "rate_limited"),
+    ];
+    for (kind, status, error_type) in cases {
+        let pat = w.pat(kind);
+        let t = repo();
+        for envelope in [
+            w.client.list(&pat, &t).await.unwrap(),
+            w.client.get(&pat, &t, "X").await.unwrap(),
+            w.client.exists(&pat, &t, "X").await.unwrap(),
+            w.client
+                .create(&pat, &t, "X", &value, &WriteOptions::default())
+                .await
+                .unwrap(),
+            w.client.delete(&pat, &t, "X").await.unwrap(),
+        ] {
+            assert_eq!(
+                (envelope.status, envelope.error_type.as_deref()),
+                (status, Some(error_type)),
+                "{kind:?} {}",
+                envelope.operation
+            );
+        }
+    }
+    // A PAT without admin:org on an organisation; a read-only PAT writing (the upstream's 500
+    // cannot be diagnosed further than "the PAT can read but the write failed").
+    expect_failure(
+        &w.client
+            .list(&w.pat(PatKind::RepoWrite), &org())
+            .await
+            .unwrap(),
+        403,
+        "forbidden",
+    );
+    let read_only = w
+        .client
+        .create(
+            &w.pat(PatKind::RepoRead),
+            &repo(),
+            "X",
+            &value,
+            &WriteOptions::default(),
+        )
+        .await
+        .unwrap();
+    expect_failure(&read_only, 502, "upstream_ambiguous");
+    assert!(read_only.error.contains("write"), "{}", read_only.error);
+
+    // GitHub's primary rate limit, spent.
+    w.stack
+        .emulator
+        .github(|gh| gh.exhaust_rate_limit(&PatKind::Admin.token(), Duration::from_secs(120)));
+    expect_failure(
+        &w.client
+            .list(&w.pat(PatKind::Admin), &repo())
+            .await
+            .unwrap(),
+        429,
+        "rate_limited",
+    );
+}
+
+#[tokio::test]
+async fn missing_repositories_environments_and_organisations_are_not_found_and_env_fallback_writes_the_repo()
+ {
+    let w = World::start().await;
+    let pat = w.pat(PatKind::Admin);
+    let value = w.seal("v");
+    let no_repo = Target::Repo {
+        owner: seed::OWNER.into(),
+        repo: "nope".into(),
+    };
+    let no_env = Target::Environment {
+        owner: seed::OWNER.into(),
+        repo: seed::REPO.into(),
+        environment: "staging".into(),
+    };
+    let no_org = Target::Org {
+        org: "nope-org".into(),
+    };
+    for target in [&no_repo, &no_env, &no_org] {
+        expect_failure(
+            &w.client.list(&pat, target).await.unwrap(),
+            404,
+            "not_found",
+        );
+        expect_failure(
+            &w.client
+                .create(&pat, target, "X", &value, &WriteOptions::default())
+                .await
+                .unwrap(),
+            404,
+            "not_found",
+        );
+        expect_failure(
+            &w.client.exists(&pat, target, "X").await.unwrap(),
+            404,
+            "not_found",
+        );
+    }
+    let fallback = WriteOptions {
+        env_fallback: true,
+        ..Default::default()
+    };
+    let written = w
+        .client
+        .create(&pat, &no_env, "FALLBACK", &w.seal("fb"), &fallback)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            written.data["scope"].as_str(),
+            written.data["env_fallback"].as_bool()
+        ),
+        (Some("repo"), Some(true))
+    );
+    assert_eq!(
+        w.stored(&scope_of(&repo()), "FALLBACK").as_deref(),
+        Some("fb")
+    );
+}
+
+#[tokio::test]
+async fn a_rotated_upstream_key_is_reported_as_decryption_failed_and_the_next_key_works() {
+    let w = World::start().await;
+    w.stack.emulator.rotate_key();
+    let stale = w
+        .client
+        .create(
+            &w.pat(PatKind::Admin),
+            &repo(),
+            "X",
+            &w.seal("v"),
+            &WriteOptions::default(),
+        )
+        .await
+        .unwrap();
+    expect_failure(&stale, 422, "decryption_failed");
+    assert!(
+        stale.error.contains("/public-keys/github"),
+        "{}",
+        stale.error
+    );
+
+    let fresh = w.client.public_key().await.unwrap();
+    assert_ne!(fresh, w.key, "the service dropped its cached key");
+    assert_eq!(fresh.to_hex(), w.stack.emulator.public_key_hex());
+    let pat = fresh.seal(PatKind::Admin.token().as_bytes());
+    let ok = w
+        .client
+        .create(
+            &pat,
+            &repo(),
+            "X",
+            &fresh.seal(b"v"),
+            &WriteOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert!(ok.success, "{ok:?}");
+}
+
+#[tokio::test]
+async fn upstream_faults_are_retried_inside_a_workflow_and_reported_precisely_on_single_operations()
+{
+    let w = World::start().await;
+    let pat = w.pat(PatKind::Admin);
+    w.stack.emulator.fail_next(Fault::Status(503), 1);
+    expect_failure(
+        &w.client.list(&pat, &repo()).await.unwrap(),
+        502,
+        "upstream_error",
+    );
+    w.stack.emulator.fail_next(Fault::Reset, 1);
+    let reset = w.client.list(&pat, &repo()).await.unwrap();
+    assert!(!reset.success && reset.status >= 500, "{reset:?}");
+
+    w.stack.emulator.fail_next(Fault::Status(503), 1);
+    w.stack.emulator.fail_next(Fault::Reset, 1);
+    let workflow = json!({ "credentials": { "github_pat": pat }, "target": repo(), "options": { "concurrency": 1 },
+        "operations": [ { "type": "github:secrets:create", "secret_name": "RETRIED", "encrypted_value": w.seal("r") } ] });
+    let Execution::Ran(report) = w.client.execute(&workflow).await.unwrap() else {
+        panic!("refused")
+    };
+    assert_eq!(
+        (report.completed, report.results[0].attempts),
+        (1, 3),
+        "{report:?}"
+    );
+    assert_eq!(
+        w.stored(&scope_of(&repo()), "RETRIED").as_deref(),
+        Some("r")
+    );
+}
