@@ -1,0 +1,426 @@
+//! The `mgraph-deploy-cli` binary against the offline stack: what a user at a shell or a CI job
+//! sees, including exit codes, and that no plaintext ever appears in its output.
+
+use std::path::Path;
+use std::process::Stdio;
+
+use mgraph_deploy_emulator::{PatKind, Scope, seed};
+use mgraph_deploy_local::{LocalStack, StackOptions};
+use serde_json::Value;
+use tokio::io::AsyncWriteExt;
+
+const CLI: &str = env!("CARGO_BIN_EXE_mgraph-deploy-cli");
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs the CLI with a clean environment: only the variables given here.
+async fn cli(stack: &LocalStack, pat: Option<PatKind>, args: &[&str], stdin: Option<&str>) -> Run {
+    let mut command = tokio::process::Command::new(CLI);
+    command
+        .env_clear()
+        .env("DEPLOY_SERVICE__URL", &stack.service_url)
+        .env("DEPLOY_SERVICE__API_KEY__NAME", &stack.api_key.name)
+        .env("DEPLOY_SERVICE__API_KEY__VALUE", &stack.api_key.value)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(kind) = pat {
+        command.env("GIT_HUB__ACCESS_TOKEN", kind.token());
+    }
+    let mut child = command.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).await.unwrap();
+    }
+    drop(input);
+    let output = child.wait_with_output().await.unwrap();
+    Run {
+        code: output.status.code().unwrap(),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+async fn stack() -> LocalStack {
+    LocalStack::start(StackOptions::default()).await.unwrap()
+}
+
+const REPO: &str = "local-owner/local-repo";
+
+/// A .env file in the shapes people write: plain, double-quoted, single-quoted, multi-line.
+const DOTENV: &str = "\
+# bootstrap
+AWS_ACCOUNT_ID=123456789012
+AWS_DEFAULT_REGION=\"eu-west-2\"
+AWS_ACCESS_KEY_ID='AKIAEXAMPLEEXAMPLE01'
+AWS_SECRET_ACCESS_KEY='wJalrXUtnFEMI/K7MDENG/bPxRfiCY+EXAMPLE=KEY'
+FAST_API__AUTH__API_KEY__NAME=\"x-api-key\"
+FAST_API__AUTH__API_KEY__VALUE=\"first line of the value
+second line with 'quotes' and a # hash\"
+";
+
+fn expected_values() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("AWS_ACCOUNT_ID", "123456789012"),
+        ("AWS_DEFAULT_REGION", "eu-west-2"),
+        ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEEXAMPLE01"),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCY+EXAMPLE=KEY",
+        ),
+        ("FAST_API__AUTH__API_KEY__NAME", "x-api-key"),
+        (
+            "FAST_API__AUTH__API_KEY__VALUE",
+            "first line of the value\nsecond line with 'quotes' and a # hash",
+        ),
+    ]
+}
+
+fn write_file(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+fn assert_no_plaintext(run: &Run) {
+    for (_, value) in expected_values() {
+        for fragment in value.lines().filter(|l| l.len() >= 8) {
+            assert!(
+                !run.stdout.contains(fragment) && !run.stderr.contains(fragment),
+                "plaintext {fragment:?} in output:\n{}\n{}",
+                run.stdout,
+                run.stderr
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_writes_a_dotenv_file_with_quoted_and_multi_line_values_in_one_execute() {
+    let stack = stack().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(dir.path(), "bootstrap.env", DOTENV);
+
+    let dry = cli(
+        &stack,
+        Some(PatKind::Admin),
+        &[
+            "apply",
+            "-f",
+            &file,
+            "--repo",
+            REPO,
+            "--dry-run",
+            "--check-state",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert_eq!(dry.stdout.matches(" create ").count(), 6, "{}", dry.stdout);
+    assert!(
+        stack
+            .emulator
+            .secret(&Scope::repo(seed::OWNER, seed::REPO), "AWS_ACCOUNT_ID")
+            .is_none(),
+        "a dry run writes nothing"
+    );
+
+    let run = cli(
+        &stack,
+        Some(PatKind::Admin),
+        &["apply", "-f", &file, "--repo", REPO],
+        None,
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("6 of 6 completed, 0 failed, 0 skipped"),
+        "{}",
+        run.stderr
+    );
+    for (name, value) in expected_values() {
+        let stored = stack
+            .emulator
+            .secret(&Scope::repo(seed::OWNER, seed::REPO), name)
+            .unwrap();
+        assert_eq!(stored.plaintext, value, "{name}");
+    }
+    assert_no_plaintext(&run);
+    let creates = stack
+        .emulator
+        .requests()
+        .iter()
+        .filter(|r| r.ends_with("/github-secrets-repo/create"))
+        .count();
+    assert_eq!(creates, 6);
+
+    let json = cli(
+        &stack,
+        Some(PatKind::Admin),
+        &["--json", "apply", "-f", &file, "--repo", REPO],
+        None,
+    )
+    .await;
+    let report: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(
+        (report["completed"].as_u64(), report["success"].as_bool()),
+        (Some(6), Some(true))
+    );
+    assert_no_plaintext(&json);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_recovers_from_a_rotated_github_service_key_by_re_sealing_once() {
+    let stack = stack().await;
+    // The service caches the public key; the upstream then redeploys with a new one.
+    let client = reqwest::Client::new();
+    let _ = client
+        .get(format!("{}/public-keys/github", stack.service_url))
+        .header(&stack.api_key.name, &stack.api_key.value)
+        .send()
+        .await
+        .unwrap();
+    stack.emulator.rotate_key();
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(
+        dir.path(),
+        "v.json",
+        r#"{"ROTATED_ONE": "value one", "ROTATED_TWO": "value two"}"#,
+    );
+    let run = cli(
+        &stack,
+        Some(PatKind::Admin),
+        &["apply", "-f", &file, "--repo", REPO],
+        None,
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("re-sealing and retrying once"),
+        "{}",
+        run.stderr
+    );
+    let stored = stack
+        .emulator
+        .secret(&Scope::repo(seed::OWNER, seed::REPO), "ROTATED_TWO")
+        .unwrap();
+    assert_eq!(stored.plaintext, "value two");
+
+    stack.emulator.rotate_key();
+    let single = cli(
+        &stack,
+        Some(PatKind::Admin),
+        &["secret", "set", "ROTATED_ONE", "--repo", REPO],
+        Some("again"),
+    )
+    .await;
+    assert_eq!(single.code, 0, "{}", single.stderr);
+    let stored = stack
+        .emulator
+        .secret(&Scope::repo(seed::OWNER, seed::REPO), "ROTATED_ONE")
+        .unwrap();
+    assert_eq!(stored.plaintext, "again");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn single_secret_commands_cover_every_scope_with_their_exit_codes() {
+    let stack = stack().await;
+    let admin = Some(PatKind::Admin);
+    let env_target = ["--repo", REPO, "--env", seed::ENVIRONMENT];
+    let org_target = ["--org", seed::ORG];
+    for target in [&["--repo", REPO][..], &env_target[..], &org_target[..]] {
+        let with = |args: &[&'static str]| -> Vec<&'static str> { [args, target].concat() };
+        let set = cli(
+            &stack,
+            admin,
+            &with(&["secret", "set", "CLI_SECRET"]),
+            Some("from stdin"),
+        )
+        .await;
+        assert_eq!(set.code, 0, "{target:?}: {}", set.stderr);
+        let exists = cli(
+            &stack,
+            admin,
+            &with(&["secret", "exists", "CLI_SECRET"]),
+            None,
+        )
+        .await;
+        assert_eq!(exists.code, 0, "{}", exists.stderr);
+        let list = cli(&stack, admin, &with(&["secret", "list"]), None).await;
+        assert!(list.stdout.contains("CLI_SECRET"), "{}", list.stdout);
+        let get = cli(
+            &stack,
+            admin,
+            &with(&["--json", "secret", "get", "CLI_SECRET"]),
+            None,
+        )
+        .await;
+        let envelope: Value = serde_json::from_str(&get.stdout).unwrap();
+        assert_eq!(envelope["data"]["secret"]["name"], "CLI_SECRET");
+        let delete = cli(
+            &stack,
+            admin,
+            &with(&["secret", "delete", "CLI_SECRET"]),
+            None,
+        )
+        .await;
+        assert_eq!(delete.code, 0, "{}", delete.stderr);
+        let gone = cli(
+            &stack,
+            admin,
+            &with(&["secret", "exists", "CLI_SECRET"]),
+            None,
+        )
+        .await;
+        assert_eq!(gone.code, 1, "exists answers false with exit 1");
+        assert!(get.stdout.len() + list.stdout.len() > 0 && !list.stdout.contains("from stdin"));
+    }
+    let stored = stack
+        .emulator
+        .secret(&Scope::repo(seed::OWNER, seed::REPO), "CLI_SECRET");
+    assert!(stored.is_none());
+
+    let presence = cli(
+        &stack,
+        admin,
+        &[
+            "presence",
+            "--require",
+            "GITHUB_TOKEN,NOT_THERE",
+            "--repo",
+            REPO,
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(
+        presence.code, 1,
+        "a missing required secret fails the check"
+    );
+    assert!(
+        presence.stdout.contains("MISSING  NOT_THERE"),
+        "{}",
+        presence.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exit_codes_tell_invalid_input_from_failed_operations_from_an_unreachable_or_refusing_service()
+ {
+    let stack = stack().await;
+    let bad_repo = cli(
+        &stack,
+        Some(PatKind::Admin),
+        &["secret", "list", "--repo", "no-slash"],
+        None,
+    )
+    .await;
+    assert_eq!(bad_repo.code, 2, "{}", bad_repo.stderr);
+    let bad_name = cli(
+        &stack,
+        Some(PatKind::Admin),
+        &["secret", "set", "1BAD", "--repo", REPO],
+        Some("v"),
+    )
+    .await;
+    assert_eq!(bad_name.code, 2, "{}", bad_name.stderr);
+    assert!(bad_name.stderr.contains("invalid_input"));
+    let no_pat = cli(&stack, None, &["secret", "list", "--repo", REPO], None).await;
+    assert_eq!(no_pat.code, 2);
+    assert!(
+        no_pat.stderr.contains("GIT_HUB__ACCESS_TOKEN"),
+        "{}",
+        no_pat.stderr
+    );
+
+    let expired = cli(
+        &stack,
+        Some(PatKind::Expired),
+        &["--json", "secret", "get", "X", "--repo", REPO],
+        None,
+    )
+    .await;
+    assert_eq!(expired.code, 1);
+    let envelope: Value = serde_json::from_str(&expired.stdout).unwrap();
+    assert_eq!(envelope["error_type"], "invalid_pat");
+    assert!(
+        !expired.stdout.contains(&PatKind::Expired.token())
+            && !expired.stderr.contains(&PatKind::Expired.token())
+    );
+
+    let mut wrong_key = cli(
+        &stack,
+        Some(PatKind::Admin),
+        &["--api-key-value", "wrong", "public-key"],
+        None,
+    )
+    .await;
+    assert_eq!(wrong_key.code, 3, "{}", wrong_key.stderr);
+    wrong_key = cli(
+        &stack,
+        Some(PatKind::Admin),
+        &["--json", "--url", "http://127.0.0.1:9", "public-key"],
+        None,
+    )
+    .await;
+    assert_eq!(wrong_key.code, 3);
+    let body: Value = serde_json::from_str(&wrong_key.stdout).unwrap();
+    assert_eq!(body["error_type"], "unreachable");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn seal_output_opens_upstream_and_run_posts_a_hand_built_workflow() {
+    let stack = stack().await;
+    let sealed = cli(&stack, None, &["seal"], Some("hand sealed value")).await;
+    assert_eq!(sealed.code, 0, "{}", sealed.stderr);
+    let blob = sealed.stdout.trim();
+    assert_eq!(stack.emulator.open(blob).unwrap(), "hand sealed value");
+
+    let offline = cli(
+        &stack,
+        None,
+        &["seal", "--public-key", &stack.emulator.public_key_hex()],
+        Some("offline"),
+    )
+    .await;
+    assert_eq!(
+        stack.emulator.open(offline.stdout.trim()).unwrap(),
+        "offline"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let workflow = serde_json::json!({
+        "target": { "owner": seed::OWNER, "repo": seed::REPO },
+        "operations": [
+            { "type": "github:secrets:create", "secret_name": "HAND_BUILT", "encrypted_value": blob },
+            { "type": "github:secrets:exists", "secret_name": "HAND_BUILT" } ] });
+    let file = write_file(dir.path(), "workflow.json", &workflow.to_string());
+    let plan = cli(
+        &stack,
+        Some(PatKind::Admin),
+        &["run", &file, "--plan"],
+        None,
+    )
+    .await;
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(
+        stack
+            .emulator
+            .secret(&Scope::repo(seed::OWNER, seed::REPO), "HAND_BUILT")
+            .is_none()
+    );
+    let run = cli(&stack, Some(PatKind::Admin), &["run", &file], None).await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let stored = stack
+        .emulator
+        .secret(&Scope::repo(seed::OWNER, seed::REPO), "HAND_BUILT")
+        .unwrap();
+    assert_eq!(stored.plaintext, "hand sealed value");
+}
