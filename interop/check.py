@@ -3,20 +3,26 @@
 Seals with PyNaCl exactly as a client would, calls the Deploy Service over HTTP, reads back what
 GitHub (the surrogate) stored, and checks the Deploy Service's log for any part of a sealed blob.
 
-Usage: check.py GS_INFO_JSON DEPLOY_URL DEPLOY_KEY_NAME DEPLOY_KEY_VALUE DEPLOY_LOG_FILE
+Then drives the same service with our own client, `mgraph-deploy-cli`, which seals with Rust's
+crypto_box: the real GitHub Service must open what it sealed.
+
+Usage: check.py GS_INFO_JSON DEPLOY_URL DEPLOY_KEY_NAME DEPLOY_KEY_VALUE DEPLOY_LOG_FILE CLI_BINARY
 """
 
 import base64
 import json
+import os
 import secrets
+import subprocess
 import sys
+import tempfile
 import time
 
 import requests
 from nacl.public import PrivateKey, PublicKey, SealedBox
 
 gs = json.load(open(sys.argv[1]))
-DEPLOY, KEY_NAME, KEY_VALUE, LOG_FILE = sys.argv[2:6]
+DEPLOY, KEY_NAME, KEY_VALUE, LOG_FILE, CLI = sys.argv[2:7]
 OWNER, REPO, ENV, ORG = gs["owner"], gs["repo"], gs["environment"], gs["org"]
 PATS = gs["pats"]
 HEADERS = {KEY_NAME: KEY_VALUE}
@@ -305,6 +311,98 @@ def mixed_workflow():
     check("mixed workflow: final state equals the sequential outcome", not wrong, wrong[:3])
 
 
+# A .env in the shapes people write, and the values it must yield.
+CLI_DOTENV = """# bootstrap through mgraph-deploy-cli
+CLI_AWS_ACCOUNT_ID=123456789012
+CLI_AWS_DEFAULT_REGION="eu-west-2"
+CLI_AWS_ACCESS_KEY_ID='AKIAEXAMPLEEXAMPLE01'
+CLI_AWS_SECRET_ACCESS_KEY='wJalrXUtnFEMI/K7MDENG/bPxRfiCY+EXAMPLE=KEY'
+CLI_API_KEY_NAME="x-api-key"
+CLI_API_KEY_VALUE="first line ünïcode €
+second line with 'quotes' and a # hash"
+"""
+CLI_VALUES = {
+    "CLI_AWS_ACCOUNT_ID": "123456789012",
+    "CLI_AWS_DEFAULT_REGION": "eu-west-2",
+    "CLI_AWS_ACCESS_KEY_ID": "AKIAEXAMPLEEXAMPLE01",
+    "CLI_AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCY+EXAMPLE=KEY",
+    "CLI_API_KEY_NAME": "x-api-key",
+    "CLI_API_KEY_VALUE": "first line ünïcode €\nsecond line with 'quotes' and a # hash",
+}
+
+
+def cli(*args, pat="admin", stdin=None, key_value=None):
+    """Runs mgraph-deploy-cli with only the variables a CI job would set."""
+    env = {"PATH": os.environ.get("PATH", ""),
+           "DEPLOY_SERVICE__URL": DEPLOY,
+           "DEPLOY_SERVICE__API_KEY__NAME": KEY_NAME,
+           "DEPLOY_SERVICE__API_KEY__VALUE": key_value or KEY_VALUE}
+    if pat:
+        env["GIT_HUB__ACCESS_TOKEN"] = PATS[pat]
+    done = subprocess.run([CLI, *args], input=stdin, capture_output=True, text=True, env=env, timeout=120)
+    return done.returncode, done.stdout, done.stderr
+
+
+def cli_checks():
+    repo = f"{OWNER}/{REPO}"
+    with tempfile.TemporaryDirectory() as tmp:
+        dotenv = os.path.join(tmp, "bootstrap.env")
+        open(dotenv, "w", encoding="utf-8").write(CLI_DOTENV)
+
+        code, out, err = cli("--json", "apply", "-f", dotenv, "--repo", repo, "--dry-run", "--check-state")
+        actions = [s["action"] for s in json.loads(out or "{}").get("plan", [])]
+        check("cli: apply --dry-run --check-state plans 6 creates", code == 0 and actions == ["create"] * 6, (code, actions, err[-300:]))
+
+        code, out, err = cli("--json", "apply", "-f", dotenv, "--repo", repo)
+        report = json.loads(out or "{}")
+        check("cli: apply writes 6 secrets in one /execute", code == 0 and report.get("completed") == 6, (code, err[-300:]))
+        for name, value in CLI_VALUES.items():
+            stored = plaintext("repo", name, owner=OWNER, repo=REPO)
+            check(f"cli: {name} stored intact (sealed by Rust, opened by the GitHub Service)",
+                  stored and stored["plaintext"] == value, stored)
+        leaked = [v for v in CLI_VALUES.values() if len(v) > 8 and (v in out or v in err)]
+        check("cli: no plaintext in apply's output", not leaked, leaked)
+
+        code, out, err = cli("apply", "-f", dotenv, "--repo", repo, "--dry-run", "--check-state")
+        check("cli: a second dry run plans 6 updates", code == 0 and out.count(" update ") == 6, out)
+
+    code, _, err = cli("secret", "set", "CLI_ENV_SECRET", "--repo", repo, "--env", ENV, stdin="env value")
+    stored = plaintext("environment", "CLI_ENV_SECRET", owner=OWNER, repo=REPO, environment=ENV)
+    check("cli: secret set --env stores the stdin value", code == 0 and stored and stored["plaintext"] == "env value", (code, err, stored))
+    code, _, _ = cli("secret", "exists", "CLI_ENV_SECRET", "--repo", repo, "--env", ENV)
+    check("cli: secret exists exits 0 when present", code == 0, code)
+    code, _, _ = cli("secret", "delete", "CLI_ENV_SECRET", "--repo", repo, "--env", ENV)
+    check("cli: secret delete exits 0", code == 0, code)
+    code, _, _ = cli("secret", "exists", "CLI_ENV_SECRET", "--repo", repo, "--env", ENV)
+    check("cli: secret exists exits 1 once deleted", code == 1, code)
+
+    code, _, err = cli("secret", "set", "CLI_ORG_SECRET", "--org", ORG, "--visibility", "all", stdin="org value")
+    stored = plaintext("org", "CLI_ORG_SECRET", org=ORG)
+    check("cli: org secret stored with its visibility",
+          code == 0 and stored and stored["plaintext"] == "org value" and stored.get("visibility") == "all", (code, err, stored))
+
+    code, out, _ = cli("--json", "secret", "list", "--repo", repo, pat="expired")
+    check("cli: an expired PAT exits 1 with invalid_pat", code == 1 and json.loads(out).get("error_type") == "invalid_pat", (code, out))
+    code, out, _ = cli("--json", "secret", "set", "CLI_RO", "--repo", repo, pat="repo_read", stdin="v")
+    check("cli: a read-only PAT's write exits 1 with upstream_ambiguous",
+          code == 1 and json.loads(out).get("error_type") == "upstream_ambiguous", (code, out))
+    code, out, _ = cli("--json", "presence", "--require", "CLI_AWS_ACCOUNT_ID,GITHUB_TOKEN", "--repo", repo)
+    check("cli: presence exits 0 when all are present", code == 0 and json.loads(out)["data"]["all_present"], (code, out))
+    code, _, _ = cli("public-key", key_value="wrong-key")
+    check("cli: a wrong API key exits 3", code == 3, code)
+
+    code, blob, err = cli("seal", pat=None, stdin="hand sealed by the cli")
+    with tempfile.TemporaryDirectory() as tmp:
+        workflow = os.path.join(tmp, "workflow.json")
+        json.dump({"target": {"owner": OWNER, "repo": REPO},
+                   "operations": [{"type": "github:secrets:create", "secret_name": "CLI_HAND_SEALED",
+                                   "encrypted_value": blob.strip()}]}, open(workflow, "w"))
+        code, out, err = cli("run", workflow)
+    stored = plaintext("repo", "CLI_HAND_SEALED", owner=OWNER, repo=REPO)
+    check("cli: seal + run: a hand-built workflow's value arrives intact",
+          code == 0 and stored and stored["plaintext"] == "hand sealed by the cli", (code, err[-300:], stored))
+
+
 def log_has_no_blob():
     log = open(LOG_FILE, encoding="utf-8", errors="replace").read()
     check("the service logged requests", "request completed" in log, log[-500:])
@@ -312,6 +410,8 @@ def log_has_no_blob():
     check(f"no part of {len(SEALED)} sealed blobs in {len(log.splitlines())} log lines", not leaks, leaks[:3])
     plain = [p for p in PATS.values() if p in log]
     check("no PAT in the log", not plain, plain)
+    values = [v for v in CLI_VALUES.values() if len(v) > 8 and v in log]
+    check("no plaintext written by the CLI in the log", not values, values)
 
 
 def main():
@@ -327,6 +427,7 @@ def main():
     invalid_input_never_reaches_upstream()
     seed_workflow()
     mixed_workflow()
+    cli_checks()
     log_has_no_blob()
     total = RESULTS["passed"] + len(RESULTS["failed"])
     print(f"interop: {RESULTS['passed']}/{total} checks passed in {time.monotonic() - started:.1f} s", flush=True)

@@ -64,8 +64,9 @@ if [[ ! -f "$VENV/.installed" ]] || ! cmp -s "$requirements" "$VENV/.installed";
     cp "$requirements" "$VENV/.installed"
 fi
 
-cargo build --release --locked --quiet --bin mgraph-deploy
+cargo build --release --locked --quiet --bin mgraph-deploy --bin mgraph-deploy-cli
 BIN="$ROOT/target/release/mgraph-deploy"
+CLI="$ROOT/target/release/mgraph-deploy-cli"
 
 # The GitHub Service reads .env files upward from its working directory and misbehaves with
 # AWS_REGION set: run it from the scratch directory, without it.
@@ -94,4 +95,4 @@ DEPLOY_URL="$(sed -n 's/^mgraph-deploy listening on //p' "$WORK/deploy.out" | he
 echo "interop: GitHub Service at $(field github_service_url), mgraph-deploy at $DEPLOY_URL"
 
 "$VENV/bin/python" "$ROOT/interop/check.py" "$WORK/github_service.json" "$DEPLOY_URL" \
-    "$DEPLOY_KEY_NAME" "$DEPLOY_KEY_VALUE" "$WORK/deploy.log"
+    "$DEPLOY_KEY_NAME" "$DEPLOY_KEY_VALUE" "$WORK/deploy.log" "$CLI"
