@@ -63,7 +63,8 @@ pub struct WriteOptions {
 }
 
 impl WriteOptions {
-    fn extend(&self, body: &mut serde_json::Map<String, Value>) {
+    /// Adds the options that are set to a create body or a workflow operation.
+    pub fn extend(&self, body: &mut serde_json::Map<String, Value>) {
         if let Some(v) = &self.visibility {
             body.insert("visibility".into(), json!(v));
         }
@@ -265,11 +266,7 @@ impl DeployClient {
         target: &Target,
         name: &str,
     ) -> Result<Envelope, ClientError> {
-        self.operation(
-            "get",
-            json!({ "encrypted_pat": pat, "target": target, "secret_name": name }),
-        )
-        .await
+        self.named("get", pat, target, name).await
     }
 
     pub async fn exists(
@@ -278,11 +275,7 @@ impl DeployClient {
         target: &Target,
         name: &str,
     ) -> Result<Envelope, ClientError> {
-        self.operation(
-            "exists",
-            json!({ "encrypted_pat": pat, "target": target, "secret_name": name }),
-        )
-        .await
+        self.named("exists", pat, target, name).await
     }
 
     pub async fn create(
@@ -308,11 +301,7 @@ impl DeployClient {
         target: &Target,
         name: &str,
     ) -> Result<Envelope, ClientError> {
-        self.operation(
-            "delete",
-            json!({ "encrypted_pat": pat, "target": target, "secret_name": name }),
-        )
-        .await
+        self.named("delete", pat, target, name).await
     }
 
     pub async fn presence(
@@ -345,6 +334,21 @@ impl DeployClient {
     pub async fn plan(&self, workflow: &Value) -> Result<Plan, ClientError> {
         let (status, body) = self.post("/execute/plan", workflow).await?;
         parse(status, body, |p: &mut Plan| p.status = status)
+    }
+
+    /// The operations whose body is a target and a secret name.
+    async fn named(
+        &self,
+        op: &str,
+        pat: &Sealed,
+        target: &Target,
+        name: &str,
+    ) -> Result<Envelope, ClientError> {
+        self.operation(
+            op,
+            json!({ "encrypted_pat": pat, "target": target, "secret_name": name }),
+        )
+        .await
     }
 
     async fn operation(&self, name: &str, body: Value) -> Result<Envelope, ClientError> {

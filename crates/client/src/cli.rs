@@ -389,7 +389,7 @@ async fn run(cli: Cli) -> Result<Exit, Failure> {
                         op.insert("type".into(), json!("github:secrets:create"));
                         op.insert("secret_name".into(), json!(name));
                         op.insert("encrypted_value".into(), json!(value.seal_to(&s.key)));
-                        options.extend_operation(&mut op);
+                        options.extend(&mut op);
                         Value::Object(op)
                     })
                     .collect();
@@ -714,20 +714,6 @@ impl WriteArgs {
             visibility: self.visibility.clone(),
             repo_ids: self.repo_ids.clone(),
             env_fallback: self.env_fallback,
-        }
-    }
-}
-
-impl WriteOptions {
-    fn extend_operation(&self, op: &mut serde_json::Map<String, Value>) {
-        if let Some(v) = &self.visibility {
-            op.insert("visibility".into(), json!(v));
-        }
-        if let Some(ids) = &self.repo_ids {
-            op.insert("repo_ids".into(), json!(ids));
-        }
-        if self.env_fallback {
-            op.insert("env_fallback".into(), json!("repo"));
         }
     }
 }
