@@ -433,3 +433,15 @@ async fn upstream_faults_are_retried_inside_a_workflow_and_reported_precisely_on
         Some("r")
     );
 }
+
+#[tokio::test]
+async fn the_info_routes_answer_through_the_typed_client() {
+    let w = World::start().await;
+    assert_eq!(w.client.health().await.unwrap(), json!({ "status": "ok" }));
+    let status = w.client.info("status").await.unwrap();
+    assert_eq!(
+        (status["name"].as_str(), status["environment"].as_str()),
+        (Some("mgraph_ai_service_deploy"), Some("local"))
+    );
+    assert_eq!(w.key.to_hex(), w.stack.emulator.public_key_hex());
+}

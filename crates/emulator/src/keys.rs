@@ -2,8 +2,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use crypto_box::SecretKey;
 use crypto_box::aead::OsRng;
-use crypto_box::{PublicKey, SecretKey};
 
 /// Sealed-box overhead: ephemeral public key (32) + MAC (16).
 pub const SEAL_OVERHEAD: usize = 48;
@@ -54,10 +54,6 @@ impl KeyPair {
     /// The public key as the upstream publishes it: 64 lowercase hex characters.
     pub fn public_hex(&self) -> String {
         hex::encode(self.secret.public_key().as_bytes())
-    }
-
-    pub fn public_key(&self) -> PublicKey {
-        self.secret.public_key()
     }
 
     /// Seals `plaintext` to this key (libsodium `crypto_box_seal`), standard base64.
