@@ -1,10 +1,21 @@
 //! Serving the router: a local tokio listener, or the AWS Lambda runtime. Only this module knows
 //! about Lambda.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::time::{Duration, SystemTime};
 
 use axum::Router;
+use axum::response::Response;
+use http::{HeaderName, HeaderValue};
+use lambda_http::RequestExt;
+use lambda_http::request::RequestContext;
 use tokio::net::TcpListener;
+use tokio::time::{Instant, timeout_at};
+use tower::{ServiceExt, service_fn};
+
+use crate::operations::ErrorType;
+use crate::routes::{RespondBy, error_response};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -37,7 +48,104 @@ pub async fn serve_until(
 /// Serves `router` through the Lambda Runtime API (API Gateway v1/v2 and Function URL events).
 pub async fn serve_lambda(router: Router) -> Result<(), BoxError> {
     tracing::info!("serving through the AWS Lambda runtime");
-    lambda_http::run(router).await
+    lambda_http::run(service_fn(move |request| {
+        let router = router.clone();
+        async move { Ok::<_, Infallible>(invoke(router, request).await) }
+    }))
+    .await
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// `/execute` hands in its report this long before the invocation's deadline.
+const REPORT_MARGIN: Duration = Duration::from_secs(1);
+/// Any request still running this long before the deadline is answered 504 `deadline`, so that
+/// the caller gets an answer rather than Lambda's bare timeout error.
+const ANSWER_MARGIN: Duration = Duration::from_millis(500);
+
+/// One invocation: the route path without the API Gateway stage, and an answer before the
+/// invocation's deadline.
+async fn invoke(router: Router, mut request: lambda_http::Request) -> Response {
+    if let Some(path) = route_path(&request) {
+        let mut parts = request.uri().clone().into_parts();
+        let query = request
+            .uri()
+            .query()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default();
+        if let Ok(path_and_query) = format!("{path}{query}").parse() {
+            parts.path_and_query = Some(path_and_query);
+            if let Ok(uri) = http::Uri::from_parts(parts) {
+                *request.uri_mut() = uri;
+            }
+        }
+    }
+    // Without a request id of the caller's, the invocation's own id is the request's: it is the
+    // one in Lambda's log lines, and the 504 below, answered outside the router, can carry it.
+    let mut request_id = None;
+    if !request.headers().contains_key(REQUEST_ID) {
+        let invocation_id = request.lambda_context_ref().map(|c| c.request_id.as_str());
+        if let Some(id) = invocation_id.and_then(|id| HeaderValue::from_str(id).ok()) {
+            request.headers_mut().insert(REQUEST_ID, id.clone());
+            request_id = Some(id);
+        }
+    }
+    let deadline = request.lambda_context_ref().map(|context| {
+        let left = context
+            .deadline()
+            .duration_since(SystemTime::now())
+            .unwrap_or_default();
+        Instant::now() + left
+    });
+    let Some(deadline) = deadline else {
+        return router.oneshot(request).await.unwrap_or_else(|e| match e {});
+    };
+    request.extensions_mut().insert(RespondBy(
+        deadline.checked_sub(REPORT_MARGIN).unwrap_or(deadline),
+    ));
+    let answer_by = deadline.checked_sub(ANSWER_MARGIN).unwrap_or(deadline);
+    match timeout_at(answer_by, router.oneshot(request)).await {
+        Ok(response) => response.unwrap_or_else(|e| match e {}),
+        Err(_) => {
+            tracing::error!(
+                "answered 504: the request was still running at the Lambda invocation's deadline"
+            );
+            let mut response = error_response(
+                ErrorType::Deadline,
+                "The request did not finish within this function's time limit; an operation it started may or may not have taken effect",
+            );
+            if let Some(id) = request_id {
+                response.headers_mut().insert(REQUEST_ID, id);
+            }
+            response
+        }
+    }
+}
+
+/// The path the router should see when it differs from the URI's: API Gateway REST APIs and
+/// HTTP APIs on a named stage (lambda_http puts `/{stage}` in front of every path, also behind a
+/// custom domain whose mapping removed it) carry the stage as the first segment.
+fn route_path(request: &lambda_http::Request) -> Option<String> {
+    let stage = match request.request_context_ref()? {
+        RequestContext::ApiGatewayV1(context) => context.stage.as_deref(),
+        RequestContext::ApiGatewayV2(context) => context.stage.as_deref(),
+        _ => None,
+    }?;
+    without_stage(request.uri().path(), stage)
+}
+
+fn without_stage(path: &str, stage: &str) -> Option<String> {
+    if stage.is_empty() || stage == "$default" {
+        return None;
+    }
+    let rest = path.strip_prefix('/')?.strip_prefix(stage)?;
+    if rest.is_empty() {
+        Some("/".to_owned())
+    } else if rest.starts_with('/') {
+        Some(rest.to_owned())
+    } else {
+        None
+    }
 }
 
 async fn shutdown_signal() {
@@ -60,4 +168,22 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_stage;
+
+    #[test]
+    fn a_stage_prefix_is_removed_only_as_a_whole_first_segment() {
+        assert_eq!(
+            without_stage("/dev/info/health", "dev").as_deref(),
+            Some("/info/health")
+        );
+        assert_eq!(without_stage("/dev", "dev").as_deref(), Some("/"));
+        assert_eq!(without_stage("/devices/x", "dev"), None);
+        assert_eq!(without_stage("/info/health", "dev"), None);
+        assert_eq!(without_stage("/info/health", "$default"), None);
+        assert_eq!(without_stage("/info/health", ""), None);
+    }
 }

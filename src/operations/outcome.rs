@@ -22,6 +22,8 @@ pub enum ErrorType {
     UpstreamUnavailable,
     UpstreamTimeout,
     UpstreamAmbiguous,
+    /// The request ran out of the time its runtime allows (a Lambda invocation's deadline).
+    Deadline,
 }
 
 impl ErrorType {
@@ -35,7 +37,7 @@ impl ErrorType {
             ErrorType::RateLimited => 429,
             ErrorType::UpstreamError | ErrorType::UpstreamAmbiguous => 502,
             ErrorType::UpstreamUnavailable => 503,
-            ErrorType::UpstreamTimeout => 504,
+            ErrorType::UpstreamTimeout | ErrorType::Deadline => 504,
         }
     }
 
@@ -52,6 +54,7 @@ impl ErrorType {
             ErrorType::UpstreamUnavailable => "upstream_unavailable",
             ErrorType::UpstreamTimeout => "upstream_timeout",
             ErrorType::UpstreamAmbiguous => "upstream_ambiguous",
+            ErrorType::Deadline => "deadline",
         }
     }
 }

@@ -1,12 +1,13 @@
 //! `POST /execute` and `POST /execute/plan`: thin handlers over [`crate::workflow`].
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use http::StatusCode;
 
+use crate::routes::RespondBy;
 use crate::state::AppState;
 use crate::workflow::{self, Parsed, Plan, PlanError};
 
@@ -53,14 +54,18 @@ pub async fn plan(State(state): State<AppState>, body: Result<Bytes, BytesReject
 }
 
 /// Runs a valid workflow: 200 when every step completed, 207 otherwise; 422 (nothing run) when invalid.
+/// Under a runtime limit ([`RespondBy`]) the report is sent by then, whatever is still running.
 pub async fn execute(
     State(state): State<AppState>,
+    respond_by: Option<Extension<RespondBy>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     match parsed(&state, body).into_workflow() {
         Err(parsed) => invalid(workflow::plan(&parsed)),
         Ok(wf) => {
-            let report = workflow::execute(&state.operations, &wf, state.workflow.retry).await;
+            let cutoff = respond_by.map(|Extension(RespondBy(at))| at);
+            let report =
+                workflow::execute(&state.operations, &wf, state.workflow.retry, cutoff).await;
             let status = StatusCode::from_u16(report.http_status()).unwrap_or(StatusCode::OK);
             (status, Json(report)).into_response()
         }

@@ -12,6 +12,11 @@ use serde_json::json;
 
 use crate::operations::ErrorType;
 
+/// When the response must be on its way: set by the serving runtime when it has a hard limit
+/// (a Lambda invocation's deadline, less a margin). `/execute` reports by then.
+#[derive(Debug, Clone, Copy)]
+pub struct RespondBy(pub tokio::time::Instant);
+
 /// Marks a response with its failure class, so the request log line can report it.
 #[derive(Debug, Clone, Copy)]
 pub struct ResponseErrorType(pub ErrorType);

@@ -6,6 +6,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -142,6 +143,20 @@ enum Skip {
     Stopped,
 }
 
+/// A step abandoned while it ran, because the report had to be sent.
+fn interrupted(step: &Step, attempts: u32, started: Instant) -> StepResult {
+    StepResult {
+        error: Some(
+            "interrupted: still running when the request ran out of time, so whether it took effect is unknown; check before running it again"
+                .to_owned(),
+        ),
+        error_type: Some("deadline"),
+        attempts,
+        duration: started.elapsed().as_secs_f64(),
+        ..StepResult::of(step, Status::Failed)
+    }
+}
+
 fn skipped(step: &Step, why: Skip) -> StepResult {
     let (error_type, error) = match why {
         Skip::Deadline => (
@@ -168,13 +183,27 @@ enum State {
 }
 
 /// Runs `workflow`. Never fails as a whole: every step gets a result.
-pub async fn execute(ops: &Operations, workflow: &Workflow, policy: RetryPolicy) -> Report {
+///
+/// No step or retry starts after the workflow's deadline. `cutoff`, when given, is the moment the
+/// report must be ready (in Lambda: shortly before the invocation's own deadline): it also caps
+/// the deadline, and steps still running at it are abandoned and reported as failed with
+/// `error_type: "deadline"`, since whether they took effect upstream is unknown.
+pub async fn execute(
+    ops: &Operations,
+    workflow: &Workflow,
+    policy: RetryPolicy,
+    cutoff: Option<Instant>,
+) -> Report {
     let started = Instant::now();
-    let deadline = started + workflow.options.deadline;
+    let deadline = cutoff.map_or(started + workflow.options.deadline, |cutoff| {
+        cutoff.min(started + workflow.options.deadline)
+    });
     let steps = &workflow.steps;
     let depends_on = dependencies(steps);
     let mut state = vec![State::Pending; steps.len()];
     let mut results: Vec<Option<StepResult>> = vec![None; steps.len()];
+    let attempts: Vec<AtomicU32> = steps.iter().map(|_| AtomicU32::new(0)).collect();
+    let mut started_at = vec![started; steps.len()];
     let mut running = FuturesUnordered::new();
     let mut stopping = false;
     let mut deadline_passed = false;
@@ -202,10 +231,12 @@ pub async fn execute(ops: &Operations, workflow: &Workflow, policy: RetryPolicy)
                 && depends_on[i].iter().all(|&d| state[d] == State::Finished);
             if ready {
                 state[i] = State::Running;
-                let step = &steps[i];
-                running.push(
-                    async move { (i, run_step(ops, step, workflow, policy, deadline).await) },
-                );
+                started_at[i] = Instant::now();
+                let (step, attempts) = (&steps[i], &attempts[i]);
+                running.push(async move {
+                    let result = run_step(ops, step, workflow, policy, deadline, attempts).await;
+                    (i, result)
+                });
             }
         }
         if running.is_empty() {
@@ -223,6 +254,17 @@ pub async fn execute(ops: &Operations, workflow: &Workflow, policy: RetryPolicy)
                 results[i] = Some(log_step(result));
             }
             () = sleep_until(deadline), if !deadline_passed => deadline_passed = true,
+            () = sleep_until(cutoff.unwrap_or(deadline)), if cutoff.is_some() => {
+                running.clear();
+                deadline_passed = true;
+                for (i, s) in state.iter_mut().enumerate() {
+                    if *s == State::Running {
+                        *s = State::Finished;
+                        let attempts = attempts[i].load(Ordering::Relaxed);
+                        results[i] = Some(log_step(interrupted(&steps[i], attempts, started_at[i])));
+                    }
+                }
+            }
         }
     }
 
@@ -279,12 +321,14 @@ async fn run_step(
     workflow: &Workflow,
     policy: RetryPolicy,
     deadline: Instant,
+    attempt_count: &AtomicU32,
 ) -> StepResult {
     let started = Instant::now();
     let request = step.request(&workflow.pat);
     let mut attempts = 0;
     loop {
         attempts += 1;
+        attempt_count.store(attempts, Ordering::Relaxed);
         let outcome = run_once(ops, step.kind, &request).await;
         let mut result = step_result(step, outcome, attempts, started);
         if !result.retryable || attempts >= policy.max_attempts {
