@@ -693,3 +693,58 @@ async fn check_state_reads_each_scope_once_and_refines_the_actions() {
         ["update", "create", "update", "noop", "delete", "read"]
     );
 }
+
+#[tokio::test]
+async fn under_a_runtime_limit_the_report_is_sent_in_time_and_a_running_step_is_reported_unknown() {
+    let h = harness().await;
+    h.upstream_answers(
+        "POST",
+        "/github-secrets-repo/create",
+        upstream_ok(201, json!({ "created": true }), &[]).set_delay(Duration::from_secs(5)),
+    )
+    .await;
+    let body = workflow(
+        vec![create_op("SLOW"), json!({ "type": "github:secrets:list" })],
+        json!({ "concurrency": 1, "deadline_seconds": 25 }),
+    );
+    let mut request = authorised(http::Method::POST, "/execute")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(body.to_string()))
+        .unwrap();
+    request
+        .extensions_mut()
+        .insert(mgraph_deploy::routes::RespondBy(
+            tokio::time::Instant::now() + Duration::from_millis(300),
+        ));
+
+    let reply = h.send(request).await;
+
+    assert_eq!(reply.status, 207, "{}", reply.text);
+    assert_eq!(statuses(&reply), vec!["failed", "skipped"]);
+    let (slow, list) = (&reply.json["results"][0], &reply.json["results"][1]);
+    assert_eq!(
+        (&slow["error_type"], &slow["attempts"]),
+        (&json!("deadline"), &json!(1))
+    );
+    assert!(
+        slow["error"]
+            .as_str()
+            .unwrap()
+            .contains("whether it took effect is unknown"),
+        "{slow}"
+    );
+    assert_eq!(list["error_type"], "deadline", "{list}");
+    assert_eq!(
+        (
+            reply.json["completed"].as_u64(),
+            reply.json["failed"].as_u64(),
+            reply.json["skipped"].as_u64()
+        ),
+        (Some(0), Some(1), Some(1))
+    );
+    assert_eq!(
+        h.upstream_requests().await.len(),
+        1,
+        "the list never started"
+    );
+}
