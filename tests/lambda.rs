@@ -489,6 +489,28 @@ async fn upstream(function: &Function, http_method: &str, route: &str, answer: R
         .await;
 }
 
+impl Function {
+    /// A function whose GitHub Service serves its public key.
+    async fn serving_the_public_key() -> Self {
+        let f = Self::start(|_| {}).await;
+        upstream(&f, "GET", "/encryption/public-key", public_key_upstream()).await;
+        f
+    }
+
+    /// A function whose GitHub Service takes 30 s to create a repository secret, well within the
+    /// service's upstream timeout.
+    async fn with_a_create_taking_30_seconds() -> Self {
+        let f = Self::start(|env| {
+            env.insert("DEPLOY__UPSTREAM_TIMEOUT_SECONDS".into(), "60".into());
+        })
+        .await;
+        let slow = upstream_ok(201, json!({ "created": true }), &[]);
+        let slow = slow.set_delay(Duration::from_secs(30));
+        upstream(&f, "POST", "/github-secrets-repo/create", slow).await;
+        f
+    }
+}
+
 fn assert_json_answer(answer: &Answer, status: u16, context: &str) {
     assert_eq!(answer.status, status, "{context}: {}", answer.raw);
     assert_eq!(
@@ -513,8 +535,7 @@ fn assert_json_answer(answer: &Answer, status: u16, context: &str) {
 
 #[tokio::test]
 async fn health_and_the_public_key_are_served_to_every_event_format() {
-    let mut f = Function::start(|_| {}).await;
-    upstream(&f, "GET", "/encryption/public-key", public_key_upstream()).await;
+    let mut f = Function::serving_the_public_key().await;
 
     for source in SOURCES {
         let health = f.call(Call::get("/info/health").event(source)).await;
@@ -644,8 +665,7 @@ async fn an_invalid_request_is_answered_400_without_calling_the_github_service()
 
 #[tokio::test]
 async fn the_api_key_is_required_and_accepted_as_a_header_or_a_cookie() {
-    let mut f = Function::start(|_| {}).await;
-    upstream(&f, "GET", "/encryption/public-key", public_key_upstream()).await;
+    let mut f = Function::serving_the_public_key().await;
 
     for source in SOURCES {
         let missing = f.call(Call::get("/public-keys/github").event(source)).await;
@@ -673,8 +693,7 @@ async fn the_api_key_is_required_and_accepted_as_a_header_or_a_cookie() {
 
 #[tokio::test]
 async fn an_api_gateway_stage_in_the_path_is_not_part_of_the_route() {
-    let mut f = Function::start(|_| {}).await;
-    upstream(&f, "GET", "/encryption/public-key", public_key_upstream()).await;
+    let mut f = Function::serving_the_public_key().await;
 
     let cases = [
         // REST API: `path` has no stage, lambda_http adds it.
@@ -717,17 +736,7 @@ async fn an_api_gateway_stage_in_the_path_is_not_part_of_the_route() {
 #[tokio::test]
 async fn a_slow_operation_is_answered_504_before_the_invocation_deadline_and_the_function_goes_on()
 {
-    let mut f = Function::start(|env| {
-        env.insert("DEPLOY__UPSTREAM_TIMEOUT_SECONDS".into(), "60".into());
-    })
-    .await;
-    upstream(
-        &f,
-        "POST",
-        "/github-secrets-repo/create",
-        upstream_ok(201, json!({ "created": true }), &[]).set_delay(Duration::from_secs(30)),
-    )
-    .await;
+    let mut f = Function::with_a_create_taking_30_seconds().await;
 
     let body = create_body(repo_target(), "AWS_REGION");
     let call = Call::post("/operations/github/secrets/create", &body).with_key();
@@ -756,18 +765,8 @@ async fn a_slow_operation_is_answered_504_before_the_invocation_deadline_and_the
 
 #[tokio::test]
 async fn a_slow_workflow_reports_what_finished_before_the_invocation_deadline() {
-    let mut f = Function::start(|env| {
-        env.insert("DEPLOY__UPSTREAM_TIMEOUT_SECONDS".into(), "60".into());
-    })
-    .await;
+    let mut f = Function::with_a_create_taking_30_seconds().await;
     upstream(&f, "POST", "/github-secrets-repo/list", listing(&["A"])).await;
-    upstream(
-        &f,
-        "POST",
-        "/github-secrets-repo/create",
-        upstream_ok(201, json!({ "created": true }), &[]).set_delay(Duration::from_secs(30)),
-    )
-    .await;
     let other_repo = json!({ "owner": "octo-org", "repo": "other-service" });
     let workflow = json!({
         "credentials": { "github_pat": sealed_pat() },
