@@ -37,6 +37,9 @@ export PATH="$TOOLS:$PATH"
 
 OUT="$ROOT/target/lambda"
 BUILD="$OUT/build-$ARCH"
+# Build paths out of the binary: the same commit gives the same zip wherever it is checked out.
+CARGO_HOME_DIR="${CARGO_HOME:-$HOME/.cargo}"
+export RUSTFLAGS="--remap-path-prefix=$ROOT=/build --remap-path-prefix=$CARGO_HOME_DIR=/cargo"
 cargo lambda build --release --locked --bin mgraph-deploy "$FLAG" \
     --output-format zip --lambda-dir "$BUILD"
 ZIP="$OUT/mgraph-deploy-$ARCH.zip"
