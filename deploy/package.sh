@@ -37,13 +37,25 @@ export PATH="$TOOLS:$PATH"
 
 OUT="$ROOT/target/lambda"
 BUILD="$OUT/build-$ARCH"
-# Build paths out of the binary: the same commit gives the same zip wherever it is checked out.
+# Build paths out of the binary: the same commit gives the same binary wherever it is checked out.
 CARGO_HOME_DIR="${CARGO_HOME:-$HOME/.cargo}"
 export RUSTFLAGS="--remap-path-prefix=$ROOT=/build --remap-path-prefix=$CARGO_HOME_DIR=/cargo"
 cargo lambda build --release --locked --bin mgraph-deploy "$FLAG" \
     --output-format zip --lambda-dir "$BUILD"
 ZIP="$OUT/mgraph-deploy-$ARCH.zip"
-cp "$BUILD/mgraph-deploy/bootstrap.zip" "$ZIP"
+# Repacked with a fixed date and mode: the same binary always gives the same zip, so its sha256
+# (the S3 key deploy.sh uses) changes only when the code does.
+python3 - "$BUILD/mgraph-deploy/bootstrap.zip" "$ZIP" <<'PY'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as built:
+    binary = built.read("bootstrap")
+entry = zipfile.ZipInfo("bootstrap", date_time=(1980, 1, 1, 0, 0, 0))
+entry.create_system = 3  # Unix, so that the mode below is honoured
+entry.external_attr = 0o100755 << 16
+entry.compress_type = zipfile.ZIP_DEFLATED
+with zipfile.ZipFile(sys.argv[2], "w") as packed:
+    packed.writestr(entry, binary, compresslevel=9)
+PY
 
 CHECK="$(mktemp -d)"
 trap 'rm -rf "$CHECK"' EXIT
