@@ -66,43 +66,13 @@ const ANSWER_MARGIN: Duration = Duration::from_millis(500);
 /// One invocation: the route path without the API Gateway stage, and an answer before the
 /// invocation's deadline.
 async fn invoke(router: Router, mut request: lambda_http::Request) -> Response {
-    if let Some(path) = route_path(&request) {
-        let mut parts = request.uri().clone().into_parts();
-        let query = request
-            .uri()
-            .query()
-            .map(|q| format!("?{q}"))
-            .unwrap_or_default();
-        if let Ok(path_and_query) = format!("{path}{query}").parse() {
-            parts.path_and_query = Some(path_and_query);
-            if let Ok(uri) = http::Uri::from_parts(parts) {
-                *request.uri_mut() = uri;
-            }
-        }
-    }
-    // Without a request id of the caller's, the invocation's own id is the request's: it is the
-    // one in Lambda's log lines, and the 504 below, answered outside the router, can carry it.
-    let mut request_id = None;
-    if !request.headers().contains_key(REQUEST_ID) {
-        let invocation_id = request.lambda_context_ref().map(|c| c.request_id.as_str());
-        if let Some(id) = invocation_id.and_then(|id| HeaderValue::from_str(id).ok()) {
-            request.headers_mut().insert(REQUEST_ID, id.clone());
-            request_id = Some(id);
-        }
-    }
-    let deadline = request.lambda_context_ref().map(|context| {
-        let left = context
-            .deadline()
-            .duration_since(SystemTime::now())
-            .unwrap_or_default();
-        Instant::now() + left
-    });
-    let Some(deadline) = deadline else {
+    strip_stage(&mut request);
+    let request_id = default_request_id(&mut request);
+    let Some(deadline) = request.lambda_context_ref().map(|c| instant(c.deadline())) else {
         return router.oneshot(request).await.unwrap_or_else(|e| match e {});
     };
-    request.extensions_mut().insert(RespondBy(
-        deadline.checked_sub(REPORT_MARGIN).unwrap_or(deadline),
-    ));
+    let respond_by = deadline.checked_sub(REPORT_MARGIN).unwrap_or(deadline);
+    request.extensions_mut().insert(RespondBy(respond_by));
     let answer_by = deadline.checked_sub(ANSWER_MARGIN).unwrap_or(deadline);
     match timeout_at(answer_by, router.oneshot(request)).await {
         Ok(response) => response.unwrap_or_else(|e| match e {}),
@@ -118,6 +88,46 @@ async fn invoke(router: Router, mut request: lambda_http::Request) -> Response {
                 response.headers_mut().insert(REQUEST_ID, id);
             }
             response
+        }
+    }
+}
+
+/// `deadline` on the monotonic clock.
+fn instant(deadline: SystemTime) -> Instant {
+    let left = deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
+    Instant::now() + left
+}
+
+/// Without a request id of the caller's, the invocation's own id is the request's: it is the one
+/// in Lambda's log lines, and a response made outside the router can carry it. Returns it when
+/// it was set here.
+fn default_request_id(request: &mut lambda_http::Request) -> Option<HeaderValue> {
+    if request.headers().contains_key(REQUEST_ID) {
+        return None;
+    }
+    let id = request.lambda_context_ref()?.request_id.as_str();
+    let id = HeaderValue::from_str(id).ok()?;
+    request.headers_mut().insert(REQUEST_ID, id.clone());
+    Some(id)
+}
+
+/// Rewrites the URI to the route path, when the stage is in front of it.
+fn strip_stage(request: &mut lambda_http::Request) {
+    let Some(path) = route_path(request) else {
+        return;
+    };
+    let query = request
+        .uri()
+        .query()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    let mut parts = request.uri().clone().into_parts();
+    if let Ok(path_and_query) = format!("{path}{query}").parse() {
+        parts.path_and_query = Some(path_and_query);
+        if let Ok(uri) = http::Uri::from_parts(parts) {
+            *request.uri_mut() = uri;
         }
     }
 }
