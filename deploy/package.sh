@@ -18,7 +18,7 @@ ZIP_LIMIT=$((50 * 1024 * 1024)) # Lambda's limit for a zip uploaded directly
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --arch) ARCH="${2:?--arch needs arm64 or x86_64}"; shift 2 ;;
-        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "package.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
