@@ -77,7 +77,17 @@ pub enum UpstreamError {
     Failed { status: u16, detail: Option<String> },
     #[error("the GitHub Service answered with an unusable public key")]
     BadPublicKey,
+    /// Never followed: the upstream API key and the sealed blobs go to the configured GitHub
+    /// Service and nowhere else. The `Location` is not kept (it is the upstream's text).
+    #[error("the GitHub Service answered with a redirect (HTTP {status}), which is never followed")]
+    Redirect { status: u16 },
+    #[error("the GitHub Service's answer is larger than {limit} bytes")]
+    TooLarge { limit: usize },
 }
+
+/// The most this service reads of one upstream answer. A public key or an envelope is a few
+/// kilobytes; a list of 30 secrets' metadata a few more.
+pub const MAX_ANSWER_BYTES: usize = 2 * 1024 * 1024;
 
 fn detail_suffix(detail: &Option<String>) -> String {
     detail
@@ -130,6 +140,9 @@ struct CachedKey {
 #[derive(Clone, Debug)]
 pub struct GitHubService {
     http: reqwest::Client,
+    /// Never reuses a connection: for the one retry of a request that the upstream dropped
+    /// before answering (see [`GitHubService::send`]).
+    fresh: reqwest::Client,
     base_url: Arc<str>,
     api_key: Option<ApiKey>,
     timeout: Duration,
@@ -139,15 +152,24 @@ pub struct GitHubService {
 
 impl GitHubService {
     pub fn new(config: &Config) -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(config.upstream_timeout.min(Duration::from_secs(3)))
-            .timeout(config.upstream_timeout)
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(config.upstream_timeout.min(Duration::from_secs(3)))
+                .timeout(config.upstream_timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("mgraph-deploy/", env!("CARGO_PKG_VERSION")))
+        };
+        let http = builder()
             .pool_idle_timeout(Duration::from_secs(50))
-            .user_agent(concat!("mgraph-deploy/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("the HTTP client configuration is valid");
+        let fresh = builder()
+            .pool_max_idle_per_host(0)
             .build()
             .expect("the HTTP client configuration is valid");
         Self {
             http,
+            fresh,
             base_url: Arc::from(config.github_service_url.as_str()),
             api_key: config.upstream_api_key.clone(),
             timeout: config.upstream_timeout,
@@ -202,7 +224,8 @@ impl GitHubService {
             encrypted_pat: encrypted_pat.expose(),
             request_data,
         })
-        .expect("request bodies serialise");
+        .expect("request bodies serialise")
+        .into();
         let (status, bytes) = self.send(action.method(), &path, Some(body)).await?;
         let envelope = match serde_json::from_slice::<serde_json::Value>(&bytes) {
             Err(_) => return Err(UpstreamError::NotJson { status }),
@@ -236,54 +259,120 @@ impl GitHubService {
         *self.key_cache.write().await = None;
     }
 
+    /// One upstream call; the answer read up to [`MAX_ANSWER_BYTES`]. A request the upstream
+    /// dropped before any answer came back (a kept-alive connection it had closed after an error
+    /// of its own) is sent once more on a new connection.
     async fn send(
         &self,
         method: Method,
         path: &str,
-        body: Option<Vec<u8>>,
+        body: Option<bytes::Bytes>,
     ) -> Result<(u16, bytes::Bytes), UpstreamError> {
         calls::record_call();
         let started = Instant::now();
-        let mut request = self
-            .http
-            .request(method.clone(), format!("{}{}", self.base_url, path));
-        if let Some(key) = &self.api_key {
-            request = request.header(key.name.clone(), key.value.clone());
-        }
-        if let Some(body) = body {
-            request = request
-                .header(http::header::CONTENT_TYPE, "application/json")
-                .body(body);
-        }
-        let result = async {
-            let response = request.send().await?;
-            let status = response.status().as_u16();
-            let bytes = response.bytes().await?;
-            Ok::<_, reqwest::Error>((status, bytes))
-        }
-        .await;
+        let url = format!("{}{}", self.base_url, path);
+        let request = |client: &reqwest::Client| {
+            let mut request = client.request(method.clone(), &url);
+            if let Some(key) = &self.api_key {
+                request = request.header(key.name.clone(), key.value.clone());
+            }
+            if let Some(body) = &body {
+                request = request
+                    .header(http::header::CONTENT_TYPE, "application/json")
+                    .body(body.clone());
+            }
+            request
+        };
+        let response = match request(&self.http).send().await {
+            Err(err) if closed_before_answer(&err) => {
+                tracing::debug!(%method, path, "the upstream dropped the request before answering; sending it once more on a new connection");
+                request(&self.fresh).send().await
+            }
+            other => other,
+        };
+        let result = match response {
+            Ok(response) => read_bounded(response).await,
+            Err(err) => Err(Failed::Http(err)),
+        };
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         match result {
             Ok((status, bytes)) => {
                 tracing::debug!(%method, path, status, elapsed_ms, "upstream call");
+                if (300..400).contains(&status) {
+                    return Err(UpstreamError::Redirect { status });
+                }
                 if status == 401 && is_middleware_rejection(&bytes) {
                     return Err(UpstreamError::Unauthorized { status });
                 }
                 Ok((status, bytes))
             }
-            Err(err) => {
-                let error = if err.is_connect() {
-                    UpstreamError::Unavailable
-                } else if err.is_timeout() {
-                    UpstreamError::Timeout(self.timeout.as_secs())
-                } else {
-                    UpstreamError::Transport
+            Err(failed) => {
+                let error = match failed {
+                    Failed::TooLarge => UpstreamError::TooLarge {
+                        limit: MAX_ANSWER_BYTES,
+                    },
+                    Failed::Http(err) if err.is_connect() => UpstreamError::Unavailable,
+                    Failed::Http(err) if err.is_timeout() => {
+                        UpstreamError::Timeout(self.timeout.as_secs())
+                    }
+                    Failed::Http(_) => UpstreamError::Transport,
                 };
                 tracing::warn!(%method, path, elapsed_ms, error = %error, "upstream call failed");
                 Err(error)
             }
         }
     }
+}
+
+enum Failed {
+    Http(reqwest::Error),
+    TooLarge,
+}
+
+/// The status and body of `response`, refusing to hold more than [`MAX_ANSWER_BYTES`].
+async fn read_bounded(mut response: reqwest::Response) -> Result<(u16, bytes::Bytes), Failed> {
+    let status = response.status().as_u16();
+    let declared = response.content_length().unwrap_or(0);
+    if declared > MAX_ANSWER_BYTES as u64 {
+        return Err(Failed::TooLarge);
+    }
+    let mut body = bytes::BytesMut::with_capacity(declared as usize);
+    while let Some(chunk) = response.chunk().await.map_err(Failed::Http)? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(Failed::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((status, body.freeze()))
+}
+
+/// The connection closed before any part of an answer arrived: what a kept-alive connection
+/// that the upstream had already closed looks like. (Errors after the answer's head began are
+/// not these, and are never sent again.)
+fn closed_before_answer(err: &reqwest::Error) -> bool {
+    if err.is_connect() || err.is_timeout() {
+        return false;
+    }
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        if let Some(hyper_error) = cause.downcast_ref::<hyper::Error>() {
+            if hyper_error.is_incomplete_message() {
+                return true;
+            }
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+            ) {
+                return true;
+            }
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// The upstream's API-key middleware answers 401 with `{"status": "error", "message": ...}` and no envelope.

@@ -1,0 +1,242 @@
+//! What the upstream sends us, at its edges: redirects (never followed, the credentials go nowhere
+//! else), answers larger than any envelope (read up to a bound), a connection the upstream closed
+//! after an error (never reused), and numbers that would overflow the retry arithmetic.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use wiremock::matchers::any;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// A second server that must never be called: where the redirects point.
+async fn elsewhere() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "public_key": "ab".repeat(32), "algorithm": "NaCl/Curve25519/SealedBox",
+        })))
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn a_redirect_on_create_is_upstream_error_and_the_blobs_go_nowhere_else() {
+    for status in [301, 302, 303, 307, 308] {
+        let h = Harness::start().await;
+        let other = elsewhere().await;
+        let location = format!("{}/github-secrets-repo/create", other.uri());
+        h.upstream_answers(
+            "POST",
+            "/github-secrets-repo/create",
+            ResponseTemplate::new(status).insert_header("location", location.as_str()),
+        )
+        .await;
+
+        let reply = h
+            .operation("create", &create_body(repo_target(), "API_KEY"))
+            .await;
+
+        assert_eq!(reply.status, 502, "{status}: {}", reply.text);
+        assert_eq!(reply.error_type(), "upstream_error");
+        assert!(
+            reply.error().contains(&status.to_string()),
+            "{}",
+            reply.error()
+        );
+        assert!(!reply.text.contains(&other.uri()), "{}", reply.text);
+        assert_eq!(reply.json["data"], json!({}));
+        let followed = other.received_requests().await.unwrap();
+        assert!(followed.is_empty(), "{status}: the redirect was followed");
+        assert_eq!(h.upstream_requests().await.len(), 1, "{status}");
+    }
+}
+
+#[tokio::test]
+async fn a_redirected_public_key_is_not_served() {
+    let h = Harness::start().await;
+    let other = elsewhere().await;
+    h.upstream_answers(
+        "GET",
+        "/encryption/public-key",
+        ResponseTemplate::new(307).insert_header(
+            "location",
+            format!("{}/encryption/public-key", other.uri()).as_str(),
+        ),
+    )
+    .await;
+
+    let reply = h.get("/public-keys/github").await;
+
+    assert_eq!(reply.status, 502, "{}", reply.text);
+    assert_eq!(reply.error_type(), "upstream_error");
+    assert!(reply.error().contains("307"), "{}", reply.error());
+    assert!(other.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_answer_larger_than_the_bound_is_upstream_error() {
+    let h = Harness::start().await;
+    let padding = "x".repeat(5 * 1024 * 1024);
+    h.upstream_answers(
+        "POST",
+        "/github-secrets-repo/list",
+        ResponseTemplate::new(200).set_body_json(json!({
+            "response_context": { "success": true, "status_code": 200, "errors": [],
+                                  "messages": [], "error_type": "none", "rate_limit": null },
+            "response_data": { "secrets": [], "padding": padding },
+        })),
+    )
+    .await;
+
+    let reply = h.operation("list", &list_body(repo_target())).await;
+
+    assert_eq!(
+        reply.status,
+        502,
+        "{}",
+        &reply.text[..reply.text.len().min(300)]
+    );
+    assert_eq!(reply.error_type(), "upstream_error");
+    assert!(reply.error().contains("larger than"), "{}", reply.error());
+}
+
+/// A loopback upstream written by hand, for what wiremock cannot do: each accepted connection
+/// is handed to `serve` with its number (0 first).
+async fn raw_upstream<F, Fut>(serve: F) -> String
+where
+    F: Fn(usize, TcpStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut n = 0;
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(serve(n, stream));
+            n += 1;
+        }
+    });
+    url
+}
+
+/// Reads one request head and its `content-length` body; `None` at end of stream.
+async fn read_request(stream: &mut TcpStream) -> Option<String> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte).await.ok()? == 0 {
+            return None;
+        }
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).into_owned();
+    let length = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse::<usize>().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).await.ok()?;
+    Some(head)
+}
+
+fn http_response(status: &str, body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn list_envelope() -> String {
+    json!({
+        "response_context": { "success": true, "status_code": 200, "errors": [], "messages": [],
+                              "error_type": "none", "rate_limit": null },
+        "response_data": { "secrets": [] },
+    })
+    .to_string()
+}
+
+async fn harness_for(url: &str) -> Harness {
+    let url = url.to_owned();
+    Harness::with_env(move |vars| {
+        vars.insert("URL__TARGET_SERVER__GITHUB_SERVICE".into(), url);
+        vars.insert("DEPLOY__UPSTREAM_TIMEOUT_SECONDS".into(), "5".into());
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_endless_answer_is_cut_at_the_bound_not_read_until_the_timeout() {
+    let url = raw_upstream(|_, mut stream| async move {
+        if read_request(&mut stream).await.is_none() {
+            return;
+        }
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+        if stream.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        let chunk = format!("{:x}\r\n{}\r\n", 64 * 1024, " ".repeat(64 * 1024));
+        while stream.write_all(chunk.as_bytes()).await.is_ok() {}
+    })
+    .await;
+    let h = harness_for(&url).await;
+
+    let started = std::time::Instant::now();
+    let reply = h.operation("list", &list_body(repo_target())).await;
+
+    assert_eq!(reply.status, 502, "{}", reply.text);
+    assert_eq!(reply.error_type(), "upstream_error");
+    assert!(reply.error().contains("larger than"), "{}", reply.error());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the answer was read until the upstream timeout"
+    );
+}
+
+#[tokio::test]
+async fn a_connection_the_upstream_closed_after_an_error_is_not_reused_for_the_next_request() {
+    // Connection 0 answers its first request with a framework 500 and then, like uvicorn after an
+    // unhandled exception, closes without answering the next request sent on it. Every later
+    // connection answers properly.
+    let url = raw_upstream(|n, mut stream| async move {
+        if n == 0 {
+            if read_request(&mut stream).await.is_none() {
+                return;
+            }
+            let body = r#"{"detail":"An unexpected error occurred.","error":"bad repo"}"#;
+            let _ = stream
+                .write_all(&http_response("500 Internal Server Error", body))
+                .await;
+            let _ = read_request(&mut stream).await;
+            return; // dropped: closed without an answer
+        }
+        while read_request(&mut stream).await.is_some() {
+            if stream
+                .write_all(&http_response("200 OK", &list_envelope()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    })
+    .await;
+    let h = harness_for(&url).await;
+
+    let first = h.operation("list", &list_body(repo_target())).await;
+    assert_eq!(first.status, 502, "{}", first.text);
+
+    let second = h.operation("list", &list_body(repo_target())).await;
+    assert_eq!(second.status, 200, "{}", second.text);
+    assert_eq!(second.json["data"]["secrets"], json!([]));
+}
