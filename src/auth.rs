@@ -9,6 +9,7 @@ use subtle::ConstantTimeEq;
 
 use crate::config::{ApiKey, AuthPolicy};
 use crate::operations::ErrorType;
+use crate::request_context;
 use crate::routes::error_response;
 use crate::state::AppState;
 
@@ -43,7 +44,10 @@ pub async fn require_api_key(
                 "API key missing: send it in the `{}` header (or a cookie of that name)",
                 key.name
             )),
-            Some(given) if bool::from(given.ct_eq(key.value.as_bytes())) => next.run(request).await,
+            Some(given) if bool::from(given.ct_eq(key.value.as_bytes())) => {
+                request_context::set_caller(key.name.as_str());
+                next.run(request).await
+            }
             Some(_) => unauthorized("Invalid API key"),
         },
     }

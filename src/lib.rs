@@ -15,6 +15,7 @@ pub mod config;
 pub mod domain;
 pub mod github_service;
 pub mod operations;
+pub mod request_context;
 pub mod router;
 pub mod routes;
 pub mod runtime;

@@ -48,9 +48,20 @@ where
     }
 }
 
-/// Installs the process-wide subscriber on stderr (coloured only on a terminal). Call once,
-/// first thing in `main`.
+/// Installs the process-wide subscriber on stderr (coloured only on a terminal), and a panic
+/// hook that logs where a panic happened but not its message, which could carry input. Call
+/// once, first thing in `main`.
 pub fn init(format: LogFormat, filter: &str) {
     let ansi = std::io::stderr().is_terminal();
     let _ = tracing::subscriber::set_global_default(build(format, filter, std::io::stderr, ansi));
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        tracing::error!(
+            location,
+            "panic (its message is not logged: it could carry input)"
+        );
+    }));
 }

@@ -394,3 +394,41 @@ async fn unknown_routes_and_methods_answer_json() {
     assert_eq!(wrong_method.json["success"], false);
     assert_eq!(wrong_method.json["error_type"], "method_not_allowed");
 }
+
+#[tokio::test]
+async fn a_panic_in_a_handler_is_a_500_internal_error_envelope_carrying_the_request_id_only() {
+    use axum::routing::get;
+    use mgraph_deploy::router::with_layers;
+
+    let upstream = wiremock::MockServer::start().await;
+    let state = mgraph_deploy::AppState::new(&config_from(&test_env(&upstream.uri())));
+    let routes = axum::Router::new().route(
+        "/boom",
+        get(|| async {
+            if true {
+                panic!("payload that could carry input");
+            }
+        }),
+    );
+    let h = Harness {
+        upstream,
+        router: with_layers(routes, state),
+    };
+
+    let reply = h
+        .send(
+            authorised(Method::GET, "/boom")
+                .header("x-request-id", "req-boom-1")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+
+    assert_eq!(reply.status, 500, "{}", reply.text);
+    assert_eq!(reply.json["success"], false);
+    assert_eq!(reply.json["error_type"], "internal_error");
+    assert!(reply.error().contains("req-boom-1"), "{}", reply.error());
+    assert!(!reply.text.contains("payload"), "{}", reply.text);
+    assert_eq!(reply.header("x-request-id"), Some("req-boom-1"));
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+}

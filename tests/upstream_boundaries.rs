@@ -240,3 +240,50 @@ async fn a_connection_the_upstream_closed_after_an_error_is_not_reused_for_the_n
     assert_eq!(second.status, 200, "{}", second.text);
     assert_eq!(second.json["data"]["secrets"], json!([]));
 }
+
+/// A list the upstream refuses as rate limited, with a reset time near 2^64.
+fn rate_limited_until_the_end_of_time() -> ResponseTemplate {
+    ResponseTemplate::new(429).set_body_json(json!({
+        "response_context": { "success": false, "status_code": 429, "messages": [],
+            "errors": ["GitHub API error: 403 rate limit exceeded"], "error_type": "rate_limited",
+            "rate_limit": { "limit": 5000, "remaining": 0, "reset": 18_446_744_073_709_551_000u64,
+                            "used": 5000 } },
+        "response_data": { "secrets": [] } }))
+}
+
+#[tokio::test]
+async fn an_absurd_rate_limit_reset_gives_a_retry_after_of_at_most_an_hour() {
+    let h = Harness::start().await;
+    h.upstream_answers(
+        "POST",
+        "/github-secrets-repo/list",
+        rate_limited_until_the_end_of_time(),
+    )
+    .await;
+
+    let reply = h.operation("list", &list_body(repo_target())).await;
+
+    assert_eq!(reply.status, 429, "{}", reply.text);
+    let retry_after: u64 = reply.header("retry-after").unwrap().parse().unwrap();
+    assert_eq!(retry_after, 3600);
+}
+
+#[tokio::test]
+async fn an_absurd_rate_limit_reset_in_a_workflow_is_reported_not_a_dropped_connection() {
+    let h = Harness::start().await;
+    h.upstream_answers(
+        "POST",
+        "/github-secrets-repo/list",
+        rate_limited_until_the_end_of_time(),
+    )
+    .await;
+    let body = json!({ "credentials": { "github_pat": sealed_pat() }, "target": repo_target(),
+                       "operations": [{ "type": "github:secrets:list" }] });
+
+    let reply = h.post_raw("/execute", body.to_string().into_bytes()).await;
+
+    assert_eq!(reply.status, 207, "{}", reply.text);
+    let step = &reply.json["results"][0];
+    assert_eq!(step["error_type"], "rate_limited");
+    assert_eq!(step["attempts"], 1, "an hour's wait is past the deadline");
+}

@@ -3,7 +3,6 @@
 //!
 //! This module reports what the upstream said; deciding what it *means* is `operations`' job.
 
-mod calls;
 mod scrub;
 mod wire;
 
@@ -16,7 +15,6 @@ use tokio::sync::RwLock;
 use crate::config::{ApiKey, Config};
 use crate::domain::{Scope, SealedBlob};
 
-pub use calls::{count_calls, upstream_calls};
 pub use scrub::scrub;
 pub use wire::{RequestData, ResponseContext, UpstreamRateLimit};
 
@@ -268,7 +266,7 @@ impl GitHubService {
         path: &str,
         body: Option<bytes::Bytes>,
     ) -> Result<(u16, bytes::Bytes), UpstreamError> {
-        calls::record_call();
+        crate::request_context::record_upstream_call();
         let started = Instant::now();
         let url = format!("{}{}", self.base_url, path);
         let request = |client: &reqwest::Client| {

@@ -13,5 +13,7 @@ pub use input::{
     CreateRequest, InvalidInput, ListRequest, MAX_PRESENCE_NAMES, OrgAccess, PresenceRequest,
     SecretRequest, check_presence, parse_json, parse_value, target_from, write_options,
 };
-pub use outcome::{Envelope, ErrorType, Failure, OperationKind, Outcome, RateLimit};
+pub use outcome::{
+    Envelope, ErrorType, Failure, MAX_RETRY_AFTER_SECONDS, OperationKind, Outcome, RateLimit,
+};
 pub use secrets::{Listing, Operations, SecretMeta, UPSTREAM_PAGE};

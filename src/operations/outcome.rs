@@ -24,6 +24,12 @@ pub enum ErrorType {
     UpstreamAmbiguous,
     /// The request ran out of the time its runtime allows (a Lambda invocation's deadline).
     Deadline,
+    /// The request conflicts with the secret's current state.
+    Conflict,
+    /// The route exists; the method does not.
+    MethodNotAllowed,
+    /// A bug in this service, never caused by input.
+    InternalError,
 }
 
 impl ErrorType {
@@ -33,11 +39,14 @@ impl ErrorType {
             ErrorType::Unauthorized | ErrorType::InvalidPat => 401,
             ErrorType::Forbidden => 403,
             ErrorType::NotFound => 404,
+            ErrorType::MethodNotAllowed => 405,
+            ErrorType::Conflict => 409,
             ErrorType::DecryptionFailed => 422,
             ErrorType::RateLimited => 429,
             ErrorType::UpstreamError | ErrorType::UpstreamAmbiguous => 502,
             ErrorType::UpstreamUnavailable => 503,
             ErrorType::UpstreamTimeout | ErrorType::Deadline => 504,
+            ErrorType::InternalError => 500,
         }
     }
 
@@ -55,6 +64,9 @@ impl ErrorType {
             ErrorType::UpstreamTimeout => "upstream_timeout",
             ErrorType::UpstreamAmbiguous => "upstream_ambiguous",
             ErrorType::Deadline => "deadline",
+            ErrorType::Conflict => "conflict",
+            ErrorType::MethodNotAllowed => "method_not_allowed",
+            ErrorType::InternalError => "internal_error",
         }
     }
 }
@@ -115,15 +127,20 @@ impl From<UpstreamRateLimit> for RateLimit {
     }
 }
 
+/// The longest wait this service ever advises or makes (`Retry-After`, a retry's backoff):
+/// GitHub's primary rate limit resets within an hour, so a later reset is not believed.
+pub const MAX_RETRY_AFTER_SECONDS: u64 = 3600;
+
 impl RateLimit {
-    /// Seconds until the reset, when the limit is exhausted and the reset time is known.
+    /// Seconds until the reset (1 to [`MAX_RETRY_AFTER_SECONDS`]), when the limit is exhausted
+    /// and the reset time is known.
     pub fn retry_after(&self) -> Option<u64> {
         if self.remaining != Some(0) {
             return None;
         }
         let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
         self.timestamp_reset
-            .map(|reset| reset.saturating_sub(now).max(1))
+            .map(|reset| reset.saturating_sub(now).clamp(1, MAX_RETRY_AFTER_SECONDS))
     }
 }
 

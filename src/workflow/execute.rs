@@ -16,7 +16,7 @@ use serde_json::Value;
 use tokio::time::{Instant, sleep, sleep_until};
 
 use crate::domain::{Scope, SecretName};
-use crate::operations::{OperationKind, Operations, Outcome, RateLimit};
+use crate::operations::{MAX_RETRY_AFTER_SECONDS, OperationKind, Operations, Outcome, RateLimit};
 
 use super::plan::dependencies;
 use super::spec::{OnError, Step, StepRequest, Workflow};
@@ -50,7 +50,8 @@ impl RetryPolicy {
             .saturating_mul(1 << attempt.saturating_sub(1).min(16))
             .min(self.max_delay);
         let jittered = exponential / 2 + exponential.mul_f64(random_fraction() / 2.0);
-        jittered.max(Duration::from_secs(retry_after.unwrap_or(0)))
+        let retry_after = retry_after.unwrap_or(0).min(MAX_RETRY_AFTER_SECONDS);
+        jittered.max(Duration::from_secs(retry_after))
     }
 }
 
@@ -335,7 +336,10 @@ async fn run_step(
             return result;
         }
         let wait = policy.delay(attempts, result.retry_after);
-        if Instant::now() + wait >= deadline {
+        if Instant::now()
+            .checked_add(wait)
+            .is_none_or(|next| next >= deadline)
+        {
             result.messages.push(format!(
                 "not retried: the next attempt would start after the workflow's deadline (wait {:.1} s)",
                 wait.as_secs_f64()

@@ -412,12 +412,17 @@ async fn upstream_faults_are_retried_inside_a_workflow_and_reported_precisely_on
         502,
         "upstream_error",
     );
+    // A connection dropped before any answer is sent once more on a new connection; a second
+    // drop is reported.
     w.stack.emulator.fail_next(Fault::Reset, 1);
+    let recovered = w.client.list(&pat, &repo()).await.unwrap();
+    assert!(recovered.success, "{recovered:?}");
+    w.stack.emulator.fail_next(Fault::Reset, 2);
     let reset = w.client.list(&pat, &repo()).await.unwrap();
     assert!(!reset.success && reset.status >= 500, "{reset:?}");
 
     w.stack.emulator.fail_next(Fault::Status(503), 1);
-    w.stack.emulator.fail_next(Fault::Reset, 1);
+    w.stack.emulator.fail_next(Fault::Reset, 2);
     let workflow = json!({ "credentials": { "github_pat": pat }, "target": repo(), "options": { "concurrency": 1 },
         "operations": [ { "type": "github:secrets:create", "secret_name": "RETRIED", "encrypted_value": w.seal("r") } ] });
     let Execution::Ran(report) = w.client.execute(&workflow).await.unwrap() else {
