@@ -584,3 +584,76 @@ async fn rejections_never_echo_a_blob_even_one_sent_in_the_wrong_place() {
     }
     assert_eq!(h.upstream_requests().await.len(), 0);
 }
+
+#[tokio::test]
+async fn a_null_member_is_a_wrong_type_never_an_absent_field() {
+    let h = Harness::start().await;
+    let env_create = create_body(env_target(), "API_KEY");
+    let org_create = create_body(org_target(), "API_KEY");
+    let mut env_null = env_create.clone();
+    env_null["target"]["environment"] = Value::Null;
+    let mut org_null = list_body(repo_target());
+    org_null["target"]["org"] = Value::Null;
+    let cases = vec![
+        (
+            "create",
+            env_null.to_string().into_bytes(),
+            "target.environment",
+        ),
+        ("list", org_null.to_string().into_bytes(), "target.org"),
+        (
+            "create",
+            with(org_create.clone(), "visibility", Value::Null),
+            "visibility",
+        ),
+        (
+            "create",
+            with(org_create.clone(), "repo_ids", Value::Null),
+            "repo_ids",
+        ),
+        (
+            "create",
+            with(env_create.clone(), "env_fallback", Value::Null),
+            "env_fallback",
+        ),
+        (
+            "create",
+            with(env_create.clone(), "secret_name", Value::Null),
+            "secret_name",
+        ),
+        ("create", with(env_create, "target", Value::Null), "target"),
+    ];
+    assert_rejected(&h, &cases).await;
+    for (_, body, field) in &cases {
+        let reply = h
+            .post_raw("/operations/github/secrets/create", body.clone())
+            .await;
+        assert!(reply.error().contains("null"), "{field}: {}", reply.error());
+    }
+}
+
+#[tokio::test]
+async fn a_key_given_twice_is_refused_naming_it_and_never_echoing_an_unplain_key() {
+    let h = Harness::start().await;
+    let pat = sealed_pat();
+    let dup_env = format!(
+        r#"{{"encrypted_pat":"{pat}","target":{{"owner":"o","repo":"r","environment":"a","environment":"b"}}}}"#
+    );
+    let dup_top = format!(
+        r#"{{"encrypted_pat":"{pat}","encrypted_pat":"{pat}","target":{{"owner":"o","repo":"r"}}}}"#
+    );
+    assert_rejected(
+        &h,
+        &[
+            ("list", dup_env.into_bytes(), "target.environment"),
+            ("list", dup_top.into_bytes(), "encrypted_pat"),
+        ],
+    )
+    .await;
+    let blob_key = format!(r#"{{"{pat}":1,"{pat}":2}}"#);
+    let reply = h
+        .post_raw("/operations/github/secrets/list", blob_key.into_bytes())
+        .await;
+    assert_eq!(reply.status, 400);
+    assert!(!reply.text.contains(&pat[..16]), "{}", reply.text);
+}

@@ -748,3 +748,106 @@ async fn under_a_runtime_limit_the_report_is_sent_in_time_and_a_running_step_is_
         "the list never started"
     );
 }
+
+fn plan_errors(reply: &Reply) -> Vec<(Option<u64>, String, String)> {
+    reply.json["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["step"].as_u64(),
+                e["field"].as_str().unwrap().to_owned(),
+                e["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_null_anywhere_in_a_workflow_is_a_wrong_type_and_nothing_runs() {
+    let h = harness().await;
+    let base = workflow(vec![create_op("A")], json!({}));
+    let mut cases: Vec<(Value, Option<u64>, &str)> = Vec::new();
+    for key in ["credentials", "target", "options", "operations"] {
+        let mut body = base.clone();
+        body[key] = Value::Null;
+        cases.push((body, None, key));
+    }
+    let mut body = base.clone();
+    body["options"] = json!({ "concurrency": null });
+    cases.push((body, None, "options.concurrency"));
+    let mut body = base.clone();
+    body["operations"][0]["target"] = Value::Null;
+    cases.push((body, Some(1), "target"));
+    let mut body = base.clone();
+    body["operations"][0]["target"] =
+        json!({ "owner": "octo-org", "repo": "my-service", "environment": null });
+    cases.push((body, Some(1), "target.environment"));
+    let mut body = base.clone();
+    body["operations"][0]["secret_name"] = Value::Null;
+    cases.push((body, Some(1), "secret_name"));
+
+    for (body, step, field) in cases {
+        let reply = run(&h, "/execute", &body).await;
+        assert_eq!(reply.status, 422, "{field}: {}", reply.text);
+        let errors = plan_errors(&reply);
+        assert!(
+            errors
+                .iter()
+                .any(|(s, f, m)| *s == step && f == field && m.contains("null")),
+            "{field}: {errors:?}"
+        );
+    }
+    assert!(h.upstream_requests().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_key_given_twice_in_a_workflow_is_refused_as_on_single_routes() {
+    let h = harness().await;
+    let pat = sealed_pat();
+    let value = sealed_value();
+    let cases = [
+        (
+            format!(
+                r#"{{"credentials":{{"github_pat":"{pat}"}},"target":{{"owner":"o","repo":"r"}},
+                "operations":[{{"type":"github:secrets:delete","type":"github:secrets:create","secret_name":"A","encrypted_value":"{value}"}}]}}"#
+            ),
+            "operations[0].type",
+        ),
+        (
+            format!(
+                r#"{{"credentials":{{"github_pat":"{pat}"}},"target":{{"owner":"o","repo":"r"}},
+                "operations":[{{"type":"github:secrets:delete","secret_name":"A","secret_name":"B"}}]}}"#
+            ),
+            "operations[0].secret_name",
+        ),
+        (
+            format!(
+                r#"{{"credentials":{{"github_pat":"{pat}","github_pat":"{pat}"}},"target":{{"owner":"o","repo":"r"}},
+                "operations":[{{"type":"github:secrets:delete","secret_name":"A"}}]}}"#
+            ),
+            "credentials.github_pat",
+        ),
+        (
+            format!(
+                r#"{{"credentials":{{"github_pat":"{pat}"}},"target":{{"owner":"o","owner":"p","repo":"r"}},
+                "operations":[{{"type":"github:secrets:delete","secret_name":"A"}}]}}"#
+            ),
+            "target.owner",
+        ),
+    ];
+    for (body, field) in cases {
+        let reply = h.post_raw("/execute", body.into_bytes()).await;
+        assert_eq!(reply.status, 422, "{field}: {}", reply.text);
+        let errors = plan_errors(&reply);
+        assert!(
+            errors
+                .iter()
+                .any(|(_, f, m)| f == field && m.contains("twice")),
+            "{field}: {errors:?}"
+        );
+        assert!(!reply.text.contains(&pat[..16]));
+    }
+    assert!(h.upstream_requests().await.is_empty());
+}

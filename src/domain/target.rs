@@ -2,7 +2,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{EnvironmentName, OrgName, OwnerName, RepoName};
+use super::{EnvironmentName, OrgName, OwnerName, RepoName, present};
 
 /// Where secrets live. The scope is a property of the target's shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -87,9 +87,13 @@ impl fmt::Display for Target {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetSpec {
+    #[serde(default, deserialize_with = "present")]
     pub owner: Option<OwnerName>,
+    #[serde(default, deserialize_with = "present")]
     pub repo: Option<RepoName>,
+    #[serde(default, deserialize_with = "present")]
     pub environment: Option<EnvironmentName>,
+    #[serde(default, deserialize_with = "present")]
     pub org: Option<OrgName>,
 }
 

@@ -6,9 +6,10 @@ use serde::de::DeserializeOwned;
 
 use crate::domain::{
     EnvFallback, PresenceName, SealedPat, SealedValue, SecretName, Target, TargetSpec, Visibility,
+    present,
 };
 
-use super::{ErrorType, Failure};
+use super::{ErrorType, Failure, strict};
 
 /// A rejected request: which field, and which rule it broke. Never holds the rejected value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,13 +53,9 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, InvalidInput> {
         ));
     }
     // Syntax first (trailing data included), so a malformed body is never reported as a missing
-    // field; then the shape, because serde would read a struct from an array by position.
-    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(body) {
-        return Err(InvalidInput::new(
-            "",
-            format!("the request body is not valid JSON: {}", position(&e)),
-        ));
-    }
+    // field, and keys given twice anywhere (serde keeps the last of them in a map); then the
+    // shape, because serde would read a struct from an array by position.
+    strict::check(body)?;
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(InvalidInput::new(
             "",
@@ -75,7 +72,7 @@ pub fn parse_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, I
     serde_path_to_error::deserialize(value).map_err(describe)
 }
 
-fn position(e: &serde_json::Error) -> String {
+pub(crate) fn position(e: &serde_json::Error) -> String {
     let text = e.to_string();
     let reason = text
         .rsplit_once(" at line ")
@@ -130,6 +127,9 @@ fn describe(err: serde_path_to_error::Error<serde_json::Error>) -> InvalidInput 
             InvalidInput::new(parent, format!("has an unknown field{hint}"))
         };
     }
+    if let Some(rest) = message.strip_prefix("invalid type: null, expected ") {
+        return InvalidInput::new(path, format!("must not be null: expected {}", plain(rest)));
+    }
     if message.starts_with("invalid type: ") {
         let expected = message
             .rsplit_once(", expected ")
@@ -181,7 +181,7 @@ fn join_to(path: &str, name: &str) -> String {
     }
 }
 
-fn is_plain_key(name: &str) -> bool {
+pub(crate) fn is_plain_key(name: &str) -> bool {
     (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
@@ -258,8 +258,11 @@ struct CreateBody {
     target: TargetSpec,
     secret_name: SecretName,
     encrypted_value: SealedValue,
+    #[serde(default, deserialize_with = "present")]
     visibility: Option<Visibility>,
+    #[serde(default, deserialize_with = "present")]
     repo_ids: Option<Vec<u64>>,
+    #[serde(default, deserialize_with = "present")]
     env_fallback: Option<EnvFallback>,
 }
 

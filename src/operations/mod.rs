@@ -8,6 +8,7 @@
 mod input;
 mod outcome;
 mod secrets;
+mod strict;
 
 pub use input::{
     CreateRequest, InvalidInput, ListRequest, MAX_PRESENCE_NAMES, OrgAccess, PresenceRequest,

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::domain::{
     EnvFallback, PresenceName, SealedPat, SealedValue, SecretName, Target, TargetSpec, Visibility,
+    present,
 };
 use crate::operations::{
     CreateRequest, InvalidInput, ListRequest, OperationKind, OrgAccess, PresenceRequest,
@@ -149,9 +150,13 @@ impl Parsed {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawWorkflow {
+    #[serde(default, deserialize_with = "present")]
     credentials: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
     target: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
     options: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
     operations: Option<Value>,
 }
 
@@ -164,9 +169,13 @@ struct Credentials {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawOptions {
+    #[serde(default, deserialize_with = "present")]
     concurrency: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
     on_error: Option<OnError>,
+    #[serde(default, deserialize_with = "present")]
     deadline_seconds: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
     check_state: Option<bool>,
 }
 
@@ -175,12 +184,19 @@ struct RawOptions {
 struct RawOperation {
     #[serde(rename = "type")]
     kind: String,
+    #[serde(default, deserialize_with = "present")]
     target: Option<TargetSpec>,
+    #[serde(default, deserialize_with = "present")]
     secret_name: Option<SecretName>,
+    #[serde(default, deserialize_with = "present")]
     encrypted_value: Option<SealedValue>,
+    #[serde(default, deserialize_with = "present")]
     visibility: Option<Visibility>,
+    #[serde(default, deserialize_with = "present")]
     repo_ids: Option<Vec<u64>>,
+    #[serde(default, deserialize_with = "present")]
     env_fallback: Option<EnvFallback>,
+    #[serde(default, deserialize_with = "present")]
     required: Option<Vec<PresenceName>>,
 }
 
