@@ -287,3 +287,63 @@ async fn an_absurd_rate_limit_reset_in_a_workflow_is_reported_not_a_dropped_conn
     assert_eq!(step["error_type"], "rate_limited");
     assert_eq!(step["attempts"], 1, "an hour's wait is past the deadline");
 }
+
+#[tokio::test]
+async fn metadata_the_upstream_sends_is_validated_and_what_is_wrong_is_dropped_never_echoed() {
+    let h = Harness::start().await;
+    let blob = sealed_blob(9, 80);
+    h.upstream_answers(
+        "POST",
+        "/github-secrets-org/list",
+        upstream_ok(
+            200,
+            json!({ "secrets": [
+                { "name": "GOOD", "created_at": "2024-01-15T10:30:00Z",
+                  "updated_at": "2024-01-15T10:30:00.123+02:00", "visibility": "all",
+                  "selected_repositories_url": blob },
+                { "name": blob, "created_at": "2024-01-15T10:30:00Z",
+                  "updated_at": "2024-01-15T10:30:00Z", "visibility": "private" },
+                { "name": "ODD_DATES", "created_at": blob, "updated_at": "yesterday",
+                  "visibility": blob },
+                { "name": 42 },
+                "not an object",
+            ] }),
+            &[],
+        ),
+    )
+    .await;
+
+    let reply = h.operation("list", &list_body(org_target())).await;
+
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(
+        reply.json["data"]["secrets"],
+        json!([
+            { "name": "GOOD", "created_at": "2024-01-15T10:30:00Z",
+              "updated_at": "2024-01-15T10:30:00.123+02:00", "visibility": "all" },
+            { "name": "ODD_DATES", "created_at": null, "updated_at": null },
+        ])
+    );
+    assert!(!reply.text.contains(&blob[..12]), "{}", reply.text);
+    let messages = reply.messages().join(" | ");
+    assert!(messages.contains("3 entries"), "{messages}");
+    assert!(messages.contains("ODD_DATES"), "{messages}");
+}
+
+#[tokio::test]
+async fn a_get_whose_metadata_names_another_secret_is_upstream_error() {
+    let h = Harness::start().await;
+    h.upstream_answers(
+        "POST",
+        "/github-secrets-repo/get",
+        upstream_ok(200, json!({ "secret": meta("OTHER") }), &[]),
+    )
+    .await;
+
+    let reply = h
+        .operation("get", &secret_body(repo_target(), "API_KEY"))
+        .await;
+
+    assert_eq!(reply.status, 502, "{}", reply.text);
+    assert_eq!(reply.error_type(), "upstream_error");
+}

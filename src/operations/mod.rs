@@ -6,6 +6,7 @@
 //! "does not exist" is only ever given once the PAT is known to work.
 
 mod input;
+mod metadata;
 mod outcome;
 mod secrets;
 mod strict;
@@ -14,7 +15,8 @@ pub use input::{
     CreateRequest, InvalidInput, ListRequest, MAX_PRESENCE_NAMES, OrgAccess, PresenceRequest,
     SecretRequest, check_presence, parse_json, parse_value, target_from, write_options,
 };
+pub use metadata::{Page, SecretMeta, UPSTREAM_PAGE};
 pub use outcome::{
     Envelope, ErrorType, Failure, MAX_RETRY_AFTER_SECONDS, OperationKind, Outcome, RateLimit,
 };
-pub use secrets::{Listing, Operations, SecretMeta, UPSTREAM_PAGE};
+pub use secrets::{Listing, Operations};

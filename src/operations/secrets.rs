@@ -1,28 +1,13 @@
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::domain::{PresenceName, Scope, SealedBlob, SealedPat, SecretName, Target};
 use crate::github_service::{Action, GitHubService, Reply, RequestData, UpstreamError};
 
+use super::metadata::{Page, SecretMeta};
 use super::{
     CreateRequest, ErrorType, Failure, ListRequest, OperationKind, Outcome, PresenceRequest,
     RateLimit, SecretRequest,
 };
-
-/// GitHub's default page size; the upstream never asks for more, so a list this long may be cut.
-pub const UPSTREAM_PAGE: usize = 30;
-
-/// A secret's metadata (never its value: GitHub does not return values).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SecretMeta {
-    pub name: String,
-    #[serde(default)]
-    pub created_at: Option<String>,
-    #[serde(default)]
-    pub updated_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub visibility: Option<String>,
-}
 
 /// Runs operations against the GitHub Service. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -42,8 +27,8 @@ impl Operations {
     pub async fn list(&self, req: &ListRequest) -> Outcome {
         let mut run = Run::new(&self.upstream, req.pat.blob());
         let result = match run.list(&req.target).await {
-            Ok(Listing::Secrets(secrets)) => {
-                Ok(json!({ "secrets": secrets, "scope": req.target.scope() }))
+            Ok(Listing::Secrets(page)) => {
+                Ok(json!({ "secrets": page.secrets, "scope": req.target.scope() }))
             }
             Ok(Listing::EnvironmentMissing) => Err(environment_missing(&req.target)),
             Err(f) => Err(f),
@@ -148,7 +133,7 @@ impl Operations {
 /// The listing of a scope, or the one "not found" that is worth telling apart.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Listing {
-    Secrets(Vec<SecretMeta>),
+    Secrets(Page),
     /// The repository exists and the PAT can read it, but the environment does not exist.
     EnvironmentMissing,
 }
@@ -333,18 +318,17 @@ impl<'a> Run<'a> {
             .call(target, Action::List, request_data(target))
             .await?;
         if reply.context.success && (200..300).contains(&reply.http_status) {
-            let secrets = reply
+            let page = reply
                 .data
                 .get("secrets")
-                .cloned()
-                .and_then(|s| serde_json::from_value::<Vec<SecretMeta>>(s).ok())
+                .and_then(|s| Page::read(s, &mut self.messages))
                 .ok_or_else(|| {
                     Failure::new(
                         ErrorType::UpstreamError,
                         "The GitHub Service answered a list without a usable `secrets` array",
                     )
                 })?;
-            return Ok(Listing::Secrets(secrets));
+            return Ok(Listing::Secrets(page));
         }
         if reply.error_type() != "not_found" {
             return Err(self.plain_failure(&reply, target));
@@ -401,9 +385,8 @@ impl<'a> Run<'a> {
             let secret = reply
                 .data
                 .get("secret")
-                .cloned()
-                .and_then(|s| serde_json::from_value::<SecretMeta>(s).ok())
-                .filter(|s| s.name == name.as_str())
+                .and_then(|s| SecretMeta::read(s, &mut self.messages))
+                .filter(|s| s.name == *name)
                 .ok_or_else(|| {
                     Failure::new(
                         ErrorType::UpstreamError,
@@ -417,14 +400,12 @@ impl<'a> Run<'a> {
         }
         match self.diagnose(target, &reply).await? {
             Listing::EnvironmentMissing => Err(environment_missing(target)),
-            Listing::Secrets(secrets) if secrets.iter().any(|s| s.name == name.as_str()) => {
-                Err(Failure::new(
-                    ErrorType::UpstreamAmbiguous,
-                    format!(
-                        "The GitHub Service reported secret '{name}' as not found, but it is listed in {target}; GitHub may have rejected the read (rate limit or permission), retry later"
-                    ),
-                ))
-            }
+            Listing::Secrets(page) if page.contains(name) => Err(Failure::new(
+                ErrorType::UpstreamAmbiguous,
+                format!(
+                    "The GitHub Service reported secret '{name}' as not found, but it is listed in {target}; GitHub may have rejected the read (rate limit or permission), retry later"
+                ),
+            )),
             Listing::Secrets(_) => Ok(Found::No),
         }
     }
@@ -454,10 +435,8 @@ impl<'a> Run<'a> {
         };
         match self.diagnose(target, &reply).await? {
             Listing::EnvironmentMissing => Err(environment_missing(target)),
-            Listing::Secrets(secrets) if secrets.iter().any(|s| s.name == name.as_str()) => {
-                Err(still_there())
-            }
-            Listing::Secrets(secrets) if secrets.len() >= UPSTREAM_PAGE => {
+            Listing::Secrets(page) if page.contains(name) => Err(still_there()),
+            Listing::Secrets(page) if page.may_be_cut() => {
                 // A full page may be cut short: ask for the name itself.
                 match self.get(target, name).await? {
                     Found::Yes(_) => Err(still_there()),
@@ -587,13 +566,13 @@ impl<'a> Run<'a> {
     async fn present(
         &mut self,
         target: &Target,
-        listed: &[SecretMeta],
+        listed: &Page,
         name: &SecretName,
     ) -> Result<bool, Failure> {
-        if listed.iter().any(|s| s.name == name.as_str()) {
+        if listed.contains(name) {
             return Ok(true);
         }
-        if listed.len() < UPSTREAM_PAGE {
+        if !listed.may_be_cut() {
             return Ok(false);
         }
         Ok(matches!(self.get(target, name).await?, Found::Yes(_)))

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 
 use crate::domain::{Scope, SealedPat, SecretName, Target};
-use crate::operations::{Listing, OperationKind, Operations, UPSTREAM_PAGE};
+use crate::operations::{Listing, OperationKind, Operations};
 
 use super::spec::{Parsed, PlanError, Step};
 
@@ -317,12 +317,9 @@ async fn read<'k>(
 ) -> &'k Known {
     if !known.contains_key(target) {
         let state = match ops.scope_secrets(pat, target).await {
-            Ok(Listing::Secrets(secrets)) => Known::State(ScopeState {
-                partial: secrets.len() >= UPSTREAM_PAGE,
-                present: secrets
-                    .into_iter()
-                    .filter_map(|s| SecretName::try_from(s.name).ok())
-                    .collect(),
+            Ok(Listing::Secrets(page)) => Known::State(ScopeState {
+                partial: page.may_be_cut(),
+                present: page.secrets.into_iter().map(|s| s.name).collect(),
                 absent: HashSet::new(),
             }),
             Ok(Listing::EnvironmentMissing) => Known::EnvironmentMissing,
