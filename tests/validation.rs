@@ -657,3 +657,16 @@ async fn a_key_given_twice_is_refused_naming_it_and_never_echoing_an_unplain_key
     assert_eq!(reply.status, 400);
     assert!(!reply.text.contains(&pat[..16]), "{}", reply.text);
 }
+
+#[tokio::test]
+async fn a_repository_name_of_only_underscores_is_refused_as_the_github_service_would() {
+    let h = Harness::start().await;
+    let cases: Vec<(&str, Vec<u8>, &str)> = ["_", "___"]
+        .into_iter()
+        .map(|repo| {
+            let body = list_body(json!({ "owner": "octo-org", "repo": repo }));
+            ("list", body.to_string().into_bytes(), "target.repo")
+        })
+        .collect();
+    assert_rejected(&h, &cases).await;
+}

@@ -77,7 +77,8 @@ validated_name!(
     check_login
 );
 validated_name!(
-    /// A GitHub repository name: 1–100 characters of `[A-Za-z0-9._-]`, not `.` or `..`.
+    /// A GitHub repository name: 1–100 characters of `[A-Za-z0-9._-]`, not `.`, `..` or only
+    /// underscores.
     RepoName,
     check_repo
 );
@@ -164,6 +165,10 @@ fn check_repo(value: &str) -> Result<(), NameError> {
     if value == "." || value == ".." {
         return Err(NameError("must not be '.' or '..'"));
     }
+    if value.bytes().all(|b| b == b'_') {
+        // The GitHub Service refuses it with a framework 500 (`github-service-contract.md` §3.8).
+        return Err(NameError("must not be made only of underscores"));
+    }
     Ok(())
 }
 
@@ -248,7 +253,7 @@ mod tests {
         ] {
             assert!(RepoName::try_from(ok).is_ok(), "{ok:?}");
         }
-        for bad in ["", ".", "..", "a/b", "a b", &"r".repeat(101)] {
+        for bad in ["", ".", "..", "_", "___", "a/b", "a b", &"r".repeat(101)] {
             assert!(RepoName::try_from(bad).is_err(), "{bad:?}");
         }
     }
