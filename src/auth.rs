@@ -10,7 +10,7 @@ use subtle::ConstantTimeEq;
 use crate::config::{ApiKey, AuthPolicy};
 use crate::operations::ErrorType;
 use crate::request_context;
-use crate::routes::error_response;
+use crate::routes::failure_response;
 use crate::state::AppState;
 
 /// Routes anyone may call: exact paths, exact methods (`HEAD` only where it is a `GET` too).
@@ -29,6 +29,9 @@ pub async fn require_api_key(
     if is_exempt(request.method(), request.uri().path()) {
         return next.run(request).await;
     }
+    let path = request.uri().path().to_owned();
+    let unauthorized =
+        |message: &str| failure_response(&path, ErrorType::Unauthorized, message).into_response();
     match state.auth.as_ref() {
         AuthPolicy::Open => next.run(request).await,
         AuthPolicy::Locked => {
@@ -68,8 +71,4 @@ fn presented<'r>(request: &'r Request, key: &ApiKey) -> Option<&'r [u8]> {
         .find(|(name, _)| name.eq_ignore_ascii_case(key.name.as_str()))
         .map(|(_, value)| value.as_bytes())
         .filter(|v| !v.is_empty())
-}
-
-fn unauthorized(message: &str) -> Response {
-    error_response(ErrorType::Unauthorized, message).into_response()
 }

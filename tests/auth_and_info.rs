@@ -6,7 +6,7 @@ mod common;
 use axum::body::Body;
 use common::*;
 use http::{Method, Request};
-use serde_json::json;
+use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
@@ -431,4 +431,93 @@ async fn a_panic_in_a_handler_is_a_500_internal_error_envelope_carrying_the_requ
     assert!(!reply.text.contains("payload"), "{}", reply.text);
     assert_eq!(reply.header("x-request-id"), Some("req-boom-1"));
     assert_eq!(reply.header("content-type"), Some("application/json"));
+}
+
+/// The `api.md` §1 envelope, failure side: exactly its members.
+fn assert_failure_envelope(reply: &Reply, status: u16, error_type: &str, operation: Value) {
+    assert_eq!(reply.status, status, "{}", reply.text);
+    let keys: Vec<&str> = reply
+        .json
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {}", reply.text))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut keys = keys;
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "data",
+            "duration",
+            "error",
+            "error_type",
+            "messages",
+            "operation",
+            "rate_limit",
+            "success"
+        ],
+        "{}",
+        reply.text
+    );
+    assert_eq!(reply.json["success"], false);
+    assert_eq!(reply.json["error_type"], error_type);
+    assert_eq!(reply.json["operation"], operation);
+    assert_eq!(reply.json["data"], json!({}));
+    assert_eq!(reply.json["rate_limit"], Value::Null);
+    assert!(!reply.error().is_empty());
+    assert!(reply.header("x-request-id").is_some());
+}
+
+#[tokio::test]
+async fn every_answer_under_operations_is_the_envelope_404_405_and_401_included() {
+    let h = Harness::start().await;
+
+    let wrong_method = h.get("/operations/github/secrets/create").await;
+    assert_failure_envelope(
+        &wrong_method,
+        405,
+        "method_not_allowed",
+        json!("github:secrets:create"),
+    );
+    assert_eq!(wrong_method.header("allow"), Some("POST"));
+
+    for path in ["/operations/github/secrets/update", "/operations/x"] {
+        let missing = h.post_raw(path, b"{}".to_vec()).await;
+        assert_failure_envelope(&missing, 404, "not_found", Value::Null);
+    }
+
+    let anonymous = h
+        .send(
+            Request::builder()
+                .method(Method::POST)
+                .uri("/operations/github/secrets/list")
+                .body(Body::from("{}"))
+                .unwrap(),
+        )
+        .await;
+    assert_failure_envelope(
+        &anonymous,
+        401,
+        "unauthorized",
+        json!("github:secrets:list"),
+    );
+
+    // Outside /operations the plain failure body stays.
+    let elsewhere = h.get("/nope").await;
+    assert_eq!(elsewhere.status, 404);
+    assert_eq!(elsewhere.json["error_type"], "not_found");
+    assert!(elsewhere.json.get("operation").is_none());
+}
+
+#[tokio::test]
+async fn a_not_found_answer_never_echoes_a_path_that_could_carry_a_blob() {
+    let h = Harness::start().await;
+    let blob = sealed_pat()
+        .replace('/', "_")
+        .replace('+', "-")
+        .replace('=', "");
+    let reply = h.get(&format!("/operations/{blob}")).await;
+    assert_eq!(reply.status, 404);
+    assert!(!reply.text.contains(&blob[..16]), "{}", reply.text);
 }

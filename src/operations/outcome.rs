@@ -2,6 +2,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use http::StatusCode;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -33,21 +34,25 @@ pub enum ErrorType {
 }
 
 impl ErrorType {
-    pub fn http_status(self) -> u16 {
+    pub fn status(self) -> StatusCode {
         match self {
-            ErrorType::InvalidInput => 400,
-            ErrorType::Unauthorized | ErrorType::InvalidPat => 401,
-            ErrorType::Forbidden => 403,
-            ErrorType::NotFound => 404,
-            ErrorType::MethodNotAllowed => 405,
-            ErrorType::Conflict => 409,
-            ErrorType::DecryptionFailed => 422,
-            ErrorType::RateLimited => 429,
-            ErrorType::UpstreamError | ErrorType::UpstreamAmbiguous => 502,
-            ErrorType::UpstreamUnavailable => 503,
-            ErrorType::UpstreamTimeout | ErrorType::Deadline => 504,
-            ErrorType::InternalError => 500,
+            ErrorType::InvalidInput => StatusCode::BAD_REQUEST,
+            ErrorType::Unauthorized | ErrorType::InvalidPat => StatusCode::UNAUTHORIZED,
+            ErrorType::Forbidden => StatusCode::FORBIDDEN,
+            ErrorType::NotFound => StatusCode::NOT_FOUND,
+            ErrorType::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorType::Conflict => StatusCode::CONFLICT,
+            ErrorType::DecryptionFailed => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorType::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorType::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorType::UpstreamError | ErrorType::UpstreamAmbiguous => StatusCode::BAD_GATEWAY,
+            ErrorType::UpstreamUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorType::UpstreamTimeout | ErrorType::Deadline => StatusCode::GATEWAY_TIMEOUT,
         }
+    }
+
+    pub fn http_status(self) -> u16 {
+        self.status().as_u16()
     }
 
     pub fn as_str(self) -> &'static str {
@@ -156,6 +161,12 @@ pub enum OperationKind {
 }
 
 impl OperationKind {
+    /// The operation whose route is `path`.
+    pub fn from_path(path: &str) -> Option<Self> {
+        let verb = path.strip_prefix("/operations/github/secrets/")?;
+        Self::ALL.into_iter().find(|k| k.verb() == verb)
+    }
+
     pub const ALL: [OperationKind; 6] = [
         OperationKind::List,
         OperationKind::Get,
@@ -227,7 +238,7 @@ impl Outcome {
         };
         Envelope {
             success,
-            operation: self.kind.name(),
+            operation: Some(self.kind.name()),
             data,
             error,
             error_type,
@@ -238,11 +249,28 @@ impl Outcome {
     }
 }
 
+impl Envelope {
+    /// A failure outside any operation's run (an unknown route or method, a missing API key).
+    pub fn failure(kind: Option<OperationKind>, failure: &Failure) -> Self {
+        Self {
+            success: false,
+            operation: kind.map(OperationKind::name),
+            data: Value::Object(Default::default()),
+            error: failure.message.clone(),
+            error_type: Some(failure.error_type),
+            messages: Vec::new(),
+            duration: 0.0,
+            rate_limit: None,
+        }
+    }
+}
+
 /// Response body of every `/operations/...` route.
 #[derive(Debug, Clone, Serialize)]
 pub struct Envelope {
     pub success: bool,
-    pub operation: &'static str,
+    /// `None` only when the path names no operation (404).
+    pub operation: Option<&'static str>,
     pub data: Value,
     pub error: String,
     pub error_type: Option<ErrorType>,

@@ -7,10 +7,10 @@ pub mod secrets;
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
-use http::{Method, StatusCode, Uri};
+use http::{Method, Uri};
 use serde_json::json;
 
-use crate::operations::ErrorType;
+use crate::operations::{Envelope, ErrorType, Failure, OperationKind};
 
 /// When the response must be on its way: set by the serving runtime when it has a hard limit
 /// (a Lambda invocation's deadline, less a margin). `/execute` reports by then.
@@ -21,40 +21,47 @@ pub struct RespondBy(pub tokio::time::Instant);
 #[derive(Debug, Clone, Copy)]
 pub struct ResponseErrorType(pub ErrorType);
 
-/// `{"success": false, "error": ..., "error_type": ...}` with the type's status: the body of every
-/// failure outside the operation envelope.
-pub fn error_response(error_type: ErrorType, message: &str) -> Response {
-    error_response_with_status(error_type.http_status(), error_type, message)
-}
-
-pub fn error_response_with_status(status: u16, error_type: ErrorType, message: &str) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let body = json!({ "success": false, "error": message, "error_type": error_type });
-    let mut response = (status, Json(body)).into_response();
+/// The body of every failure: the §1 envelope under `/operations/`, else
+/// `{"success": false, "error": ..., "error_type": ...}`; the type's status.
+pub fn failure_response(path: &str, error_type: ErrorType, message: &str) -> Response {
+    let status = error_type.status();
+    let mut response = if path.starts_with("/operations/") {
+        let failure = Failure::new(error_type, message);
+        let envelope = Envelope::failure(OperationKind::from_path(path), &failure);
+        (status, Json(envelope)).into_response()
+    } else {
+        let body = json!({ "success": false, "error": message, "error_type": error_type });
+        (status, Json(body)).into_response()
+    };
     response
         .extensions_mut()
         .insert(ResponseErrorType(error_type));
     response
 }
 
-/// Unknown path.
-pub async fn not_found(method: Method, uri: Uri) -> Response {
-    let message = format!("No route for {method} {}", uri.path());
-    let status = StatusCode::NOT_FOUND;
-    (
-        status,
-        Json(json!({ "success": false, "error": message, "error_type": "not_found" })),
-    )
-        .into_response()
+/// A failure outside `/operations/` (the plain body).
+pub fn error_response(error_type: ErrorType, message: &str) -> Response {
+    failure_response("", error_type, message)
 }
 
-/// Known path, wrong method.
+/// Unknown path. The path is repeated only when it is short and plain (it could carry a blob).
+pub async fn not_found(method: Method, uri: Uri) -> Response {
+    let path = uri.path();
+    let plain = path.len() <= 100
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.'))
+        && !path.split('/').any(|segment| segment.len() > 40);
+    let message = if plain {
+        format!("No route for {method} {path}")
+    } else {
+        format!("No route for this {method} path")
+    };
+    failure_response(path, ErrorType::NotFound, &message)
+}
+
+/// Known path, wrong method (axum adds the `Allow` header).
 pub async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     let message = format!("{method} is not allowed on {}", uri.path());
-    let status = StatusCode::METHOD_NOT_ALLOWED;
-    (
-        status,
-        Json(json!({ "success": false, "error": message, "error_type": "method_not_allowed" })),
-    )
-        .into_response()
+    failure_response(uri.path(), ErrorType::MethodNotAllowed, &message)
 }
