@@ -246,24 +246,115 @@ async fn an_organisation_create_sends_visibility_and_repository_ids() {
     assert_eq!(sent["request_data"]["repo_ids"], json!([101, 202]));
 }
 
-#[tokio::test]
-async fn an_organisation_create_without_visibility_sends_private() {
-    let h = Harness::start().await;
+fn org_meta(name: &str, visibility: &str) -> Value {
+    json!({ "secret": { "name": name, "created_at": "2024-01-15T10:30:00Z",
+                        "updated_at": "2024-01-15T10:30:00Z", "visibility": visibility,
+                        "selected_repositories_url": null } })
+}
+
+async fn org_create_answers_created(h: &Harness) {
     h.upstream_answers(
         "POST",
         "/github-secrets-org/create",
         upstream_ok(201, json!({ "created": true }), &[]),
     )
     .await;
+}
+
+#[tokio::test]
+async fn an_organisation_update_without_visibility_keeps_the_current_visibility() {
+    let h = Harness::start().await;
+    h.upstream_answers(
+        "POST",
+        "/github-secrets-org/get",
+        upstream_ok(200, org_meta("NPM_TOKEN", "all"), &[]),
+    )
+    .await;
+    org_create_answers_created(&h).await;
 
     let reply = h
         .operation("create", &create_body(org_target(), "NPM_TOKEN"))
         .await;
 
     assert_eq!(reply.status, 200, "{}", reply.text);
-    let sent = upstream_body(&h.upstream_requests().await[0]);
+    let calls = h.upstream_calls().await;
+    assert_eq!(
+        calls.iter().map(|(_, p)| p.as_str()).collect::<Vec<_>>(),
+        ["/github-secrets-org/get", "/github-secrets-org/create"]
+    );
+    let sent = upstream_body(&h.upstream_requests().await[1]);
+    assert_eq!(sent["request_data"]["visibility"], "all");
+    assert!(
+        reply
+            .messages()
+            .iter()
+            .any(|m| m.contains("Kept") && m.contains("all")),
+        "{:?}",
+        reply.messages()
+    );
+}
+
+#[tokio::test]
+async fn a_new_organisation_secret_without_visibility_is_private() {
+    let h = Harness::start().await;
+    h.upstream_answers(
+        "POST",
+        "/github-secrets-org/get",
+        swallowed_404("NPM_TOKEN"),
+    )
+    .await;
+    h.upstream_answers("POST", "/github-secrets-org/list", listing(&["OTHER"]))
+        .await;
+    org_create_answers_created(&h).await;
+
+    let reply = h
+        .operation("create", &create_body(org_target(), "NPM_TOKEN"))
+        .await;
+
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let requests = h.upstream_requests().await;
+    let sent = upstream_body(requests.last().unwrap());
     assert_eq!(sent["request_data"]["visibility"], "private");
     assert!(sent["request_data"].get("repo_ids").is_none());
+}
+
+#[tokio::test]
+async fn an_organisation_secret_visible_to_selected_repositories_is_not_updated_blindly() {
+    let h = Harness::start().await;
+    h.upstream_answers(
+        "POST",
+        "/github-secrets-org/get",
+        upstream_ok(200, org_meta("NPM_TOKEN", "selected"), &[]),
+    )
+    .await;
+    org_create_answers_created(&h).await;
+
+    let reply = h
+        .operation("create", &create_body(org_target(), "NPM_TOKEN"))
+        .await;
+
+    assert_eq!(reply.status, 409, "{}", reply.text);
+    assert_eq!(reply.error_type(), "conflict");
+    assert!(reply.error().contains("repo_ids"), "{}", reply.error());
+    assert!(reply.error().contains("visibility"), "{}", reply.error());
+    assert_eq!(h.upstream_requests().await.len(), 1, "no write was sent");
+}
+
+#[tokio::test]
+async fn repository_ids_without_visibility_write_a_secret_visible_to_those_repositories() {
+    let h = Harness::start().await;
+    org_create_answers_created(&h).await;
+    let mut body = create_body(org_target(), "NPM_TOKEN");
+    body["repo_ids"] = json!([7]);
+
+    let reply = h.operation("create", &body).await;
+
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let requests = h.upstream_requests().await;
+    assert_eq!(requests.len(), 1, "nothing to read first");
+    let sent = upstream_body(&requests[0]);
+    assert_eq!(sent["request_data"]["visibility"], "selected");
+    assert_eq!(sent["request_data"]["repo_ids"], json!([7]));
 }
 
 #[tokio::test]

@@ -276,10 +276,11 @@ async fn a_create_500_in_a_missing_organisation_is_not_found() {
         .await;
     h.upstream_answers("POST", "/github-secrets-org/list", list_not_found())
         .await;
+    // With a visibility, nothing is read before the write.
+    let mut body = create_body(org_target(), "API_KEY");
+    body["visibility"] = json!("all");
 
-    let reply = h
-        .operation("create", &create_body(org_target(), "API_KEY"))
-        .await;
+    let reply = h.operation("create", &body).await;
 
     assert_eq!(reply.status, 404, "{}", reply.text);
     assert_eq!(reply.error_type(), "not_found");

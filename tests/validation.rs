@@ -458,7 +458,7 @@ async fn organisation_options_and_env_fallback_are_checked_against_the_scope() {
         ),
         (
             "create",
-            with(org.clone(), "repo_ids", json!([1])),
+            with(org.clone(), "repo_ids", json!([])),
             "repo_ids",
         ),
         (

@@ -144,6 +144,16 @@ pub enum Visibility {
     Selected,
 }
 
+impl Visibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::All => "all",
+            Visibility::Private => "private",
+            Visibility::Selected => "selected",
+        }
+    }
+}
+
 /// What to do when an environment does not exist. The only choice is to write the repository secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]

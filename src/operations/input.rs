@@ -207,7 +207,8 @@ pub struct SecretRequest {
 /// Settings of an organisation secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrgAccess {
-    pub visibility: Visibility,
+    /// `None`: keep the secret's current visibility (`private` for a new secret).
+    pub visibility: Option<Visibility>,
     /// Repositories that may read a `selected` secret; empty otherwise.
     pub repo_ids: Vec<u64>,
 }
@@ -324,10 +325,14 @@ pub fn write_options(
     let field = |name: &str| format!("{prefix}{name}");
     let org_access = match target {
         Target::Org { .. } => {
-            let visibility = visibility.unwrap_or_default();
+            let visibility = match (visibility, &repo_ids) {
+                // `repo_ids` are only read for `selected`: given alone, they mean it.
+                (None, Some(_)) => Some(Visibility::Selected),
+                (visibility, _) => visibility,
+            };
             let repo_ids = match (visibility, repo_ids) {
-                (Visibility::Selected, Some(ids)) if !ids.is_empty() => ids,
-                (Visibility::Selected, _) => {
+                (Some(Visibility::Selected), Some(ids)) if !ids.is_empty() => ids,
+                (Some(Visibility::Selected), _) => {
                     return Err(InvalidInput::new(
                         field("repo_ids"),
                         "is required and must list at least one repository id when visibility is `selected`",
@@ -506,14 +511,22 @@ mod tests {
     }
 
     #[test]
-    fn org_writes_default_to_private_and_check_repo_ids() {
+    fn org_writes_keep_the_visibility_unless_told_and_check_repo_ids() {
         assert_eq!(
             create("").unwrap().org_access.unwrap(),
             OrgAccess {
-                visibility: Visibility::Private,
+                visibility: None,
                 repo_ids: vec![]
             }
         );
+        assert_eq!(
+            create(r#","repo_ids":[3]"#).unwrap().org_access.unwrap(),
+            OrgAccess {
+                visibility: Some(Visibility::Selected),
+                repo_ids: vec![3]
+            }
+        );
+        assert!(create(r#","repo_ids":[]"#).is_err());
         assert!(create(r#","visibility":"selected""#).is_err());
         assert!(create(r#","visibility":"selected","repo_ids":[]"#).is_err());
         assert!(create(r#","visibility":"all","repo_ids":[1]"#).is_err());

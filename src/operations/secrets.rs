@@ -1,12 +1,12 @@
 use serde_json::{Value, json};
 
-use crate::domain::{PresenceName, Scope, SealedBlob, SealedPat, SecretName, Target};
+use crate::domain::{PresenceName, Scope, SealedBlob, SealedPat, SecretName, Target, Visibility};
 use crate::github_service::{Action, GitHubService, Reply, RequestData, UpstreamError};
 
 use super::metadata::{Page, SecretMeta};
 use super::{
-    CreateRequest, ErrorType, Failure, ListRequest, OperationKind, Outcome, PresenceRequest,
-    RateLimit, SecretRequest,
+    CreateRequest, ErrorType, Failure, ListRequest, OperationKind, OrgAccess, Outcome,
+    PresenceRequest, RateLimit, SecretRequest,
 };
 
 /// Runs operations against the GitHub Service. Cheap to clone.
@@ -481,10 +481,18 @@ impl<'a> Run<'a> {
 
     async fn write(&mut self, target: &Target, req: &CreateRequest) -> Result<Written, Failure> {
         let org = req.org_access.as_ref();
+        let visibility = match org {
+            None => None,
+            Some(OrgAccess {
+                visibility: Some(v),
+                ..
+            }) => Some(*v),
+            Some(_) => Some(self.current_visibility(target, &req.secret_name).await?),
+        };
         let data = RequestData {
             secret_name: Some(req.secret_name.as_str()),
             encrypted_value: Some(req.value.blob().expose()),
-            visibility: org.map(|o| o.visibility),
+            visibility,
             repo_ids: org
                 .filter(|o| !o.repo_ids.is_empty())
                 .map(|o| o.repo_ids.as_slice()),
@@ -506,6 +514,41 @@ impl<'a> Run<'a> {
                     "Could not write secret '{}' to {target}, although the PAT can read it: the PAT most likely lacks write permission ({}); otherwise GitHub refused the write",
                     req.secret_name,
                     write_permission_hint(target.scope())
+                ),
+            )),
+        }
+    }
+
+    /// The visibility an organisation write without one must keep: the secret's current one,
+    /// `private` for a new secret. The upstream cannot read back which repositories a `selected`
+    /// secret is visible to, so such a secret is not written without them.
+    async fn current_visibility(
+        &mut self,
+        target: &Target,
+        name: &SecretName,
+    ) -> Result<Visibility, Failure> {
+        let visibility = match self.get(target, name).await? {
+            Found::No => return Ok(Visibility::Private),
+            Found::Yes(meta) => meta.visibility,
+        };
+        match visibility {
+            Some(Visibility::Selected) => Err(Failure::new(
+                ErrorType::Conflict,
+                format!(
+                    "Secret '{name}' of {target} is visible to selected repositories, which the GitHub Service cannot read back; pass `repo_ids` (the repositories that should see it) or another `visibility` to write it"
+                ),
+            )),
+            Some(kept) => {
+                self.messages.push(format!(
+                    "Kept the current visibility '{}' of secret '{name}' (no `visibility` was given)",
+                    kept.as_str()
+                ));
+                Ok(kept)
+            }
+            None => Err(Failure::new(
+                ErrorType::UpstreamError,
+                format!(
+                    "The GitHub Service did not report the current visibility of secret '{name}' of {target}; pass `visibility` to write it"
                 ),
             )),
         }
