@@ -7,8 +7,9 @@ use axum::response::{IntoResponse, Response};
 use http::{Method, header};
 use subtle::ConstantTimeEq;
 
+use crate::audit;
 use crate::config::{ApiKey, AuthPolicy};
-use crate::operations::ErrorType;
+use crate::operations::{ErrorType, OperationKind};
 use crate::request_context;
 use crate::routes::failure_response;
 use crate::state::AppState;
@@ -30,8 +31,10 @@ pub async fn require_api_key(
         return next.run(request).await;
     }
     let path = request.uri().path().to_owned();
-    let unauthorized =
-        |message: &str| failure_response(&path, ErrorType::Unauthorized, message).into_response();
+    let unauthorized = |message: &str| {
+        audit::Event::refused(&audited_name(&path), ErrorType::Unauthorized).record();
+        failure_response(&path, ErrorType::Unauthorized, message).into_response()
+    };
     match state.auth.as_ref() {
         AuthPolicy::Open => next.run(request).await,
         AuthPolicy::Locked => {
@@ -53,6 +56,19 @@ pub async fn require_api_key(
             }
             Some(_) => unauthorized("Invalid API key"),
         },
+    }
+}
+
+/// What a refused request is called in the audit trail: its operation, or its path when that is
+/// short and plain (a path could carry a blob).
+fn audited_name(path: &str) -> String {
+    if let Some(kind) = OperationKind::from_path(path) {
+        return kind.name().to_owned();
+    }
+    if crate::routes::is_plain_path(path) {
+        path.to_owned()
+    } else {
+        "<unrouted path>".to_owned()
     }
 }
 

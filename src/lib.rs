@@ -10,6 +10,7 @@
 //! [`operations`] decides what each operation means; [`router`] builds the one HTTP router that
 //! [`runtime`] serves locally or inside AWS Lambda.
 
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod domain;

@@ -304,3 +304,193 @@ async fn each_request_logs_one_json_line_with_id_route_status_duration_and_upstr
     assert_eq!(line["span"]["route"], "/operations/github/secrets/get");
     assert_eq!(line["span"]["method"], "POST");
 }
+
+/// The audit events of a capture, grouped by request id.
+fn audit_events(text: &str) -> std::collections::HashMap<String, Vec<Value>> {
+    let mut by_request: std::collections::HashMap<String, Vec<Value>> = Default::default();
+    for line in text.lines() {
+        let line: Value = serde_json::from_str(line).expect("every line is JSON");
+        if line["target"] == "audit" {
+            let id = line["request_id"].as_str().unwrap_or_default().to_owned();
+            by_request.entry(id).or_default().push(line);
+        }
+    }
+    by_request
+}
+
+#[tokio::test]
+async fn every_write_delete_and_refusal_emits_exactly_one_audit_event_and_none_carries_a_blob() {
+    let capture = Capture::default();
+    let _guard = tracing::subscriber::set_default(telemetry::subscriber(
+        LogFormat::Json,
+        "info",
+        capture.clone(),
+    ));
+    let h = Harness::start().await;
+    h.upstream_answers(
+        "POST",
+        "/github-secrets-repo/create",
+        upstream_ok(201, json!({ "created": true }), &[]),
+    )
+    .await;
+    h.upstream_answers(
+        "DELETE",
+        "/github-secrets-repo/delete",
+        upstream_ok(200, json!({ "deleted": true }), &[]),
+    )
+    .await;
+    h.upstream_answers("POST", "/github-secrets-repo/list", listing(&[]))
+        .await;
+    h.upstream_answers("POST", "/github-secrets-env/create", swallowed_500())
+        .await;
+    h.upstream_answers("POST", "/github-secrets-env/list", list_invalid_pat())
+        .await;
+
+    let send = |id: &str, path: &str, body: Value, key: bool| {
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header("x-request-id", id);
+        if key {
+            request = request.header(API_KEY_NAME, API_KEY_VALUE);
+        }
+        request.body(Body::from(body.to_string())).unwrap()
+    };
+    let op = |verb: &str| format!("/operations/github/secrets/{verb}");
+    let workflow = json!({ "credentials": { "github_pat": sealed_pat() }, "target": repo_target(),
+        "operations": [
+            { "type": "github:secrets:create", "secret_name": "W1", "encrypted_value": sealed_value() },
+            { "type": "github:secrets:list" },
+            { "type": "github:secrets:delete", "secret_name": "W2" } ] });
+    // (request id, request, the (outcome, error_type) of each audit event it must emit)
+    type Case<'a> = (&'a str, Request<Body>, Vec<(&'a str, &'a str)>);
+    let cases: Vec<Case> = vec![
+        (
+            "a-create",
+            send(
+                "a-create",
+                &op("create"),
+                create_body(repo_target(), "A"),
+                true,
+            ),
+            vec![("written", "")],
+        ),
+        (
+            "a-delete",
+            send(
+                "a-delete",
+                &op("delete"),
+                secret_body(repo_target(), "A"),
+                true,
+            ),
+            vec![("deleted", "")],
+        ),
+        (
+            "a-failed",
+            send(
+                "a-failed",
+                &op("create"),
+                create_body(env_target(), "A"),
+                true,
+            ),
+            vec![("failed", "invalid_pat")],
+        ),
+        (
+            "a-invalid",
+            send(
+                "a-invalid",
+                &op("create"),
+                json!({ "encrypted_pat": sealed_pat() }),
+                true,
+            ),
+            vec![("refused", "invalid_input")],
+        ),
+        (
+            "a-read-invalid",
+            send(
+                "a-read-invalid",
+                &op("list"),
+                json!({ "target": sealed_pat() }),
+                true,
+            ),
+            vec![("refused", "invalid_input")],
+        ),
+        (
+            "a-no-key",
+            send(
+                "a-no-key",
+                &op("create"),
+                create_body(repo_target(), "A"),
+                false,
+            ),
+            vec![("refused", "unauthorized")],
+        ),
+        (
+            "a-read",
+            send("a-read", &op("list"), list_body(repo_target()), true),
+            vec![],
+        ),
+        (
+            "a-workflow",
+            send("a-workflow", "/execute", workflow, true),
+            vec![("written", ""), ("deleted", "")],
+        ),
+        (
+            "a-bad-workflow",
+            send(
+                "a-bad-workflow",
+                "/execute",
+                json!({ "operations": [] }),
+                true,
+            ),
+            vec![("refused", "invalid_input")],
+        ),
+    ];
+    let mut expected = Vec::new();
+    for (id, request, outcomes) in cases {
+        h.send(request).await;
+        expected.push((id, outcomes));
+    }
+
+    let text = capture.text();
+    let events = audit_events(&text);
+    for (id, outcomes) in expected {
+        let got: Vec<(String, String)> = events
+            .get(id)
+            .map(|e| {
+                e.iter()
+                    .map(|e| {
+                        (
+                            e["outcome"].as_str().unwrap().to_owned(),
+                            e["error_type"].as_str().unwrap_or_default().to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let want: Vec<(String, String)> = outcomes
+            .iter()
+            .map(|(o, e)| (o.to_string(), e.to_string()))
+            .collect();
+        assert_eq!(got, want, "{id}");
+    }
+    let create = &events["a-create"][0];
+    assert_eq!(create["operation"], "github:secrets:create");
+    assert_eq!(create["scope"], "repo");
+    assert_eq!(create["resource"], "octo-org/my-service");
+    assert_eq!(create["secret_name"], "A");
+    assert_eq!(create["caller"], API_KEY_NAME);
+    assert_eq!(create["upstream_calls"], 1);
+    assert!(create["timestamp"].as_str().is_some());
+    assert!(events["a-no-key"][0].get("caller").is_none());
+    assert_eq!(events["a-workflow"][0]["step"], 1);
+    assert_eq!(events["a-workflow"][1]["step"], 3);
+    let audit_text: String = events
+        .values()
+        .flatten()
+        .map(Value::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(!audit_text.contains(API_KEY_VALUE));
+    assert_no_blob_in(&audit_text);
+}

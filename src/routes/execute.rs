@@ -7,6 +7,8 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use http::StatusCode;
 
+use crate::audit;
+use crate::operations::ErrorType;
 use crate::routes::RespondBy;
 use crate::state::AppState;
 use crate::workflow::{self, Parsed, Plan, PlanError};
@@ -61,7 +63,10 @@ pub async fn execute(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     match parsed(&state, body).into_workflow() {
-        Err(parsed) => invalid(workflow::plan(&parsed)),
+        Err(parsed) => {
+            audit::Event::refused("workflow", ErrorType::InvalidInput).record();
+            invalid(workflow::plan(&parsed))
+        }
         Ok(wf) => {
             let cutoff = respond_by.map(|Extension(RespondBy(at))| at);
             let report =

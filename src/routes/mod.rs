@@ -60,6 +60,15 @@ pub async fn not_found(method: Method, uri: Uri) -> Response {
     failure_response(path, ErrorType::NotFound, &message)
 }
 
+/// A path that may be repeated in an answer or a log: short, plain, no long segment.
+pub fn is_plain_path(path: &str) -> bool {
+    path.len() <= 100
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.'))
+        && !path.split('/').any(|segment| segment.len() > 40)
+}
+
 /// Known path, wrong method (axum adds the `Allow` header).
 pub async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     let message = format!("{method} is not allowed on {}", uri.path());

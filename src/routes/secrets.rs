@@ -6,6 +6,8 @@ use axum::extract::rejection::BytesRejection;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 
+use crate::audit;
+use crate::domain::{SecretName, Target};
 use crate::operations::{
     CreateRequest, ErrorType, Failure, InvalidInput, ListRequest, OperationKind, Outcome,
     PresenceRequest, SecretRequest,
@@ -21,7 +23,7 @@ pub async fn handle(
 ) -> Response {
     let started = Instant::now();
     let outcome = match body {
-        Err(rejection) => Outcome::rejected(kind, body_failure(&rejection, state.max_body_bytes)),
+        Err(rejection) => refused(kind, body_failure(&rejection, state.max_body_bytes)),
         Ok(bytes) => run(kind, &state, &bytes).await,
     };
     respond(&outcome, started.elapsed().as_secs_f64())
@@ -29,7 +31,7 @@ pub async fn handle(
 
 async fn run(kind: OperationKind, state: &AppState, body: &[u8]) -> Outcome {
     let ops = &state.operations;
-    let rejected = |e: InvalidInput| Outcome::rejected(kind, e.into());
+    let rejected = |e: InvalidInput| refused(kind, e.into());
     match kind {
         OperationKind::List => match ListRequest::from_json(body) {
             Ok(req) => ops.list(&req).await,
@@ -39,12 +41,12 @@ async fn run(kind: OperationKind, state: &AppState, body: &[u8]) -> Outcome {
             match SecretRequest::from_json(body) {
                 Ok(req) if kind == OperationKind::Get => ops.get(&req).await,
                 Ok(req) if kind == OperationKind::Exists => ops.exists(&req).await,
-                Ok(req) => ops.delete(&req).await,
+                Ok(req) => audited(&req.target, &req.secret_name, ops.delete(&req).await),
                 Err(e) => rejected(e),
             }
         }
         OperationKind::Create => match CreateRequest::from_json(body) {
-            Ok(req) => ops.create(&req).await,
+            Ok(req) => audited(&req.target, &req.secret_name, ops.create(&req).await),
             Err(e) => rejected(e),
         },
         OperationKind::Presence => match PresenceRequest::from_json(body) {
@@ -52,6 +54,30 @@ async fn run(kind: OperationKind, state: &AppState, body: &[u8]) -> Outcome {
             Err(e) => rejected(e),
         },
     }
+}
+
+/// A request refused before any upstream call, with its audit event.
+fn refused(kind: OperationKind, failure: Failure) -> Outcome {
+    audit::Event::refused(kind.name(), failure.error_type).record();
+    Outcome::rejected(kind, failure)
+}
+
+/// A create or delete that ran, with its audit event.
+fn audited(target: &Target, secret_name: &SecretName, outcome: Outcome) -> Outcome {
+    let (result, error_type) = audit::outcome_of(
+        outcome.kind,
+        outcome.result.as_ref().map_err(|f| f.error_type),
+    );
+    audit::Event {
+        operation: outcome.kind.name(),
+        step: None,
+        target: Some(target),
+        secret_name: Some(secret_name),
+        outcome: result,
+        error_type,
+    }
+    .record();
+    outcome
 }
 
 fn body_failure(rejection: &BytesRejection, limit: usize) -> Failure {

@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::time::{Instant, sleep, sleep_until};
 
+use crate::audit;
 use crate::domain::{Scope, SecretName};
 use crate::operations::{MAX_RETRY_AFTER_SECONDS, OperationKind, Operations, Outcome, RateLimit};
 
@@ -220,7 +221,7 @@ pub async fn execute(
             for (i, s) in state.iter_mut().enumerate() {
                 if *s == State::Pending {
                     *s = State::Finished;
-                    results[i] = Some(log_step(skipped(&steps[i], why)));
+                    results[i] = Some(log_step(&steps[i], skipped(&steps[i], why)));
                 }
             }
         }
@@ -252,7 +253,7 @@ pub async fn execute(
                 if result.status == Status::Failed && workflow.options.on_error == OnError::Stop {
                     stopping = true;
                 }
-                results[i] = Some(log_step(result));
+                results[i] = Some(log_step(&steps[i], result));
             }
             () = sleep_until(deadline), if !deadline_passed => deadline_passed = true,
             () = sleep_until(cutoff.unwrap_or(deadline)), if cutoff.is_some() => {
@@ -262,7 +263,7 @@ pub async fn execute(
                     if *s == State::Running {
                         *s = State::Finished;
                         let attempts = attempts[i].load(Ordering::Relaxed);
-                        results[i] = Some(log_step(interrupted(&steps[i], attempts, started_at[i])));
+                        results[i] = Some(log_step(&steps[i], interrupted(&steps[i], attempts, started_at[i])));
                     }
                 }
             }
@@ -300,7 +301,25 @@ pub async fn execute(
     }
 }
 
-fn log_step(result: StepResult) -> StepResult {
+/// The step's log line, and its audit event when it writes or deletes.
+fn log_step(step: &Step, result: StepResult) -> StepResult {
+    if audit::is_audited(step.kind) {
+        let outcome = match result.status {
+            Status::Completed => audit::outcome_of(step.kind, Ok(&result.data)).0,
+            Status::Failed => audit::Outcome::Failed,
+            Status::Skipped => audit::Outcome::Skipped,
+        };
+        let error_type = result.error_type;
+        audit::Event {
+            operation: result.operation,
+            step: Some(result.step),
+            target: Some(&step.target),
+            secret_name: step.secret_name.as_ref(),
+            outcome,
+            error_type,
+        }
+        .record();
+    }
     tracing::info!(
         step = result.step,
         operation = result.operation,
