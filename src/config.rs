@@ -23,6 +23,7 @@ pub const VAR_WORKFLOW_CONCURRENCY: &str = "DEPLOY__WORKFLOW_CONCURRENCY";
 pub const VAR_WORKFLOW_DEADLINE: &str = "DEPLOY__WORKFLOW_DEADLINE_SECONDS";
 pub const VAR_PUBLIC_KEY_TTL: &str = "DEPLOY__PUBLIC_KEY_TTL_SECONDS";
 pub const VAR_LOG_FORMAT: &str = "DEPLOY__LOG_FORMAT";
+pub const VAR_LAMBDA_TIMEOUT: &str = "DEPLOY__LAMBDA_TIMEOUT_SECONDS";
 pub const VAR_RUST_LOG: &str = "RUST_LOG";
 pub const VAR_LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
 
@@ -109,6 +110,9 @@ pub struct Config {
     pub workflow_concurrency: usize,
     pub workflow_deadline: Duration,
     pub public_key_ttl: Duration,
+    /// Lambda mode: the function's timeout, taken as an invocation's budget when its deadline
+    /// cannot be believed (already past, or further than Lambda's 15-minute maximum).
+    pub lambda_timeout: Duration,
     pub log_format: LogFormat,
     pub log_filter: String,
 }
@@ -184,6 +188,7 @@ impl Config {
         let workflow_concurrency = int(&get, VAR_WORKFLOW_CONCURRENCY, 4, 1, 16)? as usize;
         let workflow_deadline = Duration::from_secs(int(&get, VAR_WORKFLOW_DEADLINE, 25, 1, 840)?);
         let public_key_ttl = Duration::from_secs(int(&get, VAR_PUBLIC_KEY_TTL, 60, 0, 86_400)?);
+        let lambda_timeout = Duration::from_secs(int(&get, VAR_LAMBDA_TIMEOUT, 29, 1, 900)?);
 
         let log_format = match get(VAR_LOG_FORMAT).map(|v| v.trim().to_ascii_lowercase()) {
             None if runtime == RuntimeMode::Lambda => LogFormat::Json,
@@ -205,6 +210,7 @@ impl Config {
             workflow_concurrency,
             workflow_deadline,
             public_key_ttl,
+            lambda_timeout,
             log_format,
             log_filter,
         })
@@ -360,6 +366,7 @@ mod tests {
             (VAR_WORKFLOW_CONCURRENCY, "17"),
             (VAR_WORKFLOW_DEADLINE, "841"),
             (VAR_PUBLIC_KEY_TTL, "-1"),
+            (VAR_LAMBDA_TIMEOUT, "901"),
             (VAR_LOG_FORMAT, "xml"),
             (VAR_UPSTREAM_KEY_NAME, "x-api-key"),
             (VAR_API_KEY_VALUE, "v"),

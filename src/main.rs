@@ -20,7 +20,7 @@ async fn main() -> std::process::ExitCode {
 
     let router = build_router(AppState::new(&config));
     let result = match config.runtime {
-        RuntimeMode::Lambda => runtime::serve_lambda(router).await,
+        RuntimeMode::Lambda => runtime::serve_lambda(router, config.lambda_timeout).await,
         RuntimeMode::Local => runtime::serve_local(router, config.listen).await,
     };
     match result {

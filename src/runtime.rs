@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
@@ -46,11 +47,12 @@ pub async fn serve_until(
 }
 
 /// Serves `router` through the Lambda Runtime API (API Gateway v1/v2 and Function URL events).
-pub async fn serve_lambda(router: Router) -> Result<(), BoxError> {
+/// `timeout` is the function's own, the budget of an invocation whose deadline cannot be believed.
+pub async fn serve_lambda(router: Router, timeout: Duration) -> Result<(), BoxError> {
     tracing::info!("serving through the AWS Lambda runtime");
     lambda_http::run(service_fn(move |request| {
         let router = router.clone();
-        async move { Ok::<_, Infallible>(invoke(router, request).await) }
+        async move { Ok::<_, Infallible>(invoke(router, request, timeout).await) }
     }))
     .await
 }
@@ -65,10 +67,13 @@ const ANSWER_MARGIN: Duration = Duration::from_millis(500);
 
 /// One invocation: the route path without the API Gateway stage, and an answer before the
 /// invocation's deadline.
-async fn invoke(router: Router, mut request: lambda_http::Request) -> Response {
+async fn invoke(router: Router, mut request: lambda_http::Request, timeout: Duration) -> Response {
     strip_stage(&mut request);
     let request_id = default_request_id(&mut request);
-    let Some(deadline) = request.lambda_context_ref().map(|c| instant(c.deadline())) else {
+    let deadline = request
+        .lambda_context_ref()
+        .map(|c| believable_deadline(c.deadline(), timeout));
+    let Some(deadline) = deadline else {
         return router.oneshot(request).await.unwrap_or_else(|e| match e {});
     };
     let respond_by = deadline.checked_sub(REPORT_MARGIN).unwrap_or(deadline);
@@ -92,12 +97,27 @@ async fn invoke(router: Router, mut request: lambda_http::Request) -> Response {
     }
 }
 
-/// `deadline` on the monotonic clock.
-fn instant(deadline: SystemTime) -> Instant {
-    let left = deadline
-        .duration_since(SystemTime::now())
-        .unwrap_or_default();
-    Instant::now() + left
+/// Lambda's longest function timeout, plus clock skew: no real deadline is further away.
+const LONGEST_INVOCATION: Duration = Duration::from_secs(15 * 60 + 60);
+
+/// The invocation's deadline on the monotonic clock. A deadline already past when the invocation
+/// arrives, or further than any Lambda timeout (`cargo lambda watch` sends a duration where Lambda
+/// sends an epoch time), is not believed: the function's `timeout` from now is used instead, with
+/// one warning per process.
+fn believable_deadline(deadline: SystemTime, timeout: Duration) -> Instant {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    match deadline.duration_since(SystemTime::now()) {
+        Ok(left) if !left.is_zero() && left <= LONGEST_INVOCATION => Instant::now() + left,
+        _ => {
+            if !WARNED.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    timeout_seconds = timeout.as_secs(),
+                    "the runtime's lambda-runtime-deadline-ms cannot be a Lambda invocation deadline (already past, or more than 16 minutes away); using DEPLOY__LAMBDA_TIMEOUT_SECONDS from each invocation's start instead"
+                );
+            }
+            Instant::now() + timeout
+        }
+    }
 }
 
 /// Without a request id of the caller's, the invocation's own id is the request's: it is the one

@@ -225,15 +225,28 @@ impl Function {
 
     /// Hands `event` to the function with `budget` before its deadline, and waits for what it posts.
     async fn invoke(&mut self, event: Value, budget: Duration) -> Answer {
+        let deadline = SystemTime::now() + budget;
+        self.invoke_with_deadline(event, epoch_ms(deadline), budget)
+            .await
+    }
+
+    /// Hands `event` to the function with this `lambda-runtime-deadline-ms` header, whatever it
+    /// means, and waits up to `budget` (plus a margin) for what it posts.
+    async fn invoke_with_deadline(
+        &mut self,
+        event: Value,
+        deadline_ms: u128,
+        budget: Duration,
+    ) -> Answer {
         self.invocations += 1;
         let id = format!("request-{}", self.invocations);
-        let deadline = SystemTime::now() + budget;
+        let deadline = UNIX_EPOCH + Duration::from_millis(deadline_ms as u64);
         let (tx, rx) = oneshot::channel();
         self.runtime.waiting.lock().unwrap().insert(id.clone(), tx);
         self.queue
             .send(Invocation {
                 id: id.clone(),
-                deadline_ms: epoch_ms(deadline),
+                deadline_ms,
                 event,
             })
             .unwrap();
@@ -823,4 +836,41 @@ async fn without_an_api_key_configured_the_function_fails_closed() {
         .await;
     assert_json_answer(&refused, 401, "operations are locked");
     assert_eq!(f.upstream.received_requests().await.unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn a_deadline_the_function_cannot_believe_is_replaced_by_the_configured_budget_with_one_warning()
+ {
+    let mut f = Function::start(|_| {}).await;
+    upstream(
+        &f,
+        "POST",
+        "/github-secrets-repo/create",
+        upstream_ok(201, json!({ "created": true }), &[]),
+    )
+    .await;
+    let body = create_body(repo_target(), "AWS_REGION");
+    let call = Call::post("/operations/github/secrets/create", &body).with_key();
+
+    // `cargo lambda watch` sends a duration (600000 ms) where Lambda sends an epoch time; and an
+    // epoch a year ahead is no Lambda deadline either.
+    let year_ahead = epoch_ms(SystemTime::now() + Duration::from_secs(365 * 86_400));
+    for deadline_ms in [600_000, year_ahead] {
+        let answer = f
+            .invoke_with_deadline(
+                call.event(Source::FunctionUrl),
+                deadline_ms,
+                Duration::from_secs(20),
+            )
+            .await;
+        assert_json_answer(&answer, 200, "create under an unbelievable deadline");
+    }
+    let output = f.output();
+    assert_eq!(
+        output
+            .matches("cannot be a Lambda invocation deadline")
+            .count(),
+        1,
+        "one warning:\n{output}"
+    );
 }
