@@ -24,6 +24,8 @@ pub const VAR_WORKFLOW_DEADLINE: &str = "DEPLOY__WORKFLOW_DEADLINE_SECONDS";
 pub const VAR_PUBLIC_KEY_TTL: &str = "DEPLOY__PUBLIC_KEY_TTL_SECONDS";
 pub const VAR_LOG_FORMAT: &str = "DEPLOY__LOG_FORMAT";
 pub const VAR_LAMBDA_TIMEOUT: &str = "DEPLOY__LAMBDA_TIMEOUT_SECONDS";
+pub const VAR_HEADER_READ_TIMEOUT: &str = "DEPLOY__HEADER_READ_TIMEOUT_SECONDS";
+pub const VAR_MAX_CONNECTIONS: &str = "DEPLOY__MAX_CONNECTIONS";
 pub const VAR_RUST_LOG: &str = "RUST_LOG";
 pub const VAR_LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
 
@@ -96,6 +98,22 @@ pub enum AuthPolicy {
     Locked,
 }
 
+/// Limits of the local listener (the Lambda runtime serves one request at a time, unaffected).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenerLimits {
+    pub header_read_timeout: Duration,
+    pub max_connections: usize,
+}
+
+impl Default for ListenerLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 512,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub runtime: RuntimeMode,
@@ -105,6 +123,9 @@ pub struct Config {
     pub upstream_api_key: Option<ApiKey>,
     pub auth: AuthPolicy,
     pub listen: SocketAddr,
+    /// Local mode: how long a client has to send a request's headers (and a kept-alive
+    /// connection may idle), and how many connections may be open at once.
+    pub listener: ListenerLimits,
     pub upstream_timeout: Duration,
     pub max_body_bytes: usize,
     pub workflow_concurrency: usize,
@@ -189,6 +210,16 @@ impl Config {
         let workflow_deadline = Duration::from_secs(int(&get, VAR_WORKFLOW_DEADLINE, 25, 1, 840)?);
         let public_key_ttl = Duration::from_secs(int(&get, VAR_PUBLIC_KEY_TTL, 60, 0, 86_400)?);
         let lambda_timeout = Duration::from_secs(int(&get, VAR_LAMBDA_TIMEOUT, 29, 1, 900)?);
+        let listener = ListenerLimits {
+            header_read_timeout: Duration::from_secs(int(
+                &get,
+                VAR_HEADER_READ_TIMEOUT,
+                10,
+                1,
+                300,
+            )?),
+            max_connections: int(&get, VAR_MAX_CONNECTIONS, 512, 1, 65_536)? as usize,
+        };
 
         let log_format = match get(VAR_LOG_FORMAT).map(|v| v.trim().to_ascii_lowercase()) {
             None if runtime == RuntimeMode::Lambda => LogFormat::Json,
@@ -205,6 +236,7 @@ impl Config {
             upstream_api_key,
             auth,
             listen,
+            listener,
             upstream_timeout,
             max_body_bytes,
             workflow_concurrency,
@@ -367,6 +399,8 @@ mod tests {
             (VAR_WORKFLOW_DEADLINE, "841"),
             (VAR_PUBLIC_KEY_TTL, "-1"),
             (VAR_LAMBDA_TIMEOUT, "901"),
+            (VAR_HEADER_READ_TIMEOUT, "0"),
+            (VAR_MAX_CONNECTIONS, "0"),
             (VAR_LOG_FORMAT, "xml"),
             (VAR_UPSTREAM_KEY_NAME, "x-api-key"),
             (VAR_API_KEY_VALUE, "v"),

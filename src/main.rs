@@ -21,7 +21,7 @@ async fn main() -> std::process::ExitCode {
     let router = build_router(AppState::new(&config));
     let result = match config.runtime {
         RuntimeMode::Lambda => runtime::serve_lambda(router, config.lambda_timeout).await,
-        RuntimeMode::Local => runtime::serve_local(router, config.listen).await,
+        RuntimeMode::Local => runtime::serve_local(router, config.listen, config.listener).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -11,10 +11,17 @@ use axum::response::Response;
 use http::{HeaderName, HeaderValue};
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
+use std::sync::Arc;
+
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio::time::{Instant, timeout_at};
 use tower::{ServiceExt, service_fn};
 
+use crate::config::ListenerLimits;
 use crate::operations::ErrorType;
 use crate::routes::{RespondBy, error_response};
 
@@ -22,28 +29,67 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Serves `router` on `listen` until SIGTERM or Ctrl-C, then drains in-flight requests.
 /// Prints the bound address on stdout (useful with port 0).
-pub async fn serve_local(router: Router, listen: SocketAddr) -> Result<(), BoxError> {
+pub async fn serve_local(
+    router: Router,
+    listen: SocketAddr,
+    limits: ListenerLimits,
+) -> Result<(), BoxError> {
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen} (DEPLOY__LISTEN): {e}"))?;
     let addr = listener.local_addr()?;
     println!("mgraph-deploy listening on http://{addr}");
     tracing::info!(%addr, "listening");
-    serve_until(listener, router, shutdown_signal()).await?;
+    serve_until(listener, router, shutdown_signal(), limits).await?;
     tracing::info!("stopped");
     Ok(())
 }
 
 /// Serves `router` on an already bound `listener` until `shutdown` completes, then drains
-/// in-flight requests. (The offline local stack runs the service in-process with this.)
+/// in-flight requests. A client must send each request's headers within the header-read timeout
+/// (which is also how long a kept-alive connection may idle); past `max_connections` open
+/// connections, new ones wait to be accepted. (The offline local stack runs the service
+/// in-process with this.)
 pub async fn serve_until(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    limits: ListenerLimits,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(true);
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors, say: back off instead of spinning on the error.
+                    tracing::warn!(error = %e, "could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = TowerToHyperService::new(router.clone());
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// Serves `router` through the Lambda Runtime API (API Gateway v1/v2 and Function URL events).

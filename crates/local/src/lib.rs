@@ -111,7 +111,9 @@ impl LocalStack {
             let shutdown = async {
                 let _ = stopped.await;
             };
-            let _ = mgraph_deploy::runtime::serve_until(listener, router, shutdown).await;
+            let _ =
+                mgraph_deploy::runtime::serve_until(listener, router, shutdown, config.listener)
+                    .await;
         });
         Ok(Self {
             service_url: format!("http://{addr}"),

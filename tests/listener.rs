@@ -1,0 +1,106 @@
+//! The local listener against slow and idle clients: a request's headers must arrive within the
+//! header-read timeout (also how long a kept-alive connection may idle), and the number of open
+//! connections is capped, so half-open connections can neither pile up nor lock health out.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use mgraph_deploy::config::ListenerLimits;
+use mgraph_deploy::runtime::serve_until;
+use mgraph_deploy::{AppState, build_router};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Serves the router on a free loopback port with these limits; returns its address.
+async fn serve(limits: ListenerLimits) -> std::net::SocketAddr {
+    let upstream = wiremock::MockServer::start().await;
+    let state = AppState::new(&config_from(&test_env(&upstream.uri())));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _keep = upstream;
+        serve_until(
+            listener,
+            build_router(state),
+            std::future::pending(),
+            limits,
+        )
+        .await
+    });
+    addr
+}
+
+/// A connection that sends half a request head and then nothing.
+async fn half_open(addr: std::net::SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /info/health HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    stream
+}
+
+/// Waits (bounded) until the server closes `stream`.
+async fn closed_by_server(stream: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+async fn health(addr: std::net::SocketAddr) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /info/health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    answer
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_disconnected_and_health_stays_reachable() {
+    let addr = serve(ListenerLimits {
+        header_read_timeout: Duration::from_millis(300),
+        max_connections: 2,
+    })
+    .await;
+    let mut slow = vec![half_open(addr).await, half_open(addr).await];
+
+    let answer = tokio::time::timeout(Duration::from_secs(10), health(addr))
+        .await
+        .expect("health answered while slow clients held every connection slot");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    for stream in &mut slow {
+        assert!(closed_by_server(stream).await, "a slow client was kept");
+    }
+}
+
+#[tokio::test]
+async fn an_idle_kept_alive_connection_is_closed_after_the_header_read_timeout() {
+    let addr = serve(ListenerLimits {
+        header_read_timeout: Duration::from_millis(300),
+        max_connections: 8,
+    })
+    .await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /info/health HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = stream.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+
+    assert!(
+        closed_by_server(&mut stream).await,
+        "the idle connection was kept"
+    );
+}
