@@ -317,7 +317,7 @@ CLI_AWS_ACCOUNT_ID=123456789012
 CLI_AWS_DEFAULT_REGION="eu-west-2"
 CLI_AWS_ACCESS_KEY_ID='AKIAEXAMPLEEXAMPLE01'
 CLI_AWS_SECRET_ACCESS_KEY='wJalrXUtnFEMI/K7MDENG/bPxRfiCY+EXAMPLE=KEY'
-CLI_API_KEY_NAME="x-api-key"
+CLI_API_KEY_NAME="x-partner-api-key"
 CLI_API_KEY_VALUE="first line ünïcode €
 second line with 'quotes' and a # hash"
 """
@@ -326,7 +326,8 @@ CLI_VALUES = {
     "CLI_AWS_DEFAULT_REGION": "eu-west-2",
     "CLI_AWS_ACCESS_KEY_ID": "AKIAEXAMPLEEXAMPLE01",
     "CLI_AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCY+EXAMPLE=KEY",
-    "CLI_API_KEY_NAME": "x-api-key",
+    # Not the service's own key name, which the audit trail logs (as the caller).
+    "CLI_API_KEY_NAME": "x-partner-api-key",
     "CLI_API_KEY_VALUE": "first line ünïcode €\nsecond line with 'quotes' and a # hash",
 }
 
