@@ -153,9 +153,6 @@ fn describe(err: serde_path_to_error::Error<serde_json::Error>) -> InvalidInput 
             .map_or("a valid value", |(_, e)| e);
         return InvalidInput::new(path, format!("is invalid: expected {}", plain(expected)));
     }
-    if message.starts_with("duplicate field `") {
-        return InvalidInput::new(path, "has a field given twice");
-    }
     // What is left comes from this crate's own validators, whose messages never echo the value.
     InvalidInput::new(path, message.to_owned())
 }
