@@ -3,7 +3,9 @@
 # stand-ins of the Lambda Runtime API:
 #   1. the Lambda-mode end-to-end test, tests/lambda.rs, run against this bootstrap;
 #   2. deploy/check_template_env.py: the template's function environment is accepted;
-#   3. deploy/cold_start.py: process start to first response, median of 15 runs.
+#   3. deploy/cold_start.py: process start to first response, median of 15 runs;
+#   4. the bootstrap behind `cargo lambda watch --only-lambda-apis` (the pinned cargo-lambda),
+#      driven by plain HTTP and the CLI through its function URL: crates/client/tests/lambda_watch.rs.
 #
 # Usage: deploy/lambda-check.sh ZIP
 # A bootstrap for another machine (arm64 on an x86_64 host) runs under qemu-user, which must be
@@ -46,3 +48,6 @@ MGRAPH_DEPLOY_LAMBDA_BINARY="$BOOTSTRAP" cargo test --locked --test lambda
 "$TOOLS/python" deploy/check_template_env.py deploy/template.yaml "$BOOTSTRAP"
 echo "lambda-check: cold start$NOTE"
 python3 deploy/cold_start.py "$BOOTSTRAP" 15
+echo "lambda-check: behind cargo lambda watch --only-lambda-apis"
+MGRAPH_DEPLOY_CARGO_LAMBDA="$TOOLS/cargo-lambda" MGRAPH_DEPLOY_LAMBDA_BINARY="$BOOTSTRAP" \
+    cargo test --locked -p mgraph-deploy-client --test lambda_watch -- --ignored
