@@ -1,12 +1,11 @@
 //! Requests of the operation routes: JSON parsing with field-naming errors, then the checks that
 //! span several fields. Everything here runs before any upstream call.
 
-use serde::Deserialize;
+use mgraph_deploy_api::{CreateBody, ListBody, PresenceBody, SecretBody};
 use serde::de::DeserializeOwned;
 
 use crate::domain::{
     EnvFallback, PresenceName, SealedPat, SealedValue, SecretName, Target, TargetSpec, Visibility,
-    present,
 };
 
 use super::{ErrorType, Failure, strict};
@@ -234,50 +233,12 @@ pub struct PresenceRequest {
 /// The most names one presence check takes.
 pub const MAX_PRESENCE_NAMES: usize = 100;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListBody {
-    encrypted_pat: SealedPat,
-    target: TargetSpec,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SecretBody {
-    encrypted_pat: SealedPat,
-    target: TargetSpec,
-    secret_name: SecretName,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateBody {
-    encrypted_pat: SealedPat,
-    target: TargetSpec,
-    secret_name: SecretName,
-    encrypted_value: SealedValue,
-    #[serde(default, deserialize_with = "present")]
-    visibility: Option<Visibility>,
-    #[serde(default, deserialize_with = "present")]
-    repo_ids: Option<Vec<u64>>,
-    #[serde(default, deserialize_with = "present")]
-    env_fallback: Option<EnvFallback>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PresenceBody {
-    encrypted_pat: SealedPat,
-    target: TargetSpec,
-    required: Vec<PresenceName>,
-}
-
 impl ListRequest {
     pub fn from_json(body: &[u8]) -> Result<Self, InvalidInput> {
         let b: ListBody = parse_json(body)?;
         Ok(Self {
             pat: b.encrypted_pat,
-            target: target_from(b.target, "target")?,
+            target: b.target,
         })
     }
 }
@@ -287,7 +248,7 @@ impl SecretRequest {
         let b: SecretBody = parse_json(body)?;
         Ok(Self {
             pat: b.encrypted_pat,
-            target: target_from(b.target, "target")?,
+            target: b.target,
             secret_name: b.secret_name,
         })
     }
@@ -296,7 +257,7 @@ impl SecretRequest {
 impl CreateRequest {
     pub fn from_json(body: &[u8]) -> Result<Self, InvalidInput> {
         let b: CreateBody = parse_json(body)?;
-        let target = target_from(b.target, "target")?;
+        let target = b.target;
         let (org_access, env_fallback) =
             write_options(&target, b.visibility, b.repo_ids, b.env_fallback, "")?;
         Ok(Self {
@@ -380,7 +341,7 @@ pub fn write_options(
 impl PresenceRequest {
     pub fn from_json(body: &[u8]) -> Result<Self, InvalidInput> {
         let b: PresenceBody = parse_json(body)?;
-        let target = target_from(b.target, "target")?;
+        let target = b.target;
         check_presence(&target, &b.required, "")?;
         Ok(Self {
             pat: b.encrypted_pat,

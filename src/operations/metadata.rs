@@ -2,24 +2,13 @@
 //! names by GitHub's rules, timestamps as timestamps, visibility from its set. What fails a check
 //! is dropped with a note and never echoed (an upstream that put a blob there must not leak it).
 
-use serde::Serialize;
+pub use mgraph_deploy_api::SecretMeta;
 use serde_json::Value;
 
 use crate::domain::{SecretName, Visibility};
 
 /// GitHub's default page size; the upstream never asks for more, so a list this long may be cut.
 pub const UPSTREAM_PAGE: usize = 30;
-
-/// A secret's metadata (never its value: GitHub does not return values).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SecretMeta {
-    pub name: SecretName,
-    pub created_at: Option<String>,
-    pub updated_at: Option<String>,
-    /// Organisation secrets only.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub visibility: Option<Visibility>,
-}
 
 /// One page of a scope's secrets as the upstream listed it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -37,7 +26,7 @@ impl Page {
         let secrets: Vec<SecretMeta> = entries
             .iter()
             .filter_map(|entry| {
-                let meta = SecretMeta::read(entry, notes);
+                let meta = read_meta(entry, notes);
                 dropped += usize::from(meta.is_none());
                 meta
             })
@@ -64,45 +53,43 @@ impl Page {
     }
 }
 
-impl SecretMeta {
-    /// Reads one entry; `None` when it is not an object with a valid secret name. Members that
-    /// fail their check become `null`, with a note naming the secret and the member.
-    pub fn read(entry: &Value, notes: &mut Vec<String>) -> Option<Self> {
-        let name = SecretName::try_from(entry.get("name")?.as_str()?).ok()?;
-        let mut dropped = Vec::new();
-        let mut timestamp = |member: &'static str| match entry.get(member) {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) if is_timestamp(s) => Some(s.clone()),
-            Some(_) => {
-                dropped.push(member);
-                None
-            }
-        };
-        let created_at = timestamp("created_at");
-        let updated_at = timestamp("updated_at");
-        let visibility = match entry.get("visibility") {
-            None | Some(Value::Null) => None,
-            Some(v) => {
-                let visibility = serde_json::from_value::<Visibility>(v.clone()).ok();
-                if visibility.is_none() {
-                    dropped.push("visibility");
-                }
-                visibility
-            }
-        };
-        if !dropped.is_empty() {
-            notes.push(format!(
-                "The GitHub Service gave secret '{name}' an invalid {}; dropped",
-                dropped.join(", ")
-            ));
+/// Reads one entry; `None` when it is not an object with a valid secret name. Members that
+/// fail their check become `null`, with a note naming the secret and the member.
+pub fn read_meta(entry: &Value, notes: &mut Vec<String>) -> Option<SecretMeta> {
+    let name = SecretName::try_from(entry.get("name")?.as_str()?).ok()?;
+    let mut dropped = Vec::new();
+    let mut timestamp = |member: &'static str| match entry.get(member) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if is_timestamp(s) => Some(s.clone()),
+        Some(_) => {
+            dropped.push(member);
+            None
         }
-        Some(Self {
-            name,
-            created_at,
-            updated_at,
-            visibility,
-        })
+    };
+    let created_at = timestamp("created_at");
+    let updated_at = timestamp("updated_at");
+    let visibility = match entry.get("visibility") {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            let visibility = serde_json::from_value::<Visibility>(v.clone()).ok();
+            if visibility.is_none() {
+                dropped.push("visibility");
+            }
+            visibility
+        }
+    };
+    if !dropped.is_empty() {
+        notes.push(format!(
+            "The GitHub Service gave secret '{name}' an invalid {}; dropped",
+            dropped.join(", ")
+        ));
     }
+    Some(SecretMeta {
+        name,
+        created_at,
+        updated_at,
+        visibility,
+    })
 }
 
 /// An RFC 3339 date-time as GitHub writes them: `2024-01-15T10:30:00Z`, with optional fractional

@@ -18,5 +18,6 @@ pub use input::{
 pub use metadata::{Page, SecretMeta, UPSTREAM_PAGE};
 pub use outcome::{
     Envelope, ErrorType, Failure, MAX_RETRY_AFTER_SECONDS, OperationKind, Outcome, RateLimit,
+    failure_envelope,
 };
 pub use secrets::{Listing, Operations};

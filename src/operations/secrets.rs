@@ -1,9 +1,13 @@
-use serde_json::{Value, json};
+use mgraph_deploy_api::{
+    CreateData, DeleteData, ExistsData, GetData, ListData, PresenceData, PresenceEntry,
+    PresenceScope,
+};
+use serde_json::Value;
 
 use crate::domain::{PresenceName, Scope, SealedBlob, SealedPat, SecretName, Target, Visibility};
 use crate::github_service::{Action, GitHubService, Reply, RequestData, UpstreamError};
 
-use super::metadata::{Page, SecretMeta};
+use super::metadata::{Page, SecretMeta, read_meta};
 use super::{
     CreateRequest, ErrorType, Failure, ListRequest, OperationKind, OrgAccess, Outcome,
     PresenceRequest, RateLimit, SecretRequest,
@@ -27,9 +31,10 @@ impl Operations {
     pub async fn list(&self, req: &ListRequest) -> Outcome {
         let mut run = Run::new(&self.upstream, req.pat.blob());
         let result = match run.list(&req.target).await {
-            Ok(Listing::Secrets(page)) => {
-                Ok(json!({ "secrets": page.secrets, "scope": req.target.scope() }))
-            }
+            Ok(Listing::Secrets(page)) => Ok(data(ListData {
+                secrets: page.secrets,
+                scope: req.target.scope(),
+            })),
             Ok(Listing::EnvironmentMissing) => Err(environment_missing(&req.target)),
             Err(f) => Err(f),
         };
@@ -39,7 +44,10 @@ impl Operations {
     pub async fn get(&self, req: &SecretRequest) -> Outcome {
         let mut run = Run::new(&self.upstream, req.pat.blob());
         let result = match run.get(&req.target, &req.secret_name).await {
-            Ok(Found::Yes(secret)) => Ok(json!({ "secret": secret, "scope": req.target.scope() })),
+            Ok(Found::Yes(secret)) => Ok(data(GetData {
+                secret,
+                scope: req.target.scope(),
+            })),
             Ok(Found::No) => Err(Failure::new(
                 ErrorType::NotFound,
                 format!(
@@ -55,10 +63,10 @@ impl Operations {
     pub async fn exists(&self, req: &SecretRequest) -> Outcome {
         let mut run = Run::new(&self.upstream, req.pat.blob());
         let result = run.get(&req.target, &req.secret_name).await.map(|found| {
-            json!({
-                "exists": matches!(found, Found::Yes(_)),
-                "secret_name": req.secret_name,
-                "scope": req.target.scope(),
+            data(ExistsData {
+                exists: matches!(found, Found::Yes(_)),
+                secret_name: req.secret_name.clone(),
+                scope: req.target.scope(),
             })
         });
         run.finish(OperationKind::Exists, result)
@@ -84,10 +92,10 @@ impl Operations {
     async fn delete_with(&self, req: &SecretRequest, absent_is_fine: bool) -> Outcome {
         let mut run = Run::new(&self.upstream, req.pat.blob());
         let result = match run.delete(&req.target, &req.secret_name).await {
-            Ok(deleted) if deleted || absent_is_fine => Ok(json!({
-                "deleted": deleted,
-                "secret_name": req.secret_name,
-                "scope": req.target.scope(),
+            Ok(deleted) if deleted || absent_is_fine => Ok(data(DeleteData {
+                deleted,
+                secret_name: req.secret_name.clone(),
+                scope: req.target.scope(),
             })),
             Ok(_) => Err(Failure::new(
                 ErrorType::NotFound,
@@ -128,6 +136,11 @@ impl Operations {
         let result = run.presence(&req.target, &req.required).await;
         run.finish(OperationKind::Presence, result)
     }
+}
+
+/// An operation's `data` as the envelope carries it.
+fn data(data: impl serde::Serialize) -> Value {
+    serde_json::to_value(data).expect("operation data is plain JSON: named members, no maps")
 }
 
 /// The listing of a scope, or the one "not found" that is worth telling apart.
@@ -385,7 +398,7 @@ impl<'a> Run<'a> {
             let secret = reply
                 .data
                 .get("secret")
-                .and_then(|s| SecretMeta::read(s, &mut self.messages))
+                .and_then(|s| read_meta(s, &mut self.messages))
                 .filter(|s| s.name == *name)
                 .ok_or_else(|| {
                     Failure::new(
@@ -449,10 +462,11 @@ impl<'a> Run<'a> {
 
     async fn create(&mut self, req: &CreateRequest) -> Result<Value, Failure> {
         match self.write(&req.target, req).await? {
-            Written::Yes => Ok(json!({
-                "created": true,
-                "secret_name": req.secret_name,
-                "scope": req.target.scope(),
+            Written::Yes => Ok(data(CreateData {
+                created: true,
+                secret_name: req.secret_name.clone(),
+                scope: req.target.scope(),
+                env_fallback: false,
             })),
             Written::EnvironmentMissing if req.env_fallback => {
                 let repository = req
@@ -464,11 +478,11 @@ impl<'a> Run<'a> {
                     env_name(&req.target)
                 ));
                 match self.write(&repository, req).await? {
-                    Written::Yes => Ok(json!({
-                        "created": true,
-                        "secret_name": req.secret_name,
-                        "scope": Scope::Repo,
-                        "env_fallback": true,
+                    Written::Yes => Ok(data(CreateData {
+                        created: true,
+                        secret_name: req.secret_name.clone(),
+                        scope: Scope::Repo,
+                        env_fallback: true,
                     })),
                     Written::EnvironmentMissing => {
                         unreachable!("a repository target has no environment")
@@ -583,13 +597,17 @@ impl<'a> Run<'a> {
         let mut report = Vec::with_capacity(required.len());
         for name in required {
             let Some(secret_name) = name.as_secret_name() else {
-                report.push(json!({ "name": name, "present": true, "scope": "builtin" }));
+                report.push(PresenceEntry {
+                    name: name.clone(),
+                    present: true,
+                    scope: Some(PresenceScope::Builtin),
+                });
                 continue;
             };
             let mut scope = None;
             if let Some(env) = &env_secrets {
                 if self.present(target, env, &secret_name).await? {
-                    scope = Some(Scope::Environment);
+                    scope = Some(PresenceScope::Environment);
                 }
             }
             if scope.is_none()
@@ -597,12 +615,19 @@ impl<'a> Run<'a> {
                     .present(&repository, &repo_secrets, &secret_name)
                     .await?
             {
-                scope = Some(Scope::Repo);
+                scope = Some(PresenceScope::Repo);
             }
-            report.push(json!({ "name": name, "present": scope.is_some(), "scope": scope }));
+            report.push(PresenceEntry {
+                name: name.clone(),
+                present: scope.is_some(),
+                scope,
+            });
         }
-        let all_present = report.iter().all(|r| r["present"] == true);
-        Ok(json!({ "secrets": report, "all_present": all_present }))
+        let all_present = report.iter().all(|r| r.present);
+        Ok(data(PresenceData {
+            secrets: report,
+            all_present,
+        }))
     }
 
     /// Whether `name` is in a scope whose listing is `listed`; a full page is confirmed by name.

@@ -71,8 +71,7 @@ pub async fn execute(
             let cutoff = respond_by.map(|Extension(RespondBy(at))| at);
             let report =
                 workflow::execute(&state.operations, &wf, state.workflow.retry, cutoff).await;
-            let status = StatusCode::from_u16(report.http_status()).unwrap_or(StatusCode::OK);
-            (status, Json(report)).into_response()
+            (workflow::report_status(&report), Json(report)).into_response()
         }
     }
 }

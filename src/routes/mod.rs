@@ -8,9 +8,9 @@ pub mod secrets;
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::{Method, Uri};
-use serde_json::json;
+use mgraph_deploy_api::ErrorBody;
 
-use crate::operations::{Envelope, ErrorType, Failure, OperationKind};
+use crate::operations::{ErrorType, Failure, OperationKind, failure_envelope};
 
 /// When the response must be on its way: set by the serving runtime when it has a hard limit
 /// (a Lambda invocation's deadline, less a margin). `/execute` reports by then.
@@ -27,10 +27,14 @@ pub fn failure_response(path: &str, error_type: ErrorType, message: &str) -> Res
     let status = error_type.status();
     let mut response = if path.starts_with("/operations/") {
         let failure = Failure::new(error_type, message);
-        let envelope = Envelope::failure(OperationKind::from_path(path), &failure);
+        let envelope = failure_envelope(OperationKind::from_path(path), &failure);
         (status, Json(envelope)).into_response()
     } else {
-        let body = json!({ "success": false, "error": message, "error_type": error_type });
+        let body = ErrorBody {
+            success: false,
+            error: message.to_owned(),
+            error_type,
+        };
         (status, Json(body)).into_response()
     };
     response

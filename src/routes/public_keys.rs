@@ -1,7 +1,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use mgraph_deploy_api::PublicKeyInfo;
 
 use crate::operations::Failure;
 use crate::routes::error_response;
@@ -12,8 +12,12 @@ pub const ALGORITHM: &str = "NaCl/Curve25519/SealedBox";
 /// `GET /public-keys/github`: the key clients seal to, from a short cache.
 pub async fn github(State(state): State<AppState>) -> Response {
     match state.operations.upstream().public_key().await {
-        Ok(key) => Json(json!({ "public_key": key, "algorithm": ALGORITHM, "service": "github" }))
-            .into_response(),
+        Ok(key) => Json(PublicKeyInfo {
+            public_key: key,
+            algorithm: ALGORITHM.to_owned(),
+            service: "github".to_owned(),
+        })
+        .into_response(),
         Err(e) => {
             let failure = Failure::from(e);
             error_response(failure.error_type, &failure.message)

@@ -96,8 +96,7 @@ fn body_failure(rejection: &BytesRejection, limit: usize) -> Failure {
 
 /// The envelope with its status; `Retry-After` when a rate limit's reset is known.
 pub fn respond(outcome: &Outcome, duration: f64) -> Response {
-    let status = StatusCode::from_u16(outcome.http_status()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let mut response = (status, Json(outcome.envelope(duration))).into_response();
+    let mut response = (outcome.status(), Json(outcome.envelope(duration))).into_response();
     if let Some(failure) = outcome.failure() {
         response
             .extensions_mut()

@@ -11,13 +11,16 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use serde::Serialize;
+use http::StatusCode;
+pub use mgraph_deploy_api::{Report, Status, StepResult};
 use serde_json::Value;
 use tokio::time::{Instant, sleep, sleep_until};
 
 use crate::audit;
-use crate::domain::{Scope, SecretName};
-use crate::operations::{MAX_RETRY_AFTER_SECONDS, OperationKind, Operations, Outcome, RateLimit};
+use crate::domain::SecretName;
+use crate::operations::{
+    ErrorType, MAX_RETRY_AFTER_SECONDS, OperationKind, Operations, Outcome, RateLimit,
+};
 
 use super::plan::dependencies;
 use super::spec::{OnError, Step, StepRequest, Workflow};
@@ -62,79 +65,40 @@ fn random_fraction() -> f64 {
     (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Completed,
-    Failed,
-    Skipped,
-}
-
-/// One step's result, as the single-operation route would have answered it.
-#[derive(Debug, Clone, Serialize)]
-pub struct StepResult {
-    pub step: usize,
-    pub operation: &'static str,
-    pub secret_name: Option<SecretName>,
-    pub target: String,
-    pub scope: Scope,
-    pub status: Status,
-    pub success: bool,
-    pub duration: f64,
-    pub attempts: u32,
-    pub error: Option<String>,
-    pub error_type: Option<&'static str>,
-    pub data: Value,
-    pub messages: Vec<String>,
-    #[serde(skip)]
+/// A step's result, with what the executor needs besides what it reports.
+#[derive(Debug, Clone)]
+struct StepRun {
+    result: StepResult,
     rate_limit: Option<RateLimit>,
-    #[serde(skip)]
     retry_after: Option<u64>,
-    #[serde(skip)]
     retryable: bool,
 }
 
-impl StepResult {
-    /// A result of `step` with `status` and nothing else yet.
-    fn of(step: &Step, status: Status) -> Self {
-        Self {
-            step: step.number,
-            operation: step.kind.name(),
-            secret_name: step.secret_name.clone(),
-            target: step.target.to_string(),
-            scope: step.target.scope(),
-            status,
-            success: status == Status::Completed,
-            duration: 0.0,
-            attempts: 0,
-            error: None,
-            error_type: None,
-            data: Value::Object(Default::default()),
-            messages: Vec::new(),
-            rate_limit: None,
-            retry_after: None,
-            retryable: false,
-        }
+/// A result of `step` with `status` and nothing else yet.
+fn result_of(step: &Step, status: Status) -> StepResult {
+    StepResult {
+        step: step.number,
+        operation: step.kind,
+        secret_name: step.secret_name.clone(),
+        target: step.target.to_string(),
+        scope: step.target.scope(),
+        status,
+        success: status == Status::Completed,
+        duration: 0.0,
+        attempts: 0,
+        error: None,
+        error_type: None,
+        data: Value::Object(Default::default()),
+        messages: Vec::new(),
     }
 }
 
-/// The body of `/execute`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    pub success: bool,
-    pub total_operations: usize,
-    pub completed: usize,
-    pub failed: usize,
-    pub skipped: usize,
-    pub duration: f64,
-    pub results: Vec<StepResult>,
-    pub rate_limit: Option<RateLimit>,
-}
-
-impl Report {
-    /// 200 when every step completed, 207 otherwise.
-    pub fn http_status(&self) -> u16 {
-        if self.success { 200 } else { 207 }
+/// 200 when every step completed, 207 otherwise.
+pub fn report_status(report: &Report) -> StatusCode {
+    if report.success {
+        StatusCode::OK
+    } else {
+        StatusCode::MULTI_STATUS
     }
 }
 
@@ -152,28 +116,28 @@ fn interrupted(step: &Step, attempts: u32, started: Instant) -> StepResult {
             "interrupted: still running when the request ran out of time, so whether it took effect is unknown; check before running it again"
                 .to_owned(),
         ),
-        error_type: Some("deadline"),
+        error_type: Some(ErrorType::Deadline),
         attempts,
         duration: started.elapsed().as_secs_f64(),
-        ..StepResult::of(step, Status::Failed)
+        ..result_of(step, Status::Failed)
     }
 }
 
 fn skipped(step: &Step, why: Skip) -> StepResult {
     let (error_type, error) = match why {
         Skip::Deadline => (
-            "deadline",
+            ErrorType::Deadline,
             "not started: the workflow's deadline passed first".to_owned(),
         ),
         Skip::Stopped => (
-            "stopped",
+            ErrorType::Stopped,
             "not started: an earlier step failed and on_error is `stop`".to_owned(),
         ),
     };
     StepResult {
         error: Some(error),
         error_type: Some(error_type),
-        ..StepResult::of(step, Status::Skipped)
+        ..result_of(step, Status::Skipped)
     }
 }
 
@@ -245,15 +209,15 @@ pub async fn execute(
             break;
         }
         tokio::select! {
-            Some((i, result)) = running.next() => {
+            Some((i, run)) = running.next() => {
                 state[i] = State::Finished;
-                if result.rate_limit.is_some() {
-                    last_rate_limit = result.rate_limit;
+                if run.rate_limit.is_some() {
+                    last_rate_limit = run.rate_limit;
                 }
-                if result.status == Status::Failed && workflow.options.on_error == OnError::Stop {
+                if run.result.status == Status::Failed && workflow.options.on_error == OnError::Stop {
                     stopping = true;
                 }
-                results[i] = Some(log_step(&steps[i], result));
+                results[i] = Some(log_step(&steps[i], run.result));
             }
             () = sleep_until(deadline), if !deadline_passed => deadline_passed = true,
             () = sleep_until(cutoff.unwrap_or(deadline)), if cutoff.is_some() => {
@@ -309,9 +273,9 @@ fn log_step(step: &Step, result: StepResult) -> StepResult {
             Status::Failed => audit::Outcome::Failed,
             Status::Skipped => audit::Outcome::Skipped,
         };
-        let error_type = result.error_type;
+        let error_type = result.error_type.map(ErrorType::as_str);
         audit::Event {
-            operation: result.operation,
+            operation: result.operation.name(),
             step: Some(result.step),
             target: Some(&step.target),
             secret_name: step.secret_name.as_ref(),
@@ -322,13 +286,13 @@ fn log_step(step: &Step, result: StepResult) -> StepResult {
     }
     tracing::info!(
         step = result.step,
-        operation = result.operation,
+        operation = result.operation.name(),
         scope = result.scope.as_str(),
         secret_name = result.secret_name.as_ref().map(SecretName::as_str),
         status = ?result.status,
         attempts = result.attempts,
         duration_ms = result.duration * 1000.0,
-        error_type = result.error_type,
+        error_type = result.error_type.map(ErrorType::as_str),
         "workflow step"
     );
     result
@@ -342,7 +306,7 @@ async fn run_step(
     policy: RetryPolicy,
     deadline: Instant,
     attempt_count: &AtomicU32,
-) -> StepResult {
+) -> StepRun {
     let started = Instant::now();
     let request = step.request(&workflow.pat);
     let mut attempts = 0;
@@ -350,20 +314,20 @@ async fn run_step(
         attempts += 1;
         attempt_count.store(attempts, Ordering::Relaxed);
         let outcome = run_once(ops, step.kind, &request).await;
-        let mut result = step_result(step, outcome, attempts, started);
-        if !result.retryable || attempts >= policy.max_attempts {
-            return result;
+        let mut run = step_run(step, outcome, attempts, started);
+        if !run.retryable || attempts >= policy.max_attempts {
+            return run;
         }
-        let wait = policy.delay(attempts, result.retry_after);
+        let wait = policy.delay(attempts, run.retry_after);
         if Instant::now()
             .checked_add(wait)
             .is_none_or(|next| next >= deadline)
         {
-            result.messages.push(format!(
+            run.result.messages.push(format!(
                 "not retried: the next attempt would start after the workflow's deadline (wait {:.1} s)",
                 wait.as_secs_f64()
             ));
-            return result;
+            return run;
         }
         sleep(wait).await;
     }
@@ -381,28 +345,30 @@ async fn run_once(ops: &Operations, kind: OperationKind, request: &StepRequest) 
     }
 }
 
-fn step_result(step: &Step, outcome: Outcome, attempts: u32, started: Instant) -> StepResult {
+fn step_run(step: &Step, outcome: Outcome, attempts: u32, started: Instant) -> StepRun {
     let (status, data, error, error_type, retryable, retry_after) = match outcome.result {
         Ok(data) => (Status::Completed, data, None, None, false, None),
         Err(failure) => (
             Status::Failed,
             Value::Object(Default::default()),
             Some(failure.message.clone()),
-            Some(failure.error_type.as_str()),
+            Some(failure.error_type),
             failure.is_retryable(),
             failure.retry_after,
         ),
     };
-    StepResult {
-        duration: started.elapsed().as_secs_f64(),
-        attempts,
-        error,
-        error_type,
-        data,
-        messages: outcome.messages,
+    StepRun {
+        result: StepResult {
+            duration: started.elapsed().as_secs_f64(),
+            attempts,
+            error,
+            error_type,
+            data,
+            messages: outcome.messages,
+            ..result_of(step, status)
+        },
         rate_limit: outcome.rate_limit,
         retry_after,
         retryable,
-        ..StepResult::of(step, status)
     }
 }

@@ -9,7 +9,7 @@ pub mod execute;
 pub mod plan;
 pub mod spec;
 
-pub use execute::{Report, RetryPolicy, Status, StepResult, execute};
+pub use execute::{Report, RetryPolicy, Status, StepResult, execute, report_status};
 pub use plan::{Action, Plan, check_state, plan};
 pub use spec::{Defaults, OnError, Options, Parsed, PlanError, Step, Workflow, parse};
 

@@ -3,60 +3,12 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde::Serialize;
+pub use mgraph_deploy_api::{Action, Estimate, Plan, PlanStep};
 
 use crate::domain::{Scope, SealedPat, SecretName, Target};
 use crate::operations::{Listing, OperationKind, Operations};
 
-use super::spec::{Parsed, PlanError, Step};
-
-/// What a step does to the secret it names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    Write,
-    Delete,
-    Read,
-    /// `check_state`: the write creates a secret that does not exist yet.
-    Create,
-    /// `check_state`: the write overwrites an existing secret.
-    Update,
-    /// `check_state`: the delete finds nothing to delete.
-    Noop,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct PlanStep {
-    pub step: usize,
-    pub operation: &'static str,
-    pub secret_name: Option<SecretName>,
-    pub target: String,
-    pub scope: Scope,
-    pub action: Action,
-}
-
-/// How much the workflow asks of the upstream, before retries and diagnoses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Estimate {
-    /// Calls this service makes to the GitHub Service.
-    pub github_service_calls: usize,
-    /// Requests the GitHub Service makes to GitHub for them.
-    pub github_requests: usize,
-    /// Writes and deletes: GitHub's "content-creating" requests.
-    pub github_writes: usize,
-}
-
-/// The body of `/execute/plan` (and of `/execute` when the workflow is invalid).
-#[derive(Debug, Clone, Serialize)]
-pub struct Plan {
-    pub valid: bool,
-    pub total_operations: usize,
-    pub plan: Vec<PlanStep>,
-    pub warnings: Vec<String>,
-    pub errors: Vec<PlanError>,
-    pub estimate: Estimate,
-    pub state_checked: bool,
-}
+use super::spec::{Parsed, Step};
 
 /// GitHub's secondary limits: 80 content-creating requests and 900 points per minute (a GET is
 /// one point, a PUT or DELETE five). Warn at 80 % of either.
@@ -137,7 +89,7 @@ pub fn plan(parsed: &Parsed) -> Plan {
             .iter()
             .map(|s| PlanStep {
                 step: s.number,
-                operation: s.kind.name(),
+                operation: s.kind,
                 secret_name: s.secret_name.clone(),
                 target: s.target.to_string(),
                 scope: s.target.scope(),

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::domain::{
@@ -20,22 +20,7 @@ pub const MAX_OPERATIONS: usize = 256;
 pub const MAX_CONCURRENCY: u64 = 16;
 pub const MAX_DEADLINE_SECONDS: u64 = 840;
 
-/// One problem with a workflow file. `step` is 1-based; `None` for the workflow's own fields.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PlanError {
-    pub step: Option<usize>,
-    pub field: String,
-    pub message: String,
-}
-
-/// What to do after a step fails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum OnError {
-    #[default]
-    Continue,
-    Stop,
-}
+pub use mgraph_deploy_api::{OnError, PlanError};
 
 /// Workflow options, defaults filled in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

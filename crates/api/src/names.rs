@@ -1,14 +1,16 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 /// Why a name was rejected. The message states the rule; it never repeats the rejected value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct NameError(pub(super) &'static str);
+pub struct NameError(pub(crate) &'static str);
 
 macro_rules! validated_name {
-    ($(#[$doc:meta])* $name:ident, $check:path) => {
+    ($(#[$doc:meta])* $name:ident, $check:path, pattern: $pattern:literal, max: $max:literal, rule: $rule:literal) => {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
@@ -52,6 +54,21 @@ macro_rules! validated_name {
                 fmt::Debug::fmt(&self.0, f)
             }
         }
+
+        /// A string with the rule's pattern; the description states the whole rule.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some($pattern))
+                    .min_length(Some(1))
+                    .max_length(Some($max))
+                    .description(Some($rule))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
     };
 }
 
@@ -59,33 +76,51 @@ validated_name!(
     /// A GitHub Actions secret name: `^[A-Za-z_][A-Za-z0-9_]*$`, at most 255 characters, and not
     /// starting with `GITHUB_` in any case (GitHub reserves that prefix).
     SecretName,
-    check_secret_name
+    check_secret_name,
+    pattern: "^[A-Za-z_][A-Za-z0-9_]*$",
+    max: 255,
+    rule: "A GitHub Actions secret name: letters, digits and underscores, not starting with a digit, at most 255 characters, and not starting with GITHUB_ in any case"
 );
 validated_name!(
     /// A name in a presence check: a [`SecretName`], or exactly `GITHUB_TOKEN` (GitHub's built-in).
     PresenceName,
-    check_presence_name
+    check_presence_name,
+    pattern: "^[A-Za-z_][A-Za-z0-9_]*$",
+    max: 255,
+    rule: "A secret name (see SecretName), or exactly GITHUB_TOKEN, the token GitHub gives every workflow run"
 );
 validated_name!(
     /// A GitHub user or organisation login that owns a repository.
     OwnerName,
-    check_login
+    check_login,
+    pattern: "^[A-Za-z0-9](?:[A-Za-z0-9]|-[A-Za-z0-9])*$",
+    max: 39,
+    rule: "A GitHub user or organisation login: 1-39 letters, digits and single hyphens, not starting or ending with a hyphen"
 );
 validated_name!(
     /// A GitHub organisation login.
     OrgName,
-    check_login
+    check_login,
+    pattern: "^[A-Za-z0-9](?:[A-Za-z0-9]|-[A-Za-z0-9])*$",
+    max: 39,
+    rule: "A GitHub organisation login: 1-39 letters, digits and single hyphens, not starting or ending with a hyphen"
 );
 validated_name!(
     /// A GitHub repository name: 1–100 characters of `[A-Za-z0-9._-]`, not `.`, `..` or only
     /// underscores.
     RepoName,
-    check_repo
+    check_repo,
+    pattern: "^[A-Za-z0-9._-]+$",
+    max: 100,
+    rule: "A GitHub repository name: 1-100 letters, digits, '.', '_' and '-'; not '.', '..' or only underscores"
 );
 validated_name!(
     /// A GitHub deployment environment name.
     EnvironmentName,
-    check_environment
+    check_environment,
+    pattern: "^[A-Za-z0-9_.-](?:[A-Za-z0-9 _.-]*[A-Za-z0-9_.-])?$",
+    max: 255,
+    rule: "A GitHub deployment environment name: 1-255 letters, digits, spaces, '_', '.' and '-', not starting or ending with a space"
 );
 
 impl PresenceName {

@@ -1,11 +1,14 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::{PartialSchema, ToSchema};
 
-use super::{EnvironmentName, OrgName, OwnerName, RepoName, present};
+use crate::{EnvironmentName, OrgName, OwnerName, RepoName, present};
 
 /// Where secrets live. The scope is a property of the target's shape.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     Repo,
@@ -29,8 +32,10 @@ impl fmt::Display for Scope {
     }
 }
 
-/// A validated target.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A validated target. On the wire: `{"owner", "repo"}`, `{"owner", "repo", "environment"}` or
+/// `{"org"}`; any other shape is refused with the rule.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "TargetSpec", into = "TargetSpec")]
 pub enum Target {
     Repo {
         owner: OwnerName,
@@ -84,18 +89,91 @@ impl fmt::Display for Target {
 }
 
 /// The wire form of a target, before its shape is checked.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetSpec {
-    #[serde(default, deserialize_with = "present")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub owner: Option<OwnerName>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub repo: Option<RepoName>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub environment: Option<EnvironmentName>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub org: Option<OrgName>,
 }
+
+impl From<Target> for TargetSpec {
+    fn from(target: Target) -> Self {
+        match target {
+            Target::Repo { owner, repo } => TargetSpec {
+                owner: Some(owner),
+                repo: Some(repo),
+                ..TargetSpec::default()
+            },
+            Target::Environment {
+                owner,
+                repo,
+                environment,
+            } => TargetSpec {
+                owner: Some(owner),
+                repo: Some(repo),
+                environment: Some(environment),
+                org: None,
+            },
+            Target::Org { org } => TargetSpec {
+                org: Some(org),
+                ..TargetSpec::default()
+            },
+        }
+    }
+}
+
+/// One of the three shapes, each closed to other members.
+impl PartialSchema for Target {
+    fn schema() -> RefOr<Schema> {
+        let shape = |title: &str, members: &[(&str, RefOr<Schema>)]| {
+            let mut object = ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .title(Some(title))
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+            for (name, schema) in members {
+                object = object.property(*name, schema.clone()).required(*name);
+            }
+            object
+        };
+        let owner = ("owner", OwnerName::schema());
+        let repo = ("repo", RepoName::schema());
+        OneOfBuilder::new()
+            .item(shape("repository", &[owner.clone(), repo.clone()]))
+            .item(shape(
+                "environment",
+                &[owner, repo, ("environment", EnvironmentName::schema())],
+            ))
+            .item(shape("organisation", &[("org", OrgName::schema())]))
+            .description(Some(
+                "Where the secrets live; the shape decides the scope: repository, environment or organisation",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for Target {}
 
 impl TryFrom<TargetSpec> for Target {
     type Error = &'static str;
@@ -135,7 +213,7 @@ impl TryFrom<TargetSpec> for Target {
 }
 
 /// Who may read an organisation secret.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Visibility {
     All,
@@ -155,7 +233,7 @@ impl Visibility {
 }
 
 /// What to do when an environment does not exist. The only choice is to write the repository secret.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EnvFallback {
     Repo,

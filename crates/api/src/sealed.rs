@@ -2,9 +2,11 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
-use super::NameError;
+use crate::NameError;
 
 /// Bytes a libsodium sealed box adds to its plaintext (ephemeral public key 32 + MAC 16).
 pub const SEAL_OVERHEAD: usize = 48;
@@ -14,9 +16,11 @@ pub const MAX_ENCODED_CHARS: usize = 65_536;
 
 /// A libsodium sealed box, base64-encoded, that only the GitHub Service can open.
 ///
-/// It is a bearer credential: whoever holds it can replay it to the GitHub Service. So it has no
-/// `Serialize`, and its `Debug` and `Display` print a redaction. The only way to the raw text is
-/// [`SealedBlob::expose`], which is meant for building the upstream request body and nothing else.
+/// It is a bearer credential: whoever holds it can replay it to the GitHub Service. So its `Debug`
+/// and `Display` print a redaction, and the raw text is reached only through
+/// [`SealedBlob::expose`] (for the upstream request body) and through the `Serialize` of
+/// [`SealedPat`] and [`SealedValue`], which exists for clients writing a request body: the service
+/// never serializes a request.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SealedBlob(String);
 
@@ -26,7 +30,11 @@ impl SealedBlob {
         &self.0
     }
 
-    fn parse(value: String, min_decoded: usize, what: &'static str) -> Result<Self, NameError> {
+    pub(crate) fn parse(
+        value: String,
+        min_decoded: usize,
+        what: &'static str,
+    ) -> Result<Self, NameError> {
         if value.is_empty() {
             return Err(NameError(match what {
                 "pat" => {
@@ -83,11 +91,32 @@ impl fmt::Display for SealedBlob {
 }
 
 macro_rules! sealed_kind {
-    ($(#[$doc:meta])* $name:ident, $min:expr, $what:literal) => {
+    ($(#[$doc:meta])* $name:ident, $min:expr, $what:literal, $schema_doc:literal) => {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, Deserialize)]
         #[serde(try_from = "String")]
         pub struct $name(SealedBlob);
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.0.expose())
+            }
+        }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .content_encoding("base64")
+                    .pattern(Some("^[A-Za-z0-9+/]*={0,2}$"))
+                    .min_length(Some(SEAL_OVERHEAD.div_ceil(3) * 4))
+                    .max_length(Some(MAX_ENCODED_CHARS))
+                    .description(Some(concat!($schema_doc, " Seal with the key of GET /public-keys/github (libsodium sealed box), then standard base64 with padding. Passed through unchanged: this service cannot open it.")))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
 
         impl $name {
             pub fn blob(&self) -> &SealedBlob {
@@ -114,13 +143,15 @@ sealed_kind!(
     /// A sealed GitHub PAT: the plaintext is never empty, so at least 49 bytes decoded.
     SealedPat,
     SEAL_OVERHEAD + 1,
-    "pat"
+    "pat",
+    "A GitHub PAT, sealed."
 );
 sealed_kind!(
     /// A sealed secret value: at least the 48 bytes of sealed-box overhead.
     SealedValue,
     SEAL_OVERHEAD,
-    "value"
+    "value",
+    "A secret value, sealed."
 );
 
 #[cfg(test)]

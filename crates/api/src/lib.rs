@@ -1,0 +1,57 @@
+//! The Deploy Service's HTTP contract (`api.md`), written once and shared by the service, its
+//! client (`mgraph-deploy-cli`) and the tests; the service's OpenAPI document is generated from
+//! these types and its route table.
+//!
+//! - [`names`], [`sealed`], [`target`]: validated vocabulary. A value of one of these types is
+//!   acceptable to GitHub and to the GitHub Service as is; deserializing one is its validation,
+//!   and errors name the rule, never the rejected value (it may be a misplaced credential).
+//! - [`requests`]: the body of every operation route and of a workflow file.
+//! - [`envelope`]: the answer of every operation route and each operation's `data`.
+//! - [`workflow`]: the `/execute` report and the `/execute/plan` body.
+//! - [`errors`]: the `error_type` vocabulary with each type's HTTP status, and the operations.
+//! - [`info`]: the bodies of `/info/*`, `/public-keys/github` and the plain failure body.
+
+pub mod envelope;
+pub mod errors;
+pub mod info;
+pub mod names;
+pub mod requests;
+pub mod sealed;
+pub mod target;
+pub mod workflow;
+
+pub use envelope::{
+    CreateData, DeleteData, Envelope, ExistsData, GetData, ListData, PresenceData, PresenceEntry,
+    PresenceScope, RateLimit, SecretMeta,
+};
+pub use errors::{ErrorType, OperationKind};
+pub use info::{ErrorBody, Health, PublicKeyInfo, ServiceStatus, Version};
+pub use names::{
+    EnvironmentName, NameError, OrgName, OwnerName, PresenceName, RepoName, SecretName,
+};
+pub use requests::{
+    CreateBody, Credentials, ListBody, OnError, PresenceBody, SecretBody, WorkflowBody,
+    WorkflowOperation, WorkflowOptions,
+};
+pub use sealed::{MAX_ENCODED_CHARS, SEAL_OVERHEAD, SealedBlob, SealedPat, SealedValue};
+pub use target::{EnvFallback, Scope, Target, TargetSpec, Visibility};
+pub use workflow::{Action, Estimate, Plan, PlanError, PlanStep, Report, Status, StepResult};
+
+use serde::Deserialize as _;
+
+/// For an optional member: absent is `None`, `null` is refused (a `null` is never read as
+/// "absent": `"environment": null` must not turn an environment write into a repository write).
+/// Use with `#[serde(default, deserialize_with = "present")]`.
+pub fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    match Option::<T>::deserialize(deserializer)? {
+        Some(value) => Ok(Some(value)),
+        None => Err(serde::de::Error::custom(NULL_MEMBER)),
+    }
+}
+
+/// The message for a `null` where a value belongs.
+pub const NULL_MEMBER: &str = "must not be null: leave the field out to omit it";

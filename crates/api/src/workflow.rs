@@ -1,0 +1,110 @@
+//! The `/execute` report and the `/execute/plan` body (`api.md` §2).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::{ErrorType, OperationKind, RateLimit, Scope, SecretName};
+
+/// A step's end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Completed,
+    Failed,
+    Skipped,
+}
+
+/// One step's result, as the single-operation route would have answered it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StepResult {
+    /// 1-based position in the file.
+    pub step: usize,
+    pub operation: OperationKind,
+    pub secret_name: Option<SecretName>,
+    /// The target in words: `owner/repo`, `owner/repo (environment 'dev')`, `organisation o`.
+    pub target: String,
+    pub scope: Scope,
+    pub status: Status,
+    pub success: bool,
+    pub duration: f64,
+    pub attempts: u32,
+    pub error: Option<String>,
+    pub error_type: Option<ErrorType>,
+    /// The operation's `data`, as in its envelope; `{}` when the step did not complete.
+    #[schema(value_type = Object)]
+    pub data: Value,
+    #[serde(default)]
+    pub messages: Vec<String>,
+}
+
+/// The body of `/execute` for a valid workflow: 200 when every step completed, else 207.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Report {
+    pub success: bool,
+    pub total_operations: usize,
+    pub completed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub duration: f64,
+    pub results: Vec<StepResult>,
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// What a step does to the secret it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Write,
+    Delete,
+    Read,
+    /// `check_state`: the write creates a secret that does not exist yet.
+    Create,
+    /// `check_state`: the write overwrites an existing secret.
+    Update,
+    /// `check_state`: the delete finds nothing to delete.
+    Noop,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PlanStep {
+    pub step: usize,
+    pub operation: OperationKind,
+    pub secret_name: Option<SecretName>,
+    pub target: String,
+    pub scope: Scope,
+    pub action: Action,
+}
+
+/// One problem with a workflow file. `step` is 1-based; `None` for the workflow's own fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PlanError {
+    pub step: Option<usize>,
+    /// Dotted path of the field; empty for the whole body.
+    pub field: String,
+    pub message: String,
+}
+
+/// How much the workflow asks of the upstream, before retries and diagnoses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Estimate {
+    /// Calls this service makes to the GitHub Service.
+    pub github_service_calls: usize,
+    /// Requests the GitHub Service makes to GitHub for them.
+    pub github_requests: usize,
+    /// Writes and deletes: GitHub's "content-creating" requests.
+    pub github_writes: usize,
+}
+
+/// The body of `/execute/plan` (200 when valid, 422 when not), and of `/execute` (422) for an
+/// invalid workflow, which runs nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Plan {
+    pub valid: bool,
+    pub total_operations: usize,
+    pub plan: Vec<PlanStep>,
+    pub warnings: Vec<String>,
+    pub errors: Vec<PlanError>,
+    pub estimate: Estimate,
+    pub state_checked: bool,
+}
