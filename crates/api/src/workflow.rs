@@ -66,6 +66,20 @@ pub enum Action {
     Noop,
 }
 
+impl Action {
+    /// The wire name, `write`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Write => "write",
+            Action::Delete => "delete",
+            Action::Read => "read",
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Noop => "noop",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PlanStep {
     pub step: usize,

@@ -3,7 +3,12 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use mgraph_deploy_api::{
+    CreateData, DeleteData, Envelope, ExistsData, GetData, Health, ListData, Plan, PresenceData,
+    PublicKeyInfo, Report, ServiceStatus, Version,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::seal::{PublicKey, Sealed};
@@ -92,105 +97,25 @@ pub enum ClientError {
     BadUrl(String),
 }
 
-/// GitHub's rate limit as the service last saw it.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
-pub struct RateLimit {
-    pub remaining: u64,
-    pub limit: u64,
-    pub used: u64,
-    pub timestamp_reset: u64,
-}
-
-/// The operation envelope (api.md §1), with the HTTP status it came with.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct Envelope {
-    #[serde(skip)]
+/// An answer and the HTTP status it came with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer<T> {
     pub status: u16,
-    pub success: bool,
-    pub operation: String,
-    pub data: Value,
-    pub error: String,
-    pub error_type: Option<String>,
-    #[serde(default)]
-    pub messages: Vec<String>,
-    pub duration: f64,
-    pub rate_limit: Option<RateLimit>,
+    pub body: T,
 }
 
-impl Envelope {
-    pub fn is(&self, error_type: &str) -> bool {
-        self.error_type.as_deref() == Some(error_type)
+impl<T> std::ops::Deref for Answer<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.body
     }
-}
-
-/// One step of an `/execute` report.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct StepResult {
-    pub step: usize,
-    pub operation: String,
-    pub secret_name: Option<String>,
-    pub target: String,
-    pub scope: String,
-    pub status: String,
-    pub success: bool,
-    pub duration: f64,
-    pub attempts: u32,
-    pub error: Option<String>,
-    pub error_type: Option<String>,
-    pub data: Value,
-}
-
-/// The `/execute` report (api.md §2); `status` is 200 or 207.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct Report {
-    #[serde(skip)]
-    pub status: u16,
-    pub success: bool,
-    pub total_operations: usize,
-    pub completed: usize,
-    pub failed: usize,
-    pub skipped: usize,
-    pub duration: f64,
-    pub results: Vec<StepResult>,
-    pub rate_limit: Option<RateLimit>,
-}
-
-/// One step of a plan.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct PlanStep {
-    pub step: usize,
-    pub operation: String,
-    pub secret_name: Option<String>,
-    pub target: String,
-    pub scope: String,
-    pub action: String,
-}
-
-/// A workflow error, located by step and field.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct PlanError {
-    pub step: Option<usize>,
-    pub field: String,
-    pub message: String,
-}
-
-/// The `/execute/plan` body, also what `/execute` answers (422) for an invalid workflow.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct Plan {
-    #[serde(skip)]
-    pub status: u16,
-    pub valid: bool,
-    pub total_operations: usize,
-    pub plan: Vec<PlanStep>,
-    pub warnings: Vec<String>,
-    pub errors: Vec<PlanError>,
 }
 
 /// What `/execute` answered: a report, or the plan of an invalid workflow.
 #[derive(Debug, Clone)]
 pub enum Execution {
-    Ran(Report),
-    Invalid(Plan),
+    Ran(Answer<Report>),
+    Invalid(Answer<Plan>),
 }
 
 /// The client. Cheap to clone; one connection pool.
@@ -236,26 +161,34 @@ impl DeployClient {
     }
 
     /// `GET /info/health` (no API key needed).
-    pub async fn health(&self) -> Result<Value, ClientError> {
+    pub async fn health(&self) -> Result<Health, ClientError> {
         self.get_json("/info/health").await
     }
 
-    /// `GET /info/{version,status}`.
-    pub async fn info(&self, which: &str) -> Result<Value, ClientError> {
-        self.get_json(&format!("/info/{which}")).await
+    /// `GET /info/version`.
+    pub async fn version(&self) -> Result<Version, ClientError> {
+        self.get_json("/info/version").await
+    }
+
+    /// `GET /info/status`.
+    pub async fn status(&self) -> Result<ServiceStatus, ClientError> {
+        self.get_json("/info/status").await
     }
 
     /// `GET /public-keys/github`, parsed.
     pub async fn public_key(&self) -> Result<PublicKey, ClientError> {
-        let body = self.get_json("/public-keys/github").await?;
-        let hex_key = body["public_key"].as_str().unwrap_or_default();
-        PublicKey::from_hex(hex_key).map_err(|e| ClientError::Unexpected {
+        let body: PublicKeyInfo = self.get_json("/public-keys/github").await?;
+        PublicKey::from_hex(&body.public_key).map_err(|e| ClientError::Unexpected {
             status: 200,
             detail: format!("/public-keys/github: {e}"),
         })
     }
 
-    pub async fn list(&self, pat: &Sealed, target: &Target) -> Result<Envelope, ClientError> {
+    pub async fn list(
+        &self,
+        pat: &Sealed,
+        target: &Target,
+    ) -> Result<Answer<Envelope<ListData>>, ClientError> {
         self.operation("list", json!({ "encrypted_pat": pat, "target": target }))
             .await
     }
@@ -265,7 +198,7 @@ impl DeployClient {
         pat: &Sealed,
         target: &Target,
         name: &str,
-    ) -> Result<Envelope, ClientError> {
+    ) -> Result<Answer<Envelope<GetData>>, ClientError> {
         self.named("get", pat, target, name).await
     }
 
@@ -274,7 +207,7 @@ impl DeployClient {
         pat: &Sealed,
         target: &Target,
         name: &str,
-    ) -> Result<Envelope, ClientError> {
+    ) -> Result<Answer<Envelope<ExistsData>>, ClientError> {
         self.named("exists", pat, target, name).await
     }
 
@@ -285,7 +218,7 @@ impl DeployClient {
         name: &str,
         value: &Sealed,
         options: &WriteOptions,
-    ) -> Result<Envelope, ClientError> {
+    ) -> Result<Answer<Envelope<CreateData>>, ClientError> {
         let mut body = serde_json::Map::new();
         body.insert("encrypted_pat".into(), json!(pat));
         body.insert("target".into(), json!(target));
@@ -300,7 +233,7 @@ impl DeployClient {
         pat: &Sealed,
         target: &Target,
         name: &str,
-    ) -> Result<Envelope, ClientError> {
+    ) -> Result<Answer<Envelope<DeleteData>>, ClientError> {
         self.named("delete", pat, target, name).await
     }
 
@@ -309,7 +242,7 @@ impl DeployClient {
         pat: &Sealed,
         target: &Target,
         required: &[String],
-    ) -> Result<Envelope, ClientError> {
+    ) -> Result<Answer<Envelope<PresenceData>>, ClientError> {
         self.operation(
             "presence",
             json!({ "encrypted_pat": pat, "target": target, "required": required }),
@@ -321,29 +254,25 @@ impl DeployClient {
     pub async fn execute(&self, workflow: &Value) -> Result<Execution, ClientError> {
         let (status, body) = self.post("/execute", workflow).await?;
         if status == 422 {
-            return Ok(Execution::Invalid(parse(status, body, |p: &mut Plan| {
-                p.status = status
-            })?));
+            return Ok(Execution::Invalid(parse(status, body)?));
         }
-        Ok(Execution::Ran(parse(status, body, |r: &mut Report| {
-            r.status = status
-        })?))
+        Ok(Execution::Ran(parse(status, body)?))
     }
 
     /// `POST /execute/plan`.
-    pub async fn plan(&self, workflow: &Value) -> Result<Plan, ClientError> {
+    pub async fn plan(&self, workflow: &Value) -> Result<Answer<Plan>, ClientError> {
         let (status, body) = self.post("/execute/plan", workflow).await?;
-        parse(status, body, |p: &mut Plan| p.status = status)
+        parse(status, body)
     }
 
     /// The operations whose body is a target and a secret name.
-    async fn named(
+    async fn named<D: DeserializeOwned>(
         &self,
         op: &str,
         pat: &Sealed,
         target: &Target,
         name: &str,
-    ) -> Result<Envelope, ClientError> {
+    ) -> Result<Answer<Envelope<D>>, ClientError> {
         self.operation(
             op,
             json!({ "encrypted_pat": pat, "target": target, "secret_name": name }),
@@ -351,18 +280,22 @@ impl DeployClient {
         .await
     }
 
-    async fn operation(&self, name: &str, body: Value) -> Result<Envelope, ClientError> {
+    async fn operation<D: DeserializeOwned>(
+        &self,
+        name: &str,
+        body: Value,
+    ) -> Result<Answer<Envelope<D>>, ClientError> {
         let (status, body) = self
             .post(&format!("/operations/github/secrets/{name}"), &body)
             .await?;
-        parse(status, body, |e: &mut Envelope| e.status = status)
+        parse(status, body)
     }
 
-    async fn get_json(&self, path: &str) -> Result<Value, ClientError> {
+    async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let request = self.http.get(format!("{}{path}", self.base));
         let (status, body) = self.send(request).await?;
         if (200..300).contains(&status) {
-            Ok(body)
+            Ok(parse(status, body)?.body)
         } else {
             Err(unexpected(status, &body))
         }
@@ -414,16 +347,10 @@ impl DeployClient {
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(
-    status: u16,
-    body: Value,
-    set_status: impl FnOnce(&mut T),
-) -> Result<T, ClientError> {
-    match serde_json::from_value::<T>(body.clone()) {
-        Ok(mut parsed) => {
-            set_status(&mut parsed);
-            Ok(parsed)
-        }
+/// The body read as `T`; a body of another shape is described by its `error`, never echoed.
+fn parse<T: DeserializeOwned>(status: u16, body: Value) -> Result<Answer<T>, ClientError> {
+    match T::deserialize(&body) {
+        Ok(body) => Ok(Answer { status, body }),
         Err(_) => Err(unexpected(status, &body)),
     }
 }

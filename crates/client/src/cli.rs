@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
 
-use crate::api::{
-    ApiKey, ClientError, DeployClient, Envelope, Execution, Plan, Report, Target, WriteOptions,
-};
+use mgraph_deploy_api::{Envelope, ErrorType, Plan, PresenceScope, Report, Status};
+
+use crate::api::{Answer, ApiKey, ClientError, DeployClient, Execution, Target, WriteOptions};
 use crate::seal::{Plaintext, PublicKey, Sealed};
 use crate::values::read_values;
 
@@ -24,6 +24,17 @@ pub enum Exit {
     OperationFailed = 1,
     InvalidInput = 2,
     Unreachable = 3,
+}
+
+impl Exit {
+    /// `OperationFailed` when `failed`, else `Success`.
+    fn unless(failed: bool) -> Self {
+        if failed {
+            Exit::OperationFailed
+        } else {
+            Exit::Success
+        }
+    }
 }
 
 impl From<Exit> for ExitCode {
@@ -338,20 +349,20 @@ async fn run(cli: Cli) -> Result<Exit, Failure> {
             let envelope = session
                 .resealing(async |c, s| c.presence(&s.pat, &target, &require).await)
                 .await?;
-            Ok(out.envelope(&envelope, |data| {
-                for s in data["secrets"].as_array().into_iter().flatten() {
-                    let name = s["name"].as_str().unwrap_or("?");
-                    match (s["present"].as_bool(), s["scope"].as_str()) {
-                        (Some(true), Some(scope)) => println!("present  {name} ({scope})"),
-                        _ => println!("MISSING  {name}"),
+            Ok(out.envelope(
+                &envelope,
+                |data| Exit::unless(!data.all_present),
+                |data| {
+                    for s in &data.secrets {
+                        match (s.present, s.scope) {
+                            (true, Some(scope)) => {
+                                println!("present  {} ({})", s.name, scope_word(scope));
+                            }
+                            _ => println!("MISSING  {}", s.name),
+                        }
                     }
-                }
-                if data["all_present"] == true {
-                    Exit::Success
-                } else {
-                    Exit::OperationFailed
-                }
-            }))
+                },
+            ))
         }
         Command::Apply {
             file,
@@ -508,11 +519,11 @@ async fn secret(
                         .await
                 })
                 .await?;
-            Ok(out.envelope(&envelope, |data| {
-                let scope = data["scope"].as_str().unwrap_or("?");
-                println!("wrote {name} to {target} ({scope} secret)");
-                Exit::Success
-            }))
+            Ok(out.envelope(
+                &envelope,
+                |_| Exit::Success,
+                |data| println!("wrote {name} to {target} ({} secret)", data.scope),
+            ))
         }
         SecretCommand::List { target, pat } => {
             let target = target.resolve()?;
@@ -520,18 +531,20 @@ async fn secret(
             let envelope = session
                 .resealing(async |c, s| c.list(&s.pat, &target).await)
                 .await?;
-            Ok(out.envelope(&envelope, |data| {
-                let secrets = data["secrets"].as_array().cloned().unwrap_or_default();
-                for s in &secrets {
-                    println!(
-                        "{:<40} updated {}",
-                        s["name"].as_str().unwrap_or("?"),
-                        s["updated_at"].as_str().unwrap_or("?")
-                    );
-                }
-                eprintln!("{} secret(s) in {target}", secrets.len());
-                Exit::Success
-            }))
+            Ok(out.envelope(
+                &envelope,
+                |_| Exit::Success,
+                |data| {
+                    for s in &data.secrets {
+                        println!(
+                            "{:<40} updated {}",
+                            s.name,
+                            s.updated_at.as_deref().unwrap_or("?")
+                        );
+                    }
+                    eprintln!("{} secret(s) in {target}", data.secrets.len());
+                },
+            ))
         }
         SecretCommand::Get { name, target, pat } => {
             let target = target.resolve()?;
@@ -539,16 +552,19 @@ async fn secret(
             let envelope = session
                 .resealing(async |c, s| c.get(&s.pat, &target, &name).await)
                 .await?;
-            Ok(out.envelope(&envelope, |data| {
-                let s = &data["secret"];
-                println!("name        {}", s["name"].as_str().unwrap_or("?"));
-                println!("created_at  {}", s["created_at"].as_str().unwrap_or("?"));
-                println!("updated_at  {}", s["updated_at"].as_str().unwrap_or("?"));
-                if let Some(v) = s["visibility"].as_str() {
-                    println!("visibility  {v}");
-                }
-                Exit::Success
-            }))
+            Ok(out.envelope(
+                &envelope,
+                |_| Exit::Success,
+                |data| {
+                    let s = &data.secret;
+                    println!("name        {}", s.name);
+                    println!("created_at  {}", s.created_at.as_deref().unwrap_or("?"));
+                    println!("updated_at  {}", s.updated_at.as_deref().unwrap_or("?"));
+                    if let Some(v) = s.visibility {
+                        println!("visibility  {}", v.as_str());
+                    }
+                },
+            ))
         }
         SecretCommand::Exists { name, target, pat } => {
             let target = target.resolve()?;
@@ -556,15 +572,17 @@ async fn secret(
             let envelope = session
                 .resealing(async |c, s| c.exists(&s.pat, &target, &name).await)
                 .await?;
-            Ok(out.envelope(&envelope, |data| {
-                if data["exists"] == true {
-                    println!("{name} exists in {target}");
-                    Exit::Success
-                } else {
-                    println!("{name} does not exist in {target}");
-                    Exit::OperationFailed
-                }
-            }))
+            Ok(out.envelope(
+                &envelope,
+                |data| Exit::unless(!data.exists),
+                |data| {
+                    if data.exists {
+                        println!("{name} exists in {target}");
+                    } else {
+                        println!("{name} does not exist in {target}");
+                    }
+                },
+            ))
         }
         SecretCommand::Delete { name, target, pat } => {
             let target = target.resolve()?;
@@ -572,10 +590,11 @@ async fn secret(
             let envelope = session
                 .resealing(async |c, s| c.delete(&s.pat, &target, &name).await)
                 .await?;
-            Ok(out.envelope(&envelope, |_| {
-                println!("deleted {name} from {target}");
-                Exit::Success
-            }))
+            Ok(out.envelope(
+                &envelope,
+                |_| Exit::Success,
+                |_| println!("deleted {name} from {target}"),
+            ))
         }
     }
 }
@@ -655,9 +674,9 @@ trait MaybeUndecryptable {
     fn undecryptable(&self) -> bool;
 }
 
-impl MaybeUndecryptable for Envelope {
+impl<D> MaybeUndecryptable for Answer<Envelope<D>> {
     fn undecryptable(&self) -> bool {
-        self.is("decryption_failed")
+        self.is(ErrorType::DecryptionFailed)
     }
 }
 
@@ -667,7 +686,7 @@ impl MaybeUndecryptable for Execution {
     }
 }
 
-impl MaybeUndecryptable for Plan {
+impl MaybeUndecryptable for Answer<Plan> {
     fn undecryptable(&self) -> bool {
         self.warnings
             .iter()
@@ -677,7 +696,7 @@ impl MaybeUndecryptable for Plan {
 
 fn has_decryption_failure(execution: &Execution) -> bool {
     matches!(execution, Execution::Ran(report)
-        if report.results.iter().any(|r| r.error_type.as_deref() == Some("decryption_failed")))
+        if report.results.iter().any(|r| r.error_type == Some(ErrorType::DecryptionFailed)))
 }
 
 impl TargetArgs {
@@ -802,31 +821,39 @@ impl Output {
         })
     }
 
-    /// Prints an operation envelope; `on_success` prints the data and picks the exit code.
-    fn envelope(&self, envelope: &Envelope, on_success: impl FnOnce(&Value) -> Exit) -> Exit {
-        let exit = if envelope.success {
-            if self.json {
-                exit_of_data(envelope)
-            } else {
-                on_success(&envelope.data)
+    /// Prints an operation envelope: its data by `print` (or as JSON), and exits by `exit_of`
+    /// on success (`exists` and `presence` answer 1 for false and missing).
+    fn envelope<D: serde::Serialize>(
+        &self,
+        envelope: &Answer<Envelope<D>>,
+        exit_of: impl FnOnce(&D) -> Exit,
+        print: impl FnOnce(&D),
+    ) -> Exit {
+        let exit = match (&envelope.data, envelope.success) {
+            (Some(data), true) => {
+                if !self.json {
+                    print(data);
+                }
+                exit_of(data)
             }
-        } else {
-            if !self.json {
-                eprintln!(
-                    "error: {} ({}, HTTP {})",
-                    envelope.error,
-                    envelope.error_type.as_deref().unwrap_or("unknown"),
-                    envelope.status
-                );
-            }
-            match envelope.error_type.as_deref() {
-                Some("invalid_input") => Exit::InvalidInput,
-                Some("unauthorized") => Exit::Unreachable,
-                _ => Exit::OperationFailed,
+            _ => {
+                if !self.json {
+                    eprintln!(
+                        "error: {} ({}, HTTP {})",
+                        envelope.error,
+                        envelope.error_type.map_or("unknown", ErrorType::as_str),
+                        envelope.status
+                    );
+                }
+                match envelope.error_type {
+                    Some(ErrorType::InvalidInput) => Exit::InvalidInput,
+                    Some(ErrorType::Unauthorized) => Exit::Unreachable,
+                    _ => Exit::OperationFailed,
+                }
             }
         };
         if self.json {
-            self.print_json(envelope);
+            self.print_json(&envelope.body);
         } else {
             for message in &envelope.messages {
                 eprintln!("  {message}");
@@ -843,8 +870,8 @@ impl Output {
                 println!(
                     "{:>3}. {:<7} {:<40} {} ({})",
                     step.step,
-                    step.action,
-                    step.secret_name.as_deref().unwrap_or("-"),
+                    step.action.as_str(),
+                    step.secret_name.as_ref().map_or("-", |n| n.as_str()),
                     step.target,
                     step.scope
                 );
@@ -865,7 +892,7 @@ impl Output {
         match execution {
             Execution::Invalid(plan) => {
                 if self.json {
-                    self.print_json(plan);
+                    self.print_json(&plan.body);
                 } else {
                     eprintln!("the workflow is invalid; nothing was written");
                     print_plan_errors(plan);
@@ -874,7 +901,7 @@ impl Output {
             }
             Execution::Ran(report) => {
                 if self.json {
-                    self.print_json(report);
+                    self.print_json(&report.body);
                 } else {
                     print_report(report);
                 }
@@ -888,14 +915,11 @@ impl Output {
     }
 }
 
-/// `--json` success codes: `exists` and `presence` still say false/missing with exit 1.
-fn exit_of_data(envelope: &Envelope) -> Exit {
-    let negative = envelope.data.get("exists") == Some(&Value::Bool(false))
-        || envelope.data.get("all_present") == Some(&Value::Bool(false));
-    if negative {
-        Exit::OperationFailed
-    } else {
-        Exit::Success
+fn scope_word(scope: PresenceScope) -> &'static str {
+    match scope {
+        PresenceScope::Environment => "environment",
+        PresenceScope::Repo => "repo",
+        PresenceScope::Builtin => "builtin",
     }
 }
 
@@ -908,12 +932,12 @@ fn print_plan_errors(plan: &Plan) {
     }
 }
 
-fn print_report(report: &Report) {
+fn print_report(report: &Answer<Report>) {
     for r in &report.results {
-        let mark = match r.status.as_str() {
-            "completed" => "ok  ",
-            "skipped" => "skip",
-            _ => "FAIL",
+        let mark = match r.status {
+            Status::Completed => "ok  ",
+            Status::Skipped => "skip",
+            Status::Failed => "FAIL",
         };
         let tail = match (&r.error, &r.error_type) {
             (Some(error), Some(kind)) => format!("  {kind}: {error}"),
@@ -922,8 +946,8 @@ fn print_report(report: &Report) {
         println!(
             "{mark} {:>3}. {:<22} {:<36} {} ({}) {:.2}s, {} attempt(s){tail}",
             r.step,
-            r.operation,
-            r.secret_name.as_deref().unwrap_or("-"),
+            r.operation.name(),
+            r.secret_name.as_ref().map_or("-", |n| n.as_str()),
             r.target,
             r.scope,
             r.duration,
@@ -940,9 +964,11 @@ fn print_report(report: &Report) {
         report.status
     );
     if let Some(rate) = &report.rate_limit {
+        let known = |n: Option<u64>| n.map_or_else(|| "?".to_owned(), |n| n.to_string());
         eprintln!(
             "GitHub rate limit: {} of {} left",
-            rate.remaining, rate.limit
+            known(rate.remaining),
+            known(rate.limit)
         );
     }
 }

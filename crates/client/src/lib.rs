@@ -11,7 +11,6 @@ pub mod cli;
 pub mod seal;
 pub mod values;
 
-pub use api::{
-    ApiKey, ClientError, DeployClient, Envelope, Execution, Plan, Report, Target, WriteOptions,
-};
+pub use api::{Answer, ApiKey, ClientError, DeployClient, Execution, Target, WriteOptions};
+pub use mgraph_deploy_api::{Envelope, ErrorType, Plan, Report};
 pub use seal::{Plaintext, PublicKey, Sealed};

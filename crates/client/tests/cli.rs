@@ -424,3 +424,155 @@ async fn seal_output_opens_upstream_and_run_posts_a_hand_built_workflow() {
         .unwrap();
     assert_eq!(stored.plaintext, "hand sealed value");
 }
+
+/// A service stand-in answering every route with one canned body: shapes the real service can
+/// legally send but the offline stack does not produce on demand.
+async fn canned_service(answers: Vec<(&'static str, u16, Value)>) -> String {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let answers = answers.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 4096];
+                // The head, then as many body bytes as it announces.
+                let (head, body_read) = loop {
+                    let n = socket.read(&mut buffer).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buffer[..n]);
+                    if let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&request[..end]).to_string();
+                        break (head, request.len() - end - 4);
+                    }
+                };
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                let mut remaining = length.saturating_sub(body_read);
+                while remaining > 0 {
+                    let n = socket.read(&mut buffer).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    remaining = remaining.saturating_sub(n);
+                }
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let (status, body) = answers
+                    .iter()
+                    .find(|(p, _, _)| *p == path)
+                    .map(|(_, s, b)| (*s, b.to_string()))
+                    .unwrap_or((404, "{}".to_owned()));
+                let response = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn the_cli_reads_null_rate_limit_members_and_keeps_each_step_s_messages() {
+    let null_rate_limit = serde_json::json!({
+        "remaining": null, "limit": null, "used": null, "timestamp_reset": null
+    });
+    let url = canned_service(vec![
+        (
+            "/public-keys/github",
+            200,
+            serde_json::json!({
+                "public_key": "e86904034676c1d38ed9649c8e77564f100fca16862ef617e6f5a06354411104",
+                "algorithm": "NaCl/Curve25519/SealedBox", "service": "github"
+            }),
+        ),
+        (
+            "/operations/github/secrets/list",
+            200,
+            serde_json::json!({
+                "success": true, "operation": "github:secrets:list",
+                "data": {"secrets": [{"name": "A", "created_at": null, "updated_at": null}], "scope": "repo"},
+                "error": "", "error_type": null, "messages": ["noted"], "duration": 0.01,
+                "rate_limit": null_rate_limit
+            }),
+        ),
+        (
+            "/execute",
+            207,
+            serde_json::json!({
+                "success": false, "total_operations": 1, "completed": 0, "failed": 1, "skipped": 0,
+                "duration": 0.5, "rate_limit": null_rate_limit,
+                "results": [{
+                    "step": 1, "operation": "github:secrets:delete", "secret_name": "A",
+                    "target": "o/r", "scope": "repo", "status": "failed", "success": false,
+                    "duration": 0.4, "attempts": 3, "error": "busy", "error_type": "upstream_unavailable",
+                    "data": {}, "messages": ["not retried: the next attempt would start after the workflow's deadline (wait 1.0 s)"]
+                }]
+            }),
+        ),
+    ])
+    .await;
+    let run = |args: Vec<String>| {
+        let url = url.clone();
+        async move {
+            let output = tokio::process::Command::new(CLI)
+                .env_clear()
+                .env("DEPLOY_SERVICE__URL", &url)
+                .env("GIT_HUB__ACCESS_TOKEN", PatKind::Admin.token())
+                .args(&args)
+                .stdin(Stdio::null())
+                .output()
+                .await
+                .unwrap();
+            (
+                output.status.code().unwrap(),
+                String::from_utf8(output.stdout).unwrap(),
+                String::from_utf8(output.stderr).unwrap(),
+            )
+        }
+    };
+
+    let (code, stdout, stderr) = run(vec![
+        "secret".into(),
+        "list".into(),
+        "--repo".into(),
+        "o/r".into(),
+    ])
+    .await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.starts_with("A "), "{stdout}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let workflow = dir.path().join("w.json");
+    std::fs::write(
+        &workflow,
+        r#"{"credentials":{"github_pat":"x"},"operations":[{"type":"github:secrets:delete","secret_name":"A"}]}"#,
+    )
+    .unwrap();
+    let (code, stdout, stderr) = run(vec![
+        "--json".into(),
+        "run".into(),
+        workflow.display().to_string(),
+    ])
+    .await;
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["rate_limit"], null_rate_limit);
+    assert_eq!(
+        report["results"][0]["messages"][0],
+        "not retried: the next attempt would start after the workflow's deadline (wait 1.0 s)"
+    );
+}

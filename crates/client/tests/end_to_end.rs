@@ -4,8 +4,10 @@
 
 use std::time::Duration;
 
+use mgraph_deploy_api::{Action, OperationKind, PresenceScope, Visibility};
 use mgraph_deploy_client::{
-    DeployClient, Envelope, Execution, Plaintext, PublicKey, Sealed, Target, WriteOptions,
+    Answer, DeployClient, Envelope, ErrorType, Execution, Plaintext, PublicKey, Sealed, Target,
+    WriteOptions,
 };
 use mgraph_deploy_emulator::{Fault, PatKind, Scope, seed};
 use mgraph_deploy_local::{LocalStack, StackOptions};
@@ -94,17 +96,34 @@ fn bootstrap() -> Vec<(&'static str, &'static str)> {
     ]
 }
 
-fn expect_failure(envelope: &Envelope, status: u16, error_type: &str) {
+/// Status, error type and operation of an answer, whatever its data type.
+fn failure_of<D>(answer: Answer<Envelope<D>>) -> (u16, Option<ErrorType>, Option<OperationKind>) {
+    (answer.status, answer.error_type, answer.operation)
+}
+
+fn expect_failure<D: std::fmt::Debug>(
+    envelope: &Answer<Envelope<D>>,
+    status: u16,
+    error_type: &str,
+) {
     assert_eq!(
         (
             envelope.status,
-            envelope.error_type.as_deref(),
+            envelope.error_type.map(ErrorType::as_str),
             envelope.success
         ),
         (status, Some(error_type), false),
         "{envelope:?}"
     );
-    assert_eq!(envelope.data, json!({}));
+    assert!(envelope.data.is_none(), "{envelope:?}");
+}
+
+/// The data of a successful answer.
+fn data<D: std::fmt::Debug>(answer: &Answer<Envelope<D>>) -> &D {
+    answer
+        .data
+        .as_ref()
+        .unwrap_or_else(|| panic!("a successful answer: {answer:?}"))
 }
 
 #[tokio::test]
@@ -119,7 +138,7 @@ async fn the_brief_s_six_secret_bootstrap_through_execute_arrives_intact() {
     let plan = w.client.plan(&json!({ "options": { "check_state": true }, "credentials": workflow["credentials"], "target": workflow["target"], "operations": workflow["operations"] })).await.unwrap();
     assert!(plan.valid);
     assert!(
-        plan.plan.iter().all(|s| s.action == "create"),
+        plan.plan.iter().all(|s| s.action == Action::Create),
         "{:?}",
         plan.plan
     );
@@ -139,7 +158,7 @@ async fn the_brief_s_six_secret_bootstrap_through_execute_arrives_intact() {
         );
     }
     let again = w.client.plan(&json!({ "options": { "check_state": true }, "credentials": workflow["credentials"], "target": workflow["target"], "operations": workflow["operations"] })).await.unwrap();
-    assert!(again.plan.iter().all(|s| s.action == "update"));
+    assert!(again.plan.iter().all(|s| s.action == Action::Update));
 }
 
 #[tokio::test]
@@ -158,46 +177,33 @@ async fn every_route_works_in_every_scope_and_values_arrive_intact() {
                 .await
                 .unwrap();
             assert!(created.success, "{target} {name}: {created:?}");
-            assert_eq!(created.data["created"], true);
+            assert!(data(&created).created);
             assert_eq!(w.stored(&scope_of(&target), name).as_deref(), Some(value));
         }
         let listed = w.client.list(&pat, &target).await.unwrap();
-        let names: Vec<&str> = listed.data["secrets"]
-            .as_array()
-            .unwrap()
+        let names: Vec<&str> = data(&listed)
+            .secrets
             .iter()
-            .map(|s| s["name"].as_str().unwrap())
+            .map(|s| s.name.as_str())
             .collect();
         assert_eq!(names.len(), 6, "{target}: {names:?}");
 
         let got = w.client.get(&pat, &target, "AWS_ACCOUNT_ID").await.unwrap();
-        assert_eq!(got.data["secret"]["name"], "AWS_ACCOUNT_ID");
+        assert_eq!(data(&got).secret.name.as_str(), "AWS_ACCOUNT_ID");
         if let Target::Org { .. } = target {
-            assert_eq!(got.data["secret"]["visibility"], "all");
+            assert_eq!(data(&got).secret.visibility, Some(Visibility::All));
         }
-        assert_eq!(
-            w.client
-                .exists(&pat, &target, "AWS_ACCOUNT_ID")
-                .await
-                .unwrap()
-                .data["exists"],
-            true
-        );
+        let exists = w.client.exists(&pat, &target, "AWS_ACCOUNT_ID").await;
+        assert!(data(&exists.unwrap()).exists);
 
         let deleted = w
             .client
             .delete(&pat, &target, "AWS_ACCOUNT_ID")
             .await
             .unwrap();
-        assert_eq!(deleted.data["deleted"], true);
-        assert_eq!(
-            w.client
-                .exists(&pat, &target, "AWS_ACCOUNT_ID")
-                .await
-                .unwrap()
-                .data["exists"],
-            false
-        );
+        assert!(data(&deleted).deleted);
+        let exists = w.client.exists(&pat, &target, "AWS_ACCOUNT_ID").await;
+        assert!(!data(&exists.unwrap()).exists);
         expect_failure(
             &w.client.get(&pat, &target, "AWS_ACCOUNT_ID").await.unwrap(),
             404,
@@ -218,16 +224,16 @@ async fn every_route_works_in_every_scope_and_values_arrive_intact() {
         )
         .await
         .unwrap();
-    assert_eq!(presence.data["all_present"], false);
-    let scopes: Vec<&Value> = presence.data["secrets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| &s["scope"])
-        .collect();
+    assert!(!data(&presence).all_present);
+    let scopes: Vec<Option<PresenceScope>> =
+        data(&presence).secrets.iter().map(|s| s.scope).collect();
     assert_eq!(
         scopes,
-        [&json!("environment"), &json!("builtin"), &Value::Null]
+        [
+            Some(PresenceScope::Environment),
+            Some(PresenceScope::Builtin),
+            None
+        ]
     );
 }
 
@@ -245,21 +251,23 @@ async fn pat_failures_map_to_the_documented_error_types_on_every_verb() {
     for (kind, status, error_type) in cases {
         let pat = w.pat(kind);
         let t = repo();
-        for envelope in [
-            w.client.list(&pat, &t).await.unwrap(),
-            w.client.get(&pat, &t, "X").await.unwrap(),
-            w.client.exists(&pat, &t, "X").await.unwrap(),
-            w.client
-                .create(&pat, &t, "X", &value, &WriteOptions::default())
-                .await
-                .unwrap(),
-            w.client.delete(&pat, &t, "X").await.unwrap(),
-        ] {
+        let answers = [
+            failure_of(w.client.list(&pat, &t).await.unwrap()),
+            failure_of(w.client.get(&pat, &t, "X").await.unwrap()),
+            failure_of(w.client.exists(&pat, &t, "X").await.unwrap()),
+            failure_of(
+                w.client
+                    .create(&pat, &t, "X", &value, &WriteOptions::default())
+                    .await
+                    .unwrap(),
+            ),
+            failure_of(w.client.delete(&pat, &t, "X").await.unwrap()),
+        ];
+        for (status_got, error_type_got, operation) in answers {
             assert_eq!(
-                (envelope.status, envelope.error_type.as_deref()),
+                (status_got, error_type_got.map(ErrorType::as_str)),
                 (status, Some(error_type)),
-                "{kind:?} {}",
-                envelope.operation
+                "{kind:?} {operation:?}"
             );
         }
     }
@@ -349,11 +357,8 @@ async fn missing_repositories_environments_and_organisations_are_not_found_and_e
         .await
         .unwrap();
     assert_eq!(
-        (
-            written.data["scope"].as_str(),
-            written.data["env_fallback"].as_bool()
-        ),
-        (Some("repo"), Some(true))
+        (data(&written).scope, data(&written).env_fallback),
+        (mgraph_deploy_api::Scope::Repo, true)
     );
     assert_eq!(
         w.stored(&scope_of(&repo()), "FALLBACK").as_deref(),
@@ -442,11 +447,12 @@ async fn upstream_faults_are_retried_inside_a_workflow_and_reported_precisely_on
 #[tokio::test]
 async fn the_info_routes_answer_through_the_typed_client() {
     let w = World::start().await;
-    assert_eq!(w.client.health().await.unwrap(), json!({ "status": "ok" }));
-    let status = w.client.info("status").await.unwrap();
+    assert_eq!(w.client.health().await.unwrap().status, "ok");
+    let status = w.client.status().await.unwrap();
     assert_eq!(
-        (status["name"].as_str(), status["environment"].as_str()),
-        (Some("mgraph_ai_service_deploy"), Some("local"))
+        (status.name.as_str(), status.environment.as_str()),
+        ("mgraph_ai_service_deploy", "local")
     );
+    assert_eq!(w.client.version().await.unwrap().version, status.version);
     assert_eq!(w.key.to_hex(), w.stack.emulator.public_key_hex());
 }

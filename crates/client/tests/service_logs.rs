@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use mgraph_deploy::config::LogFormat;
 use mgraph_deploy::telemetry;
-use mgraph_deploy_client::{ApiKey, DeployClient, PublicKey, Sealed, Target, WriteOptions};
+use mgraph_deploy_client::{
+    ApiKey, DeployClient, ErrorType, PublicKey, Sealed, Target, WriteOptions,
+};
 use mgraph_deploy_emulator::{PatKind, seed};
 use mgraph_deploy_local::{LocalStack, StackOptions};
 use serde_json::json;
@@ -114,7 +116,7 @@ async fn the_service_log_never_carries_a_sealed_blob_a_plaintext_or_the_pat() {
         .create(&admin, &repo, "STALE", &values[1], &WriteOptions::default())
         .await
         .unwrap();
-    assert_eq!(stale.error_type.as_deref(), Some("decryption_failed"));
+    assert_eq!(stale.error_type, Some(ErrorType::DecryptionFailed));
 
     // And the CLI's apply, with a multi-line value.
     let dir = tempfile::tempdir().unwrap();
