@@ -14,12 +14,13 @@ use crate::request_context;
 use crate::routes::failure_response;
 use crate::state::AppState;
 
-/// Routes anyone may call: exact paths, exact methods (`HEAD` only where it is a `GET` too).
+/// Routes anyone may call: exact paths, exact methods (`HEAD` only where it is a `GET` too), and
+/// `GET` of the documentation page's own files under `/docs/`.
 fn is_exempt(method: &Method, path: &str) -> bool {
     matches!(
         (method.as_str(), path),
         ("GET" | "HEAD", "/info/health") | ("GET", "/docs") | ("GET", "/openapi.json")
-    )
+    ) || (method == Method::GET && path.starts_with("/docs/"))
 }
 
 pub async fn require_api_key(

@@ -29,6 +29,9 @@ pub const VAR_MAX_CONNECTIONS: &str = "DEPLOY__MAX_CONNECTIONS";
 pub const VAR_RUST_LOG: &str = "RUST_LOG";
 pub const VAR_LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
 
+/// The API-key header name the OpenAPI document shows when no key is configured.
+pub const DEFAULT_API_KEY_NAME: &str = "x-api-key";
+
 pub const DEFAULT_GITHUB_SERVICE_URL: &str = "https://github.dev.mgraph.ai";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 

@@ -8,14 +8,18 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
-use http::HeaderName;
+use http::{HeaderName, Method};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
+use utoipa_swagger_ui::SwaggerUi;
+
 use crate::auth::require_api_key;
+use crate::config::{AuthPolicy, DEFAULT_API_KEY_NAME};
+use crate::openapi;
 use crate::operations::{ErrorType, OperationKind};
 use crate::request_context;
 use crate::routes::{self, ResponseErrorType, error_response, execute, info, public_keys, secrets};
@@ -25,21 +29,48 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Builds the service's router. Serving it (locally or in Lambda) is `runtime`'s job.
 pub fn build_router(state: AppState) -> Router {
-    let mut routes = Router::new()
-        .route("/info/health", get(info::health))
-        .route("/info/version", get(info::version))
-        .route("/info/status", get(info::status))
-        .route("/public-keys/github", get(public_keys::github))
-        .route("/execute", post(execute::execute))
-        .route("/execute/plan", post(execute::plan));
-    for kind in OperationKind::ALL {
-        let path = format!("/operations/github/secrets/{}", kind.verb());
-        routes = routes.route(
-            &path,
-            post(move |State(state): State<AppState>, body| secrets::handle(kind, state, body)),
-        );
-    }
+    let key_name = match state.auth.as_ref() {
+        AuthPolicy::Required(key) => key.name.as_str(),
+        AuthPolicy::Open | AuthPolicy::Locked => DEFAULT_API_KEY_NAME,
+    };
+    let (routes, _) = routes(key_name);
     with_layers(routes, state)
+}
+
+/// Every `(method, path)` the router serves, from the same code that builds it.
+pub fn route_table() -> Vec<(Method, String)> {
+    routes(DEFAULT_API_KEY_NAME).1
+}
+
+fn routes(key_name: &str) -> (Router<AppState>, Vec<(Method, String)>) {
+    let mut table = Vec::new();
+    let mut add = |router: Router<AppState>, method: Method, path: &str, handler| {
+        table.push((method, path.to_owned()));
+        router.route(path, handler)
+    };
+    let mut routes = Router::new();
+    routes = add(routes, Method::GET, "/info/health", get(info::health));
+    routes = add(routes, Method::GET, "/info/version", get(info::version));
+    routes = add(routes, Method::GET, "/info/status", get(info::status));
+    routes = add(
+        routes,
+        Method::GET,
+        "/public-keys/github",
+        get(public_keys::github),
+    );
+    routes = add(routes, Method::POST, "/execute", post(execute::execute));
+    routes = add(routes, Method::POST, "/execute/plan", post(execute::plan));
+    for kind in OperationKind::ALL {
+        let handler =
+            post(move |State(state): State<AppState>, body| secrets::handle(kind, state, body));
+        routes = add(routes, Method::POST, &kind.path(), handler);
+    }
+    // `/docs` (Swagger UI, vendored: no download at build or run time; its files are under
+    // `/docs/`) and `/openapi.json`.
+    let docs = SwaggerUi::new("/docs").url("/openapi.json", openapi::document(key_name));
+    table.push((Method::GET, "/openapi.json".to_owned()));
+    table.push((Method::GET, "/docs".to_owned()));
+    (routes.merge(docs), table)
 }
 
 /// `routes` behind every layer of the service (request id, request context, log line, panic

@@ -88,13 +88,32 @@ async fn the_exemption_matches_the_exact_path_and_method_only() {
         (Method::OPTIONS, "/info/health"),
         (Method::OPTIONS, "/operations/github/secrets/create"),
         (Method::HEAD, "/info/status"),
-        (Method::GET, "/docs/"),
+        (Method::POST, "/docs/"),
+        (Method::HEAD, "/docs/swagger-ui.css"),
         (Method::POST, "/openapi.json"),
     ] {
         let reply = h.send(anonymous(m.clone(), p)).await;
         assert_eq!(
             reply.status, 401,
             "{m} {p} must need the key: {}",
+            reply.text
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_docs_page_s_exemption_reaches_no_other_route() {
+    let h = Harness::start().await;
+    for p in [
+        "/docs/../info/status",
+        "/docs/%2e%2e/info/status",
+        "/docs//info/status",
+    ] {
+        let reply = h.send(anonymous(Method::GET, p)).await;
+        assert!(
+            reply.status == 404 && !reply.text.contains("operational"),
+            "GET {p}: {} {}",
+            reply.status,
             reply.text
         );
     }
