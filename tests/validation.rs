@@ -670,3 +670,34 @@ async fn a_repository_name_of_only_underscores_is_refused_as_the_github_service_
         .collect();
     assert_rejected(&h, &cases).await;
 }
+
+#[tokio::test]
+async fn a_whole_number_written_with_a_zero_fraction_is_that_number_and_a_fraction_is_refused() {
+    let h = Harness::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(upstream_ok(200, json!({}), &[]))
+        .mount(&h.upstream)
+        .await;
+    let mut body = create_body(org_target(), "NPM_TOKEN");
+    body["repo_ids"] = json!([3.0, 4]);
+    let reply = h.operation("create", &body).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let sent: Value = serde_json::from_slice(&h.upstream_requests().await[0].body).unwrap();
+    assert_eq!(sent["request_data"]["repo_ids"], json!([3, 4]));
+
+    let h = Harness::start().await;
+    for (ids, field) in [
+        (json!([3.5]), "repo_ids[0]"),
+        (json!([1, -2.0]), "repo_ids[1]"),
+        (json!([1e300]), "repo_ids[0]"),
+    ] {
+        body["repo_ids"] = ids;
+        let reply = h.operation("create", &body).await;
+        assert_eq!(reply.status, 400, "{}", reply.text);
+        assert_eq!(
+            reply.error(),
+            format!("`{field}` must be a whole number of 0 or more")
+        );
+    }
+    assert_eq!(h.upstream_requests().await.len(), 0);
+}

@@ -10,6 +10,8 @@ use crate::domain::{
     EnvFallback, PresenceName, SealedPat, SealedValue, SecretName, Target, TargetSpec, Visibility,
     present,
 };
+use mgraph_deploy_api::{present_whole_number, present_whole_numbers};
+
 use crate::operations::{
     CreateRequest, InvalidInput, ListRequest, OperationKind, OrgAccess, PresenceRequest,
     SecretRequest, check_presence, parse_json, parse_value, target_from, write_options,
@@ -154,11 +156,11 @@ struct Credentials {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawOptions {
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_whole_number")]
     concurrency: Option<u64>,
     #[serde(default, deserialize_with = "present")]
     on_error: Option<OnError>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_whole_number")]
     deadline_seconds: Option<u64>,
     #[serde(default, deserialize_with = "present")]
     check_state: Option<bool>,
@@ -177,7 +179,7 @@ struct RawOperation {
     encrypted_value: Option<SealedValue>,
     #[serde(default, deserialize_with = "present")]
     visibility: Option<Visibility>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_whole_numbers")]
     repo_ids: Option<Vec<u64>>,
     #[serde(default, deserialize_with = "present")]
     env_fallback: Option<EnvFallback>,

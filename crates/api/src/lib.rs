@@ -53,5 +53,48 @@ where
     }
 }
 
+/// For an optional whole number, with [`present`]'s refusal of `null`. JSON has one number type, so
+/// `3.0` is the whole number 3 (as JSON Schema's `integer` says); `3.5`, a negative number or one
+/// past 2^53 (where a JSON number stops being exact) are refused.
+pub fn present_whole_number<'de, D>(deserializer: D) -> Result<Option<u64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let number: Option<serde_json::Number> = present(deserializer)?;
+    number.map(whole).transpose()
+}
+
+/// [`present_whole_number`] for a list.
+pub fn present_whole_numbers<'de, D>(deserializer: D) -> Result<Option<Vec<u64>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let numbers: Option<Vec<WholeNumber>> = present(deserializer)?;
+    Ok(numbers.map(|numbers| numbers.into_iter().map(|n| n.0).collect()))
+}
+
+/// One element of [`present_whole_numbers`], so an error names its index.
+struct WholeNumber(u64);
+
+impl<'de> serde::Deserialize<'de> for WholeNumber {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        whole(serde_json::Number::deserialize(deserializer)?).map(WholeNumber)
+    }
+}
+
+fn whole<E: serde::de::Error>(number: serde_json::Number) -> Result<u64, E> {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    if let Some(n) = number.as_u64() {
+        return Ok(n);
+    }
+    match number.as_f64() {
+        Some(f) if f.fract() == 0.0 && (0.0..=EXACT).contains(&f) => Ok(f as u64),
+        _ => Err(E::custom(WHOLE_NUMBER)),
+    }
+}
+
+/// The message for a number that is not a whole number of 0 or more.
+pub const WHOLE_NUMBER: &str = "must be a whole number of 0 or more";
+
 /// The message for a `null` where a value belongs.
 pub const NULL_MEMBER: &str = "must not be null: leave the field out to omit it";

@@ -77,7 +77,7 @@ validated_name!(
     /// starting with `GITHUB_` in any case (GitHub reserves that prefix).
     SecretName,
     check_secret_name,
-    pattern: "^[A-Za-z_][A-Za-z0-9_]*$",
+    pattern: "^(?![Gg][Ii][Tt][Hh][Uu][Bb]_)[A-Za-z_][A-Za-z0-9_]*$",
     max: 255,
     rule: "A GitHub Actions secret name: letters, digits and underscores, not starting with a digit, at most 255 characters, and not starting with GITHUB_ in any case"
 );
@@ -85,7 +85,7 @@ validated_name!(
     /// A name in a presence check: a [`SecretName`], or exactly `GITHUB_TOKEN` (GitHub's built-in).
     PresenceName,
     check_presence_name,
-    pattern: "^[A-Za-z_][A-Za-z0-9_]*$",
+    pattern: "^(?:GITHUB_TOKEN|(?![Gg][Ii][Tt][Hh][Uu][Bb]_)[A-Za-z_][A-Za-z0-9_]*)$",
     max: 255,
     rule: "A secret name (see SecretName), or exactly GITHUB_TOKEN, the token GitHub gives every workflow run"
 );
@@ -110,7 +110,7 @@ validated_name!(
     /// underscores.
     RepoName,
     check_repo,
-    pattern: "^[A-Za-z0-9._-]+$",
+    pattern: "^(?!(?:\\.|\\.\\.|_+)$)[A-Za-z0-9._-]+$",
     max: 100,
     rule: "A GitHub repository name: 1-100 letters, digits, '.', '_' and '-'; not '.', '..' or only underscores"
 );

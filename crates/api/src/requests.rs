@@ -3,10 +3,15 @@
 //! optional member out instead).
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{
+    AdditionalProperties, AnyOfBuilder, ArrayBuilder, ObjectBuilder, Schema, Type,
+};
+use utoipa::{PartialSchema, ToSchema};
 
 use crate::{
-    EnvFallback, PresenceName, SealedPat, SealedValue, SecretName, Target, Visibility, present,
+    EnvFallback, PresenceName, Scope, SealedPat, SealedValue, SecretName, Target, Visibility,
+    present, present_whole_number, present_whole_numbers,
 };
 
 /// `github:secrets:list`: every secret's metadata in one scope.
@@ -27,7 +32,7 @@ pub struct SecretBody {
 }
 
 /// `github:secrets:create`: write (create or overwrite) one secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
     pub encrypted_pat: SealedPat,
@@ -45,7 +50,7 @@ pub struct CreateBody {
     /// Organisation targets with visibility `selected` only: the repositories that may read it.
     #[serde(
         default,
-        deserialize_with = "present",
+        deserialize_with = "present_whole_numbers",
         skip_serializing_if = "Option::is_none"
     )]
     pub repo_ids: Option<Vec<u64>>,
@@ -65,9 +70,72 @@ pub struct CreateBody {
 #[serde(deny_unknown_fields)]
 pub struct PresenceBody {
     pub encrypted_pat: SealedPat,
+    #[schema(schema_with = repository_or_environment)]
     pub target: Target,
+    #[schema(min_items = 1, max_items = 100)]
     pub required: Vec<PresenceName>,
 }
+
+fn repository_or_environment() -> RefOr<Schema> {
+    Target::schema_of(&[Scope::Repo, Scope::Environment])
+}
+
+/// The options a write takes depend on its target's scope, so the schema lists each allowed
+/// combination: repository; environment (with `env_fallback`); organisation keeping the
+/// visibility, setting `all` or `private`, or `selected` with at least one repository id.
+impl PartialSchema for CreateBody {
+    fn schema() -> RefOr<Schema> {
+        let base = |scope: Scope| {
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+                .property("encrypted_pat", SealedPat::schema())
+                .required("encrypted_pat")
+                .property("target", Target::shape_schema(scope))
+                .required("target")
+                .property("secret_name", SecretName::schema())
+                .required("secret_name")
+                .property("encrypted_value", SealedValue::schema())
+                .required("encrypted_value")
+        };
+        let visibility = |values: &[&str]| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(values.to_vec()))
+        };
+        let repo_ids = ArrayBuilder::new()
+            .items(u64::schema())
+            .min_items(Some(1))
+            .description(Some("The repositories that may read a `selected` secret"));
+        AnyOfBuilder::new()
+            .item(base(Scope::Repo).title(Some("repository")))
+            .item(
+                base(Scope::Environment)
+                    .title(Some("environment"))
+                    .property("env_fallback", EnvFallback::schema()),
+            )
+            .item(base(Scope::Org).title(Some("organisation, keeping the visibility")))
+            .item(
+                base(Scope::Org)
+                    .title(Some("organisation, all or private"))
+                    .property("visibility", visibility(&["all", "private"]))
+                    .required("visibility"),
+            )
+            .item(
+                base(Scope::Org)
+                    .title(Some("organisation, selected repositories"))
+                    .property("visibility", visibility(&["selected"]))
+                    .property("repo_ids", repo_ids)
+                    .required("repo_ids"),
+            )
+            .description(Some(
+                "Write (create or overwrite) one secret. `visibility` and `repo_ids` are for organisation targets; `env_fallback: repo` writes the repository secret when an environment target does not exist",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for CreateBody {}
 
 /// A workflow file: one sealed PAT, a default target, options and up to 256 operations.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -75,18 +143,21 @@ pub struct PresenceBody {
 pub struct WorkflowBody {
     pub credentials: Credentials,
     /// The target of every operation that names none.
+    #[schema(nullable = false)]
     #[serde(
         default,
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
     pub target: Option<Target>,
+    #[schema(nullable = false)]
     #[serde(
         default,
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
     pub options: Option<WorkflowOptions>,
+    #[schema(min_items = 1, max_items = 256)]
     pub operations: Vec<WorkflowOperation>,
 }
 
@@ -100,12 +171,15 @@ pub struct Credentials {
 #[serde(deny_unknown_fields)]
 pub struct WorkflowOptions {
     /// Steps running at once, 1 to 16 (steps touching the same secret or scope never overlap).
+    #[schema(minimum = 1, maximum = 16)]
+    #[schema(nullable = false)]
     #[serde(
         default,
-        deserialize_with = "present",
+        deserialize_with = "present_whole_number",
         skip_serializing_if = "Option::is_none"
     )]
     pub concurrency: Option<u64>,
+    #[schema(nullable = false)]
     #[serde(
         default,
         deserialize_with = "present",
@@ -113,13 +187,16 @@ pub struct WorkflowOptions {
     )]
     pub on_error: Option<OnError>,
     /// 1 to 840: no step or retry starts later.
+    #[schema(minimum = 1, maximum = 840)]
+    #[schema(nullable = false)]
     #[serde(
         default,
-        deserialize_with = "present",
+        deserialize_with = "present_whole_number",
         skip_serializing_if = "Option::is_none"
     )]
     pub deadline_seconds: Option<u64>,
     /// Plan only: read the current secrets to tell creates from updates.
+    #[schema(nullable = false)]
     #[serde(
         default,
         deserialize_with = "present",
@@ -144,6 +221,7 @@ pub enum OnError {
 pub enum WorkflowOperation {
     #[serde(rename = "github:secrets:list")]
     List {
+        #[schema(nullable = false)]
         #[serde(
             default,
             deserialize_with = "present",
@@ -153,6 +231,7 @@ pub enum WorkflowOperation {
     },
     #[serde(rename = "github:secrets:get")]
     Get {
+        #[schema(nullable = false)]
         #[serde(
             default,
             deserialize_with = "present",
@@ -163,6 +242,7 @@ pub enum WorkflowOperation {
     },
     #[serde(rename = "github:secrets:exists")]
     Exists {
+        #[schema(nullable = false)]
         #[serde(
             default,
             deserialize_with = "present",
@@ -173,6 +253,7 @@ pub enum WorkflowOperation {
     },
     #[serde(rename = "github:secrets:create")]
     Create {
+        #[schema(nullable = false)]
         #[serde(
             default,
             deserialize_with = "present",
@@ -181,18 +262,21 @@ pub enum WorkflowOperation {
         target: Option<Target>,
         secret_name: SecretName,
         encrypted_value: SealedValue,
+        #[schema(nullable = false)]
         #[serde(
             default,
             deserialize_with = "present",
             skip_serializing_if = "Option::is_none"
         )]
         visibility: Option<Visibility>,
+        #[schema(nullable = false)]
         #[serde(
             default,
-            deserialize_with = "present",
+            deserialize_with = "present_whole_numbers",
             skip_serializing_if = "Option::is_none"
         )]
         repo_ids: Option<Vec<u64>>,
+        #[schema(nullable = false)]
         #[serde(
             default,
             deserialize_with = "present",
@@ -203,6 +287,7 @@ pub enum WorkflowOperation {
     /// In a workflow, deleting a secret that is already absent succeeds with `deleted: false`.
     #[serde(rename = "github:secrets:delete")]
     Delete {
+        #[schema(nullable = false)]
         #[serde(
             default,
             deserialize_with = "present",
@@ -213,6 +298,7 @@ pub enum WorkflowOperation {
     },
     #[serde(rename = "github:secrets:presence")]
     Presence {
+        #[schema(nullable = false)]
         #[serde(
             default,
             deserialize_with = "present",

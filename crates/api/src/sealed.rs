@@ -90,8 +90,11 @@ impl fmt::Display for SealedBlob {
     }
 }
 
+// The schemas' patterns are standard base64 with padding as the decoder accepts it: the unused
+// bits of a padded last group are zero (`xQ==`, `xxE=`; never `xB==`), and 16 groups of four
+// characters are 48 bytes.
 macro_rules! sealed_kind {
-    ($(#[$doc:meta])* $name:ident, $min:expr, $what:literal, $schema_doc:literal) => {
+    ($(#[$doc:meta])* $name:ident, $min:expr, $what:literal, $schema_doc:literal, $pattern:expr, $min_chars:expr) => {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, Deserialize)]
         #[serde(try_from = "String")]
@@ -108,8 +111,8 @@ macro_rules! sealed_kind {
                 ObjectBuilder::new()
                     .schema_type(Type::String)
                     .content_encoding("base64")
-                    .pattern(Some("^[A-Za-z0-9+/]*={0,2}$"))
-                    .min_length(Some(SEAL_OVERHEAD.div_ceil(3) * 4))
+                    .pattern(Some($pattern))
+                    .min_length(Some($min_chars))
                     .max_length(Some(MAX_ENCODED_CHARS))
                     .description(Some(concat!($schema_doc, " Seal with the key of GET /public-keys/github (libsodium sealed box), then standard base64 with padding. Passed through unchanged: this service cannot open it.")))
                     .into()
@@ -144,14 +147,20 @@ sealed_kind!(
     SealedPat,
     SEAL_OVERHEAD + 1,
     "pat",
-    "A GitHub PAT, sealed."
+    "A GitHub PAT, sealed.",
+    // At least 49 bytes: 16 groups of four characters (48 bytes), then at least one more byte.
+    "^(?:[A-Za-z0-9+/]{4}){16}(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)$",
+    68
 );
 sealed_kind!(
     /// A sealed secret value: at least the 48 bytes of sealed-box overhead.
     SealedValue,
     SEAL_OVERHEAD,
     "value",
-    "A secret value, sealed."
+    "A secret value, sealed.",
+    // At least 48 bytes: 16 groups of four characters.
+    "^(?:[A-Za-z0-9+/]{4}){16}(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?$",
+    64
 );
 
 #[cfg(test)]

@@ -147,29 +147,47 @@ impl From<Target> for TargetSpec {
 /// One of the three shapes, each closed to other members.
 impl PartialSchema for Target {
     fn schema() -> RefOr<Schema> {
-        let shape = |title: &str, members: &[(&str, RefOr<Schema>)]| {
-            let mut object = ObjectBuilder::new()
-                .schema_type(Type::Object)
-                .title(Some(title))
-                .additional_properties(Some(AdditionalProperties::FreeForm(false)));
-            for (name, schema) in members {
-                object = object.property(*name, schema.clone()).required(*name);
-            }
-            object
-        };
-        let owner = ("owner", OwnerName::schema());
-        let repo = ("repo", RepoName::schema());
-        OneOfBuilder::new()
-            .item(shape("repository", &[owner.clone(), repo.clone()]))
-            .item(shape(
+        Target::schema_of(&[Scope::Repo, Scope::Environment, Scope::Org])
+    }
+}
+
+impl Target {
+    /// The schema of the shapes of these scopes (presence takes no organisation).
+    pub fn schema_of(scopes: &[Scope]) -> RefOr<Schema> {
+        let mut one_of = OneOfBuilder::new().description(Some(
+            "Where the secrets live; the shape decides the scope: repository, environment or organisation",
+        ));
+        for scope in scopes {
+            one_of = one_of.item(Target::shape_schema(*scope));
+        }
+        one_of.into()
+    }
+
+    /// The closed object of one scope's shape.
+    pub fn shape_schema(scope: Scope) -> RefOr<Schema> {
+        let (title, members): (&str, Vec<(&str, RefOr<Schema>)>) = match scope {
+            Scope::Repo => (
+                "repository",
+                vec![("owner", OwnerName::schema()), ("repo", RepoName::schema())],
+            ),
+            Scope::Environment => (
                 "environment",
-                &[owner, repo, ("environment", EnvironmentName::schema())],
-            ))
-            .item(shape("organisation", &[("org", OrgName::schema())]))
-            .description(Some(
-                "Where the secrets live; the shape decides the scope: repository, environment or organisation",
-            ))
-            .into()
+                vec![
+                    ("owner", OwnerName::schema()),
+                    ("repo", RepoName::schema()),
+                    ("environment", EnvironmentName::schema()),
+                ],
+            ),
+            Scope::Org => ("organisation", vec![("org", OrgName::schema())]),
+        };
+        let mut object = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .title(Some(title))
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        for (name, schema) in members {
+            object = object.property(name, schema).required(name);
+        }
+        object.into()
     }
 }
 
