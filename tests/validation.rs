@@ -690,13 +690,14 @@ async fn a_whole_number_written_with_a_zero_fraction_is_that_number_and_a_fracti
         (json!([3.5]), "repo_ids[0]"),
         (json!([1, -2.0]), "repo_ids[1]"),
         (json!([1e300]), "repo_ids[0]"),
+        (json!([9_223_372_036_854_775_808u64]), "repo_ids[0]"),
     ] {
         body["repo_ids"] = ids;
         let reply = h.operation("create", &body).await;
         assert_eq!(reply.status, 400, "{}", reply.text);
         assert_eq!(
             reply.error(),
-            format!("`{field}` must be a whole number of 0 or more")
+            format!("`{field}` must be a whole number from 0 to 9223372036854775807")
         );
     }
     assert_eq!(h.upstream_requests().await.len(), 0);

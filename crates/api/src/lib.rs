@@ -54,8 +54,9 @@ where
 }
 
 /// For an optional whole number, with [`present`]'s refusal of `null`. JSON has one number type, so
-/// `3.0` is the whole number 3 (as JSON Schema's `integer` says); `3.5`, a negative number or one
-/// past 2^53 (where a JSON number stops being exact) are refused.
+/// `3.0` is the whole number 3 (as JSON Schema's `integer` says). Refused: `3.5`, negative
+/// numbers, numbers past GitHub's 64-bit signed ids ([`MAX_WHOLE_NUMBER`]), and numbers written
+/// with a fraction past 2^53, where the parsed value may no longer be the one written.
 pub fn present_whole_number<'de, D>(deserializer: D) -> Result<Option<u64>, D::Error>
 where
     D: serde::Deserializer<'de>,
@@ -82,10 +83,17 @@ impl<'de> serde::Deserialize<'de> for WholeNumber {
     }
 }
 
+/// The largest whole number a request takes: GitHub's ids are 64-bit signed integers.
+pub const MAX_WHOLE_NUMBER: u64 = i64::MAX as u64;
+
 fn whole<E: serde::de::Error>(number: serde_json::Number) -> Result<u64, E> {
     const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
     if let Some(n) = number.as_u64() {
-        return Ok(n);
+        return if n <= MAX_WHOLE_NUMBER {
+            Ok(n)
+        } else {
+            Err(E::custom(WHOLE_NUMBER))
+        };
     }
     match number.as_f64() {
         Some(f) if f.fract() == 0.0 && (0.0..=EXACT).contains(&f) => Ok(f as u64),
@@ -94,7 +102,7 @@ fn whole<E: serde::de::Error>(number: serde_json::Number) -> Result<u64, E> {
 }
 
 /// The message for a number that is not a whole number of 0 or more.
-pub const WHOLE_NUMBER: &str = "must be a whole number of 0 or more";
+pub const WHOLE_NUMBER: &str = "must be a whole number from 0 to 9223372036854775807";
 
 /// The message for a `null` where a value belongs.
 pub const NULL_MEMBER: &str = "must not be null: leave the field out to omit it";

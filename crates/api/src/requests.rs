@@ -76,6 +76,17 @@ pub struct PresenceBody {
     pub required: Vec<PresenceName>,
 }
 
+fn repo_id() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(0))
+        .maximum(Some(crate::MAX_WHOLE_NUMBER))
+}
+
+fn repo_ids() -> ArrayBuilder {
+    ArrayBuilder::new().items(repo_id())
+}
+
 fn repository_or_environment() -> RefOr<Schema> {
     Target::schema_of(&[Scope::Repo, Scope::Environment])
 }
@@ -104,7 +115,7 @@ impl PartialSchema for CreateBody {
                 .enum_values(Some(values.to_vec()))
         };
         let repo_ids = ArrayBuilder::new()
-            .items(u64::schema())
+            .items(repo_id())
             .min_items(Some(1))
             .description(Some("The repositories that may read a `selected` secret"));
         AnyOfBuilder::new()
@@ -269,7 +280,7 @@ pub enum WorkflowOperation {
             skip_serializing_if = "Option::is_none"
         )]
         visibility: Option<Visibility>,
-        #[schema(nullable = false)]
+        #[schema(nullable = false, schema_with = repo_ids)]
         #[serde(
             default,
             deserialize_with = "present_whole_numbers",
