@@ -494,3 +494,51 @@ async fn every_write_delete_and_refusal_emits_exactly_one_audit_event_and_none_c
     assert!(!audit_text.contains(API_KEY_VALUE));
     assert_no_blob_in(&audit_text);
 }
+
+#[tokio::test]
+async fn each_workflow_step_logs_inside_its_own_span_so_concurrent_steps_are_told_apart() {
+    let capture = Capture::default();
+    let _guard = tracing::subscriber::set_default(telemetry::subscriber(
+        LogFormat::Json,
+        "mgraph_deploy=debug,warn",
+        capture.clone(),
+    ));
+    let h = Harness::start().await;
+    h.upstream_answers(
+        "POST",
+        "/github-secrets-repo/create",
+        ResponseTemplate::new(503),
+    )
+    .await;
+    let workflow = json!({
+        "credentials": { "github_pat": sealed_pat() },
+        "target": repo_target(),
+        "options": { "concurrency": 2, "deadline_seconds": 1 },
+        "operations": [
+            { "type": "github:secrets:create", "secret_name": "FIRST", "encrypted_value": sealed_value() },
+            { "type": "github:secrets:create", "secret_name": "SECOND", "encrypted_value": sealed_value() },
+        ],
+    });
+    let reply = h
+        .post_raw("/execute", workflow.to_string().into_bytes())
+        .await;
+    assert_eq!(reply.status, 207, "{}", reply.text);
+
+    let failures: Vec<Value> = capture
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line is JSON"))
+        .filter(|l: &Value| l["message"] == "upstream call")
+        .collect();
+    let mut steps: Vec<(Value, Value)> = failures
+        .iter()
+        .map(|l| (l["span"]["step"].clone(), l["span"]["secret_name"].clone()))
+        .collect();
+    steps.sort_by_key(|(step, _)| step.to_string());
+    steps.dedup();
+    assert_eq!(
+        steps,
+        [(json!(1), json!("FIRST")), (json!(2), json!("SECOND"))],
+        "{failures:#?}"
+    );
+}

@@ -15,6 +15,7 @@ use http::StatusCode;
 pub use mgraph_deploy_api::{Report, Status, StepResult};
 use serde_json::Value;
 use tokio::time::{Instant, sleep, sleep_until};
+use tracing::Instrument as _;
 
 use crate::audit;
 use crate::domain::SecretName;
@@ -22,7 +23,7 @@ use crate::operations::{
     ErrorType, MAX_RETRY_AFTER_SECONDS, OperationKind, Operations, Outcome, RateLimit,
 };
 
-use super::plan::dependencies;
+use super::schedule::dependencies;
 use super::spec::{OnError, Step, StepRequest, Workflow};
 
 /// How failed steps are tried again.
@@ -199,10 +200,21 @@ pub async fn execute(
                 state[i] = State::Running;
                 started_at[i] = Instant::now();
                 let (step, attempts) = (&steps[i], &attempts[i]);
-                running.push(async move {
-                    let result = run_step(ops, step, workflow, policy, deadline, attempts).await;
-                    (i, result)
-                });
+                // Every line a step logs (its upstream calls, its retries) carries its number.
+                let span = tracing::info_span!(
+                    "step",
+                    step = step.number,
+                    operation = step.kind.name(),
+                    secret_name = step.secret_name.as_ref().map(SecretName::as_str),
+                );
+                running.push(
+                    async move {
+                        let result =
+                            run_step(ops, step, workflow, policy, deadline, attempts).await;
+                        (i, result)
+                    }
+                    .instrument(span),
+                );
             }
         }
         if running.is_empty() {

@@ -1,12 +1,14 @@
 //! Workflows: many operations from one JSON file (`api.md` §2, `/execute` and `/execute/plan`).
 //!
 //! [`spec`] parses and validates a file as a whole; [`plan`] says what it would do (and, reading
-//! the current state, what it would change); [`execute`] runs it on top of
+//! the current state, what it would change); [`schedule`] orders its steps; [`execute`] runs it
+//! on top of
 //! [`crate::operations::Operations`], so each step produces exactly what the single-operation
 //! route would. Knows nothing of HTTP servers.
 
 pub mod execute;
 pub mod plan;
+pub mod schedule;
 pub mod spec;
 
 pub use execute::{Report, RetryPolicy, Status, StepResult, execute, report_status};
