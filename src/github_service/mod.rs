@@ -16,7 +16,7 @@ use crate::config::{ApiKey, Config};
 use crate::domain::{Scope, SealedBlob};
 
 pub use scrub::scrub;
-pub use wire::{RequestData, ResponseContext, UpstreamRateLimit};
+pub use wire::{RequestData, ResponseContext, UpstreamErrorType, UpstreamRateLimit};
 
 /// The upstream's verb for a secrets route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,8 +103,8 @@ pub struct Reply {
 }
 
 impl Reply {
-    pub fn error_type(&self) -> &str {
-        self.context.error_type.as_deref().unwrap_or("none")
+    pub fn error_type(&self) -> &UpstreamErrorType {
+        &self.context.error_type
     }
 
     /// The upstream's first error text, scrubbed of anything that looks like a credential.
@@ -245,7 +245,7 @@ impl GitHubService {
             context: parsed.response_context,
             data: parsed.response_data,
         };
-        if reply.error_type() == "decryption_failed" {
+        if *reply.error_type() == UpstreamErrorType::DecryptionFailed {
             // The key may have been rotated by a redeploy of the GitHub Service.
             self.forget_public_key().await;
         }

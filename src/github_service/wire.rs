@@ -50,9 +50,73 @@ pub struct ResponseContext {
     #[serde(default)]
     pub errors: Option<Vec<String>>,
     #[serde(default)]
-    pub error_type: Option<String>,
+    pub error_type: UpstreamErrorType,
     #[serde(default)]
     pub rate_limit: Option<UpstreamRateLimit>,
+}
+
+/// The upstream's `error_type` (`github-service-contract.md` §3.4), read once here.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum UpstreamErrorType {
+    /// `none`, `null` or absent.
+    #[default]
+    None,
+    DecryptionFailed,
+    InvalidPat,
+    NotFound,
+    Forbidden,
+    RateLimited,
+    GithubApiError,
+    /// Anything else: its text when it is a plain identifier (it is repeated in messages),
+    /// else `unrecognised`.
+    Unknown(String),
+}
+
+impl UpstreamErrorType {
+    pub fn parse(text: Option<&str>) -> Self {
+        match text {
+            None | Some("none") => Self::None,
+            Some("decryption_failed") => Self::DecryptionFailed,
+            Some("invalid_pat") => Self::InvalidPat,
+            Some("not_found") => Self::NotFound,
+            Some("forbidden") => Self::Forbidden,
+            Some("rate_limited") => Self::RateLimited,
+            Some("github_api_error") => Self::GithubApiError,
+            Some(other) => {
+                let plain = (1..=64).contains(&other.len())
+                    && other
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                Self::Unknown(if plain { other } else { "unrecognised" }.to_owned())
+            }
+        }
+    }
+
+    /// The wire text (for an unknown type, what [`UpstreamErrorType::Unknown`] kept).
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::None => "none",
+            Self::DecryptionFailed => "decryption_failed",
+            Self::InvalidPat => "invalid_pat",
+            Self::NotFound => "not_found",
+            Self::Forbidden => "forbidden",
+            Self::RateLimited => "rate_limited",
+            Self::GithubApiError => "github_api_error",
+            Self::Unknown(text) => text,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for UpstreamErrorType {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // Lenient like the rest of the envelope: a type of another JSON kind is unrecognised.
+        let value = serde_json::Value::deserialize(deserializer)?;
+        Ok(match value {
+            serde_json::Value::Null => Self::None,
+            serde_json::Value::String(text) => Self::parse(Some(&text)),
+            _ => Self::Unknown("unrecognised".to_owned()),
+        })
+    }
 }
 
 /// GitHub's rate limit as the GitHub Service reports it; any member may be `null`.
@@ -72,4 +136,37 @@ pub struct UpstreamRateLimit {
 #[derive(Debug, Deserialize)]
 pub struct PublicKeyResponse {
     pub public_key: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(error_type: serde_json::Value) -> UpstreamErrorType {
+        let context: ResponseContext =
+            serde_json::from_value(serde_json::json!({ "error_type": error_type })).unwrap();
+        context.error_type
+    }
+
+    #[test]
+    fn the_upstream_s_error_types_are_read_into_the_enum_and_anything_else_is_unknown() {
+        assert_eq!(
+            read(serde_json::json!("not_found")),
+            UpstreamErrorType::NotFound
+        );
+        assert_eq!(read(serde_json::json!("none")), UpstreamErrorType::None);
+        assert_eq!(read(serde_json::Value::Null), UpstreamErrorType::None);
+        assert_eq!(
+            read(serde_json::json!("server_error")),
+            UpstreamErrorType::Unknown("server_error".into())
+        );
+        // Not a plain identifier (it could carry anything): never repeated.
+        for odd in [
+            serde_json::json!("AAAA+/==bWFueSBieXRlcw=="),
+            serde_json::json!(7),
+            serde_json::json!("x".repeat(65)),
+        ] {
+            assert_eq!(read(odd).as_str(), "unrecognised");
+        }
+    }
 }

@@ -5,7 +5,9 @@ use mgraph_deploy_api::{
 use serde_json::Value;
 
 use crate::domain::{PresenceName, Scope, SealedBlob, SealedPat, SecretName, Target, Visibility};
-use crate::github_service::{Action, GitHubService, Reply, RequestData, UpstreamError};
+use crate::github_service::{
+    Action, GitHubService, Reply, RequestData, UpstreamError, UpstreamErrorType,
+};
 
 use super::metadata::{Page, SecretMeta, read_meta};
 use super::{
@@ -296,12 +298,12 @@ impl<'a> Run<'a> {
             .map(|s| format!(" (GitHub Service: {s})"))
             .unwrap_or_default();
         match reply.error_type() {
-            "decryption_failed" => decryption_failure(said.as_deref()),
-            "invalid_pat" => Failure::new(
+            UpstreamErrorType::DecryptionFailed => decryption_failure(said.as_deref()),
+            UpstreamErrorType::InvalidPat => Failure::new(
                 ErrorType::InvalidPat,
                 "GitHub rejected the PAT: it is wrong, expired or revoked",
             ),
-            "forbidden" => Failure::new(
+            UpstreamErrorType::Forbidden => Failure::new(
                 ErrorType::Forbidden,
                 format!(
                     "The PAT lacks permission for {} secrets of {target}: {}",
@@ -309,8 +311,10 @@ impl<'a> Run<'a> {
                     write_permission_hint(target.scope())
                 ),
             ),
-            "rate_limited" => rate_limited(),
-            "github_api_error" if said.as_deref().is_some_and(|s| s.contains("429")) => {
+            UpstreamErrorType::RateLimited => rate_limited(),
+            UpstreamErrorType::GithubApiError
+                if said.as_deref().is_some_and(|s| s.contains("429")) =>
+            {
                 rate_limited()
             }
             _ => Failure::new(
@@ -318,7 +322,7 @@ impl<'a> Run<'a> {
                 format!(
                     "The GitHub Service failed with HTTP {} ({}){said_suffix}",
                     reply.http_status,
-                    reply.error_type()
+                    reply.error_type().as_str()
                 ),
             ),
         }
@@ -343,7 +347,7 @@ impl<'a> Run<'a> {
                 })?;
             return Ok(Listing::Secrets(page));
         }
-        if reply.error_type() != "not_found" {
+        if *reply.error_type() != UpstreamErrorType::NotFound {
             return Err(self.plain_failure(&reply, target));
         }
         match target {
@@ -374,7 +378,7 @@ impl<'a> Run<'a> {
     async fn diagnose(&mut self, target: &Target, reply: &Reply) -> Result<Listing, Failure> {
         let said = reply
             .error_text()
-            .unwrap_or_else(|| reply.error_type().to_owned());
+            .unwrap_or_else(|| reply.error_type().as_str().to_owned());
         let listing = self.list(target).await;
         let conclusion = match &listing {
             Ok(Listing::Secrets(_)) => "the PAT can read this scope".to_owned(),
@@ -408,7 +412,7 @@ impl<'a> Run<'a> {
                 })?;
             return Ok(Found::Yes(secret));
         }
-        if reply.error_type() != "not_found" {
+        if *reply.error_type() != UpstreamErrorType::NotFound {
             return Err(self.plain_failure(&reply, target));
         }
         match self.diagnose(target, &reply).await? {
@@ -434,7 +438,7 @@ impl<'a> Run<'a> {
             self.messages.extend(reply.messages());
             return Ok(true);
         }
-        if reply.error_type() != "not_found" {
+        if *reply.error_type() != UpstreamErrorType::NotFound {
             return Err(self.plain_failure(&reply, target));
         }
         let still_there = || {
@@ -517,7 +521,10 @@ impl<'a> Run<'a> {
             self.messages.extend(reply.messages());
             return Ok(Written::Yes);
         }
-        if !matches!(reply.error_type(), "github_api_error" | "not_found") {
+        if !matches!(
+            reply.error_type(),
+            UpstreamErrorType::GithubApiError | UpstreamErrorType::NotFound
+        ) {
             return Err(self.plain_failure(&reply, target));
         }
         match self.diagnose(target, &reply).await? {
