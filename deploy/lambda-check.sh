@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks the bootstrap inside a Lambda zip (deploy/package.sh) in Lambda mode, against local
 # stand-ins of the Lambda Runtime API:
-#   1. the Lambda-mode end-to-end test, tests/lambda.rs, run against this bootstrap;
+#   1. the Lambda-mode end-to-end tests, tests/api/lambda.rs, run against this bootstrap;
 #   2. deploy/check_template_env.py: the template's function environment is accepted;
 #   3. deploy/cold_start.py: process start to first response, median of 15 runs;
 #   4. the bootstrap behind `cargo lambda watch --only-lambda-apis` (the pinned cargo-lambda),
@@ -44,7 +44,7 @@ case "$MACHINE:$(uname -m)" in
 esac
 
 echo "lambda-check: $(basename "$ZIP"): $MACHINE bootstrap"
-MGRAPH_DEPLOY_LAMBDA_BINARY="$BOOTSTRAP" cargo test --locked --test lambda
+MGRAPH_DEPLOY_LAMBDA_BINARY="$BOOTSTRAP" cargo test --locked --test api lambda::
 "$TOOLS/python" deploy/check_template_env.py deploy/template.yaml "$BOOTSTRAP"
 echo "lambda-check: cold start$NOTE"
 python3 deploy/cold_start.py "$BOOTSTRAP" 15

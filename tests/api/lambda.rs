@@ -5,8 +5,6 @@
 //! The binary is `MGRAPH_DEPLOY_LAMBDA_BINARY` when set (`.ci/run` points it at the `bootstrap`
 //! inside the deployment zip), else the one Cargo built for this test run.
 
-mod common;
-
 use std::collections::HashMap;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -27,7 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use common::{
+use crate::helpers::{
     API_KEY_NAME, API_KEY_VALUE, UPSTREAM_KEY_NAME, UPSTREAM_KEY_VALUE, create_body, listing,
     repo_target, sealed_pat, sealed_value, test_env, upstream_ok,
 };

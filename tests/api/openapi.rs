@@ -1,8 +1,6 @@
 //! The OpenAPI document: served without the API key, valid in shape, listing exactly the routes
 //! the router serves, and every status each route can answer; the docs page served offline.
 
-mod common;
-
 use std::collections::BTreeSet;
 
 use axum::body::Body;
@@ -12,9 +10,9 @@ use mgraph_deploy::router::route_table;
 use mgraph_deploy_api::{ErrorType, OperationKind};
 use serde_json::{Value, json};
 
-use common::{API_KEY_NAME, Harness};
+use crate::helpers::{API_KEY_NAME, Harness};
 
-async fn anonymous(h: &Harness, path: &str) -> common::Reply {
+async fn anonymous(h: &Harness, path: &str) -> crate::helpers::Reply {
     h.send(Request::get(path).body(Body::empty()).unwrap())
         .await
 }
@@ -48,7 +46,7 @@ async fn the_document_lists_every_route_of_the_router_and_every_documented_route
         let request = Request::builder()
             .method(method.clone())
             .uri(&path)
-            .header(API_KEY_NAME, common::API_KEY_VALUE)
+            .header(API_KEY_NAME, crate::helpers::API_KEY_VALUE)
             .body(Body::from("{}"))
             .unwrap();
         let reply = h.send(request).await;

@@ -2,9 +2,7 @@
 //! decryption failures, the 404/500 answers that hide GitHub's real error (diagnosed with one
 //! list call), bodies without an envelope, and an upstream that cannot be reached or is slow.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 use serde_json::json;
 use wiremock::ResponseTemplate;
 

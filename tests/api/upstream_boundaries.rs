@@ -2,11 +2,9 @@
 //! else), answers larger than any envelope (read up to a bound), a connection the upstream closed
 //! after an error (never reused), and numbers that would overflow the retry arithmetic.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::helpers::*;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

@@ -1,10 +1,8 @@
 //! This service's own API key, the info routes, the public-key route and its cache, request ids,
 //! and the JSON answers to unknown routes.
 
-mod common;
-
+use crate::helpers::*;
 use axum::body::Body;
-use common::*;
 use http::{Method, Request};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};

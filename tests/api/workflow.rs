@@ -1,15 +1,13 @@
 //! `/execute` and `/execute/plan`: validation, plan warnings and state, and the executor's
 //! ordering, overlap, retries, deadline and `on_error` behaviour.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::helpers::*;
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
-use common::*;
 use mgraph_deploy::workflow::RetryPolicy;
 use serde_json::{Value, json};
 use wiremock::matchers::{body_partial_json, method, path};

@@ -1,9 +1,7 @@
 //! Every operation route, in every scope, against an upstream that succeeds: the envelope, the
 //! upstream route and method chosen, and the request body passed through unchanged.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 use serde_json::{Value, json};
 
 fn upstream_body(request: &wiremock::Request) -> Value {

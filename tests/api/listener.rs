@@ -2,11 +2,9 @@
 //! header-read timeout (also how long a kept-alive connection may idle), and the number of open
 //! connections is capped, so half-open connections can neither pile up nor lock health out.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::helpers::*;
 use mgraph_deploy::config::ListenerLimits;
 use mgraph_deploy::runtime::serve_until;
 use mgraph_deploy::{AppState, build_router};

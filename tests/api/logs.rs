@@ -1,13 +1,11 @@
 //! What the service logs: one line per request with its request id, route, status, duration and
 //! upstream call count; and, over every route and error path, never any part of a sealed blob.
 
-mod common;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use crate::helpers::*;
 use axum::body::Body;
-use common::*;
 use http::{Method, Request};
 use mgraph_deploy::config::LogFormat;
 use mgraph_deploy::telemetry;
@@ -233,6 +231,7 @@ async fn exercise_every_route(h: &Harness) -> usize {
 
 async fn capture_over_every_route(format: LogFormat) -> (String, usize) {
     let capture = Capture::default();
+    keep_every_callsite_live();
     let _guard =
         tracing::subscriber::set_default(telemetry::subscriber(format, VERBOSE, capture.clone()));
     let h = Harness::start().await;
@@ -267,6 +266,7 @@ async fn no_human_readable_log_line_carries_any_part_of_a_sealed_blob() {
 #[tokio::test]
 async fn each_request_logs_one_json_line_with_id_route_status_duration_and_upstream_calls() {
     let capture = Capture::default();
+    keep_every_callsite_live();
     let _guard = tracing::subscriber::set_default(telemetry::subscriber(
         LogFormat::Json,
         "info",
@@ -321,6 +321,7 @@ fn audit_events(text: &str) -> std::collections::HashMap<String, Vec<Value>> {
 #[tokio::test]
 async fn every_write_delete_and_refusal_emits_exactly_one_audit_event_and_none_carries_a_blob() {
     let capture = Capture::default();
+    keep_every_callsite_live();
     let _guard = tracing::subscriber::set_default(telemetry::subscriber(
         LogFormat::Json,
         "info",
@@ -498,6 +499,7 @@ async fn every_write_delete_and_refusal_emits_exactly_one_audit_event_and_none_c
 #[tokio::test]
 async fn each_workflow_step_logs_inside_its_own_span_so_concurrent_steps_are_told_apart() {
     let capture = Capture::default();
+    keep_every_callsite_live();
     let _guard = tracing::subscriber::set_default(telemetry::subscriber(
         LogFormat::Json,
         "mgraph_deploy=debug,warn",

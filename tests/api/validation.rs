@@ -1,9 +1,7 @@
 //! Bad requests are answered 400 `invalid_input`, naming the field and the rule, before the
 //! upstream sees anything: every test ends by checking the upstream received zero requests.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 use serde_json::{Value, json};
 
 /// Sends each `(route, body, field)` case and checks the 400 envelope names `field`.

@@ -140,6 +140,7 @@ impl Harness {
         adjust: impl FnOnce(&mut HashMap<String, String>),
         adjust_state: impl FnOnce(&mut AppState),
     ) -> Self {
+        keep_every_callsite_live();
         let upstream = MockServer::start().await;
         let mut vars = test_env(&upstream.uri());
         adjust(&mut vars);
@@ -349,4 +350,38 @@ pub fn list_not_found() -> ResponseTemplate {
 /// The body of a `list` in `target`.
 pub fn list_body(target: Value) -> Value {
     json!({ "encrypted_pat": sealed_pat(), "target": target })
+}
+
+/// Tracing caches, per process, whether a log statement can be enabled at all; a statement first
+/// reached by a test that captures nothing could be cached as "never" just as another test
+/// installs its capture (`tests/api/logs.rs`). A global subscriber that keeps every statement
+/// "sometimes" (and records nothing) makes each thread's own subscriber decide, every time.
+pub fn keep_every_callsite_live() {
+    struct Undecided;
+    impl tracing::Subscriber for Undecided {
+        fn register_callsite(
+            &self,
+            _: &'static tracing::Metadata<'static>,
+        ) -> tracing::subscriber::Interest {
+            tracing::subscriber::Interest::sometimes()
+        }
+        fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+            Some(tracing::level_filters::LevelFilter::TRACE)
+        }
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            false
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, _: &tracing::Event<'_>) {}
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing::subscriber::set_global_default(Undecided);
+    });
 }
