@@ -99,21 +99,25 @@ fn describe(err: serde_path_to_error::Error<serde_json::Error>) -> InvalidInput 
         }
         serde_json::error::Category::Io | serde_json::error::Category::Data => {}
     }
+    // serde says what went wrong only in words: the words are read to pick one of this crate's
+    // messages, and only field and variant names that are plain keys are repeated from them.
     let text = inner.to_string();
     let message = text
         .rsplit_once(" at line ")
         .map_or(text.as_str(), |(m, _)| m);
     if let Some(rest) = message.strip_prefix("missing field `") {
         let name = rest.split('`').next().unwrap_or_default();
-        return InvalidInput::new(join_to(&path, name), "is required");
+        return if is_plain_key(name) {
+            InvalidInput::new(join_to(&path, name), "is required")
+        } else {
+            InvalidInput::new(path, "is missing a required field")
+        };
     }
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let (name, expected) = rest.split_once('`').unwrap_or((rest, ""));
-        let known = expected.trim_start_matches(", ");
-        let hint = if known.is_empty() {
-            String::new()
-        } else {
-            format!("; {known}")
+        let hint = match plain_names(expected) {
+            Some(names) => format!("; expected one of {names}"),
+            None => String::new(),
         };
         // The path already ends with the unknown key; a key that is not a plain identifier
         // (a blob pasted as a key, say) is reported on its parent so it is never echoed.
@@ -144,7 +148,10 @@ fn describe(err: serde_path_to_error::Error<serde_json::Error>) -> InvalidInput 
     }
     if let Some(rest) = message.strip_prefix("unknown variant `") {
         let expected = rest.split_once("expected ").map_or("", |(_, e)| e);
-        return InvalidInput::new(path, format!("must be {expected}"));
+        return match plain_names(expected) {
+            Some(names) => InvalidInput::new(path, format!("must be one of {names}")),
+            None => InvalidInput::new(path, "is invalid"),
+        };
     }
     if message.starts_with("invalid value: ") || message.starts_with("invalid length ") {
         let expected = message
@@ -152,21 +159,47 @@ fn describe(err: serde_path_to_error::Error<serde_json::Error>) -> InvalidInput 
             .map_or("a valid value", |(_, e)| e);
         return InvalidInput::new(path, format!("is invalid: expected {}", plain(expected)));
     }
-    // What is left comes from this crate's own validators, whose messages never echo the value.
-    InvalidInput::new(path, message.to_owned())
+    // What is left is a validator's own message: repeated only when it is one of this crate's
+    // rules (`mgraph_deploy_api::rules`), word for word.
+    if mgraph_deploy_api::rules::is_rule(message) {
+        InvalidInput::new(path, message.to_owned())
+    } else {
+        InvalidInput::new(path, "is invalid")
+    }
 }
 
-/// serde's names for Rust types, in JSON words.
-fn plain(expected: &str) -> String {
-    if expected.starts_with("struct ") {
-        return "a JSON object".to_owned();
+/// serde's names for what it expected, in JSON words; anything else is "another type".
+fn plain(expected: &str) -> &'static str {
+    if expected.starts_with("struct ") || expected.starts_with("internally tagged enum") {
+        return "a JSON object";
     }
     match expected {
-        "u64" | "u32" | "usize" => "a whole number of 0 or more".to_owned(),
-        "a sequence" => "a JSON array".to_owned(),
-        "a boolean" => "true or false".to_owned(),
-        other => other.to_owned(),
+        "u64" | "u32" | "usize" => "a whole number of 0 or more",
+        "a sequence" => "a JSON array",
+        "a boolean" => "true or false",
+        "a string" => "a string",
+        "a JSON number" | "a number" => "a number",
+        "a map" => "a JSON object",
+        _ => "another type",
     }
+}
+
+/// serde's list of expected names (`` `a`, `b` or `c` ``, `` one of `a`, `b` ``), rebuilt from
+/// the names alone when every one is a plain key.
+fn plain_names(expected: &str) -> Option<String> {
+    let names: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    let name = |n: &str| {
+        (1..=64).contains(&n.len())
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
+    };
+    (!names.is_empty() && names.iter().all(|n| name(n))).then(|| {
+        names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
 }
 
 fn join_to(path: &str, name: &str) -> String {
@@ -386,6 +419,33 @@ mod tests {
             b = blob()
         );
         CreateRequest::from_json(body.as_bytes())
+    }
+
+    #[test]
+    fn a_message_that_is_not_one_of_this_crate_s_rules_is_never_repeated() {
+        #[derive(Debug)]
+        struct Odd;
+        impl<'de> serde::Deserialize<'de> for Odd {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let _ = serde_json::Value::deserialize(d)?;
+                Err(serde::de::Error::custom("from elsewhere: AAAAsealedBBBB"))
+            }
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Body {
+            odd: Odd,
+        }
+        let err = parse_json::<Body>(br#"{"odd": 1}"#).unwrap_err();
+        assert_eq!(
+            (err.field.as_str(), err.message.as_str()),
+            ("odd", "is invalid")
+        );
+
+        // One of the rules is repeated word for word.
+        let err =
+            ListRequest::from_json(br#"{"encrypted_pat":"","target":{"org":"o"}}"#).unwrap_err();
+        assert_eq!(err.message, mgraph_deploy_api::rules::PAT_EMPTY);
     }
 
     #[test]

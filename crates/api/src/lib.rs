@@ -16,6 +16,7 @@ pub mod errors;
 pub mod info;
 pub mod names;
 pub mod requests;
+pub mod rules;
 pub mod sealed;
 pub mod target;
 pub mod workflow;
@@ -101,8 +102,4 @@ fn whole<E: serde::de::Error>(number: serde_json::Number) -> Result<u64, E> {
     }
 }
 
-/// The message for a number that is not a whole number of 0 or more.
-pub const WHOLE_NUMBER: &str = "must be a whole number from 0 to 9223372036854775807";
-
-/// The message for a `null` where a value belongs.
-pub const NULL_MEMBER: &str = "must not be null: leave the field out to omit it";
+pub use rules::{NULL_MEMBER, WHOLE_NUMBER};

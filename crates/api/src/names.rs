@@ -1,5 +1,7 @@
 use std::fmt;
 
+use crate::rules;
+
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
@@ -140,26 +142,20 @@ impl PresenceName {
 fn check_secret_name(value: &str) -> Result<(), NameError> {
     let mut chars = value.chars();
     match chars.next() {
-        None => return Err(NameError("must not be empty")),
+        None => return Err(NameError(rules::NAME_EMPTY)),
         Some(first) if !(first.is_ascii_alphabetic() || first == '_') => {
-            return Err(NameError(
-                "must start with a letter or underscore and contain only letters, digits and underscores",
-            ));
+            return Err(NameError(rules::NAME_START));
         }
         Some(_) => {}
     }
     if !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(NameError(
-            "must contain only letters, digits and underscores (A-Z, a-z, 0-9, _)",
-        ));
+        return Err(NameError(rules::NAME_CHARS));
     }
     if value.len() > 255 {
-        return Err(NameError("must be at most 255 characters"));
+        return Err(NameError(rules::NAME_LENGTH));
     }
     if value.len() >= 7 && value[..7].eq_ignore_ascii_case("GITHUB_") {
-        return Err(NameError(
-            "must not start with GITHUB_ (in any case): GitHub reserves that prefix",
-        ));
+        return Err(NameError(rules::NAME_RESERVED));
     }
     Ok(())
 }
@@ -170,7 +166,7 @@ fn check_presence_name(value: &str) -> Result<(), NameError> {
     }
     check_secret_name(value).map_err(|e| {
         if e.0.starts_with("must not start with GITHUB_") {
-            NameError("must not start with GITHUB_ (in any case); the only such name allowed here is GITHUB_TOKEN")
+            NameError(rules::PRESENCE_RESERVED)
         } else {
             e
         }
@@ -178,13 +174,16 @@ fn check_presence_name(value: &str) -> Result<(), NameError> {
 }
 
 fn check_login(value: &str) -> Result<(), NameError> {
-    const RULE: &str = "must be 1-39 characters of letters, digits and single hyphens, not starting or ending with a hyphen";
     let ok = (1..=39).contains(&value.len())
         && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         && !value.starts_with('-')
         && !value.ends_with('-')
         && !value.contains("--");
-    if ok { Ok(()) } else { Err(NameError(RULE)) }
+    if ok {
+        Ok(())
+    } else {
+        Err(NameError(rules::LOGIN))
+    }
 }
 
 fn check_repo(value: &str) -> Result<(), NameError> {
@@ -193,16 +192,14 @@ fn check_repo(value: &str) -> Result<(), NameError> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
     {
-        return Err(NameError(
-            "must be 1-100 characters of letters, digits, '.', '_' and '-'",
-        ));
+        return Err(NameError(rules::REPO_CHARS));
     }
     if value == "." || value == ".." {
-        return Err(NameError("must not be '.' or '..'"));
+        return Err(NameError(rules::REPO_DOTS));
     }
     if value.bytes().all(|b| b == b'_') {
         // The GitHub Service refuses it with a framework 500 (`github-service-contract.md` §3.8).
-        return Err(NameError("must not be made only of underscores"));
+        return Err(NameError(rules::REPO_UNDERSCORES));
     }
     Ok(())
 }
@@ -213,12 +210,10 @@ fn check_environment(value: &str) -> Result<(), NameError> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '_' | '.' | '-'))
     {
-        return Err(NameError(
-            "must be 1-255 characters of letters, digits, spaces, '_', '.' and '-'",
-        ));
+        return Err(NameError(rules::ENVIRONMENT_CHARS));
     }
     if value.starts_with(' ') || value.ends_with(' ') {
-        return Err(NameError("must not start or end with a space"));
+        return Err(NameError(rules::ENVIRONMENT_SPACES));
     }
     Ok(())
 }

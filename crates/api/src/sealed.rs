@@ -1,5 +1,7 @@
 use std::fmt;
 
+use crate::rules;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
@@ -37,41 +39,29 @@ impl SealedBlob {
     ) -> Result<Self, NameError> {
         if value.is_empty() {
             return Err(NameError(match what {
-                "pat" => {
-                    "must not be empty: seal the GitHub PAT with the key from GET /public-keys/github"
-                }
-                _ => "must not be empty: seal the value with the key from GET /public-keys/github",
+                "pat" => rules::PAT_EMPTY,
+                _ => rules::VALUE_EMPTY,
             }));
         }
         if value.len() > MAX_ENCODED_CHARS {
-            return Err(NameError(
-                "is too long: the GitHub Service accepts at most 65536 base64 characters (a plaintext of at most 49104 bytes)",
-            ));
+            return Err(NameError(rules::BLOB_LONG));
         }
         if value.bytes().any(|b| b.is_ascii_whitespace()) {
-            return Err(NameError(
-                "must be standard base64 without whitespace or line breaks",
-            ));
+            return Err(NameError(rules::BLOB_WHITESPACE));
         }
         let decoded_len = match STANDARD.decode(value.as_bytes()) {
             Ok(bytes) => bytes.len(),
             Err(_) if value.bytes().any(|b| b == b'-' || b == b'_') => {
-                return Err(NameError(
-                    "uses the URL-safe base64 alphabet ('-', '_'); encode the sealed box with standard base64 ('+', '/') with '=' padding",
-                ));
+                return Err(NameError(rules::BLOB_URL_SAFE));
             }
             Err(_) => {
-                return Err(NameError(
-                    "must be standard base64 (A-Z, a-z, 0-9, '+', '/') with '=' padding",
-                ));
+                return Err(NameError(rules::BLOB_ALPHABET));
             }
         };
         if decoded_len < min_decoded {
             return Err(NameError(match what {
-                "pat" => {
-                    "is too short to be a sealed box of a PAT (a sealed box is at least 48 bytes longer than its plaintext)"
-                }
-                _ => "is too short to be a sealed box (a sealed box is at least 48 bytes)",
+                "pat" => rules::PAT_SHORT,
+                _ => rules::VALUE_SHORT,
             }));
         }
         Ok(Self(value))

@@ -1,5 +1,7 @@
 use std::fmt;
 
+use crate::rules;
+
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema, Type};
@@ -220,12 +222,8 @@ impl TryFrom<TargetSpec> for Target {
                 environment: None,
                 org: Some(org),
             } => Ok(Target::Org { org }),
-            TargetSpec { org: Some(_), .. } => Err(
-                "an organisation target has only `org`; do not combine it with `owner`, `repo` or `environment`",
-            ),
-            _ => Err(
-                "must be {\"owner\", \"repo\"} (repository), {\"owner\", \"repo\", \"environment\"} (environment) or {\"org\"} (organisation)",
-            ),
+            TargetSpec { org: Some(_), .. } => Err(rules::TARGET_ORG_ALONE),
+            _ => Err(rules::TARGET_SHAPE),
         }
     }
 }
