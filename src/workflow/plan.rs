@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-pub use mgraph_deploy_api::{Action, Estimate, Plan, PlanStep};
+pub use mgraph_deploy_api::{Action, Estimate, Plan, PlanStep, Unreadable};
 
 use crate::domain::{Scope, SealedPat, SecretName, Target};
 use crate::operations::{Listing, OperationKind, Operations};
@@ -44,6 +44,7 @@ pub fn plan(parsed: &Parsed) -> Plan {
         errors: parsed.errors.clone(),
         estimate: estimate(steps),
         state_checked: false,
+        unreadable: Vec::new(),
     }
 }
 
@@ -145,8 +146,14 @@ pub async fn check_state(ops: &Operations, pat: &SealedPat, steps: &[Step], plan
             continue;
         };
         let mut target = step.target.clone();
-        if let Known::EnvironmentMissing =
-            read(ops, pat, &target, &mut known, &mut plan.warnings).await
+        if let Known::EnvironmentMissing = read(
+            ops,
+            pat,
+            &target,
+            &mut known,
+            (&mut plan.warnings, &mut plan.unreadable),
+        )
+        .await
         {
             match (step.kind, step.target.repository()) {
                 (OperationKind::Create, Some(repository)) if step.env_fallback => {
@@ -155,7 +162,14 @@ pub async fn check_state(ops: &Operations, pat: &SealedPat, steps: &[Step], plan
                         step.number, step.target
                     ));
                     target = repository;
-                    read(ops, pat, &target, &mut known, &mut plan.warnings).await;
+                    read(
+                        ops,
+                        pat,
+                        &target,
+                        &mut known,
+                        (&mut plan.warnings, &mut plan.unreadable),
+                    )
+                    .await;
                 }
                 _ => {
                     plan.warnings.push(format!(
@@ -209,7 +223,7 @@ async fn read<'k>(
     pat: &SealedPat,
     target: &Target,
     known: &'k mut HashMap<Target, Known>,
-    warnings: &mut Vec<String>,
+    (warnings, unreadable): (&mut Vec<String>, &mut Vec<Unreadable>),
 ) -> &'k Known {
     if !known.contains_key(target) {
         let state = match ops.scope_secrets(pat, target).await {
@@ -225,6 +239,10 @@ async fn read<'k>(
                     failure.error_type.as_str(),
                     failure.message
                 ));
+                unreadable.push(Unreadable {
+                    target: target.to_string(),
+                    error_type: failure.error_type,
+                });
                 Known::Unreadable
             }
         };

@@ -36,7 +36,9 @@ pub use requests::{
 };
 pub use sealed::{MAX_ENCODED_CHARS, SEAL_OVERHEAD, SealedBlob, SealedPat, SealedValue};
 pub use target::{EnvFallback, Scope, Target, TargetSpec, Visibility};
-pub use workflow::{Action, Estimate, Plan, PlanError, PlanStep, Report, Status, StepResult};
+pub use workflow::{
+    Action, Estimate, Plan, PlanError, PlanStep, Report, Status, StepResult, Unreadable,
+};
 
 use serde::Deserialize as _;
 

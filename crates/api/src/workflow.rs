@@ -121,4 +121,16 @@ pub struct Plan {
     pub errors: Vec<PlanError>,
     pub estimate: Estimate,
     pub state_checked: bool,
+    /// `check_state`: the scopes whose secrets could not be read, and why (their steps keep
+    /// their unrefined actions; a warning says so too).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// A scope `check_state` could not read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Unreadable {
+    /// The target in words, as in the plan's steps.
+    pub target: String,
+    pub error_type: ErrorType,
 }

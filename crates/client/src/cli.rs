@@ -688,9 +688,9 @@ impl MaybeUndecryptable for Execution {
 
 impl MaybeUndecryptable for Answer<Plan> {
     fn undecryptable(&self) -> bool {
-        self.warnings
+        self.unreadable
             .iter()
-            .any(|w| w.contains("(decryption_failed)"))
+            .any(|u| u.error_type == ErrorType::DecryptionFailed)
     }
 }
 

@@ -576,3 +576,33 @@ async fn the_cli_reads_null_rate_limit_members_and_keeps_each_step_s_messages() 
         "not retried: the next attempt would start after the workflow's deadline (wait 1.0 s)"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dry_run_with_check_state_re_seals_once_after_a_key_rotation() {
+    let stack = stack().await;
+    let client = reqwest::Client::new();
+    let _ = client
+        .get(format!("{}/public-keys/github", stack.service_url))
+        .header(&stack.api_key.name, &stack.api_key.value)
+        .send()
+        .await
+        .unwrap();
+    stack.emulator.rotate_key();
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(dir.path(), "v.json", r#"{"PLANNED": "value"}"#);
+    let run = cli(
+        &stack,
+        Some(PatKind::Admin),
+        &["apply", "-f", &file, "--repo", REPO, "--dry-run", "--check-state"],
+        None,
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("re-sealing and retrying once"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.contains("create"), "{}", run.stdout);
+}
