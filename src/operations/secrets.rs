@@ -290,6 +290,25 @@ impl<'a> Run<'a> {
         Ok(reply)
     }
 
+    /// What `reply` says, before any diagnosis: done when `done` accepts it; ambiguous when its
+    /// error type is one of `ambiguous` (the upstream gives those for several causes, and a
+    /// diagnosis follows); otherwise a failure taken at the upstream's word.
+    fn classify(
+        &self,
+        reply: Reply,
+        target: &Target,
+        done: fn(&Reply) -> bool,
+        ambiguous: &[UpstreamErrorType],
+    ) -> Result<Answer, Failure> {
+        if done(&reply) {
+            Ok(Answer::Done(reply))
+        } else if ambiguous.contains(reply.error_type()) {
+            Ok(Answer::Ambiguous(reply))
+        } else {
+            Err(self.plain_failure(&reply, target))
+        }
+    }
+
     /// Maps an upstream failure whose `error_type` can be taken at its word.
     fn plain_failure(&self, reply: &Reply, target: &Target) -> Failure {
         let said = reply.error_text();
@@ -334,7 +353,7 @@ impl<'a> Run<'a> {
         let reply = self
             .call(target, Action::List, request_data(target))
             .await?;
-        if reply.context.success && (200..300).contains(&reply.http_status) {
+        if let Answer::Done(reply) = self.classify(reply, target, answered_2xx, &NOT_FOUND)? {
             let page = reply
                 .data
                 .get("secrets")
@@ -346,9 +365,6 @@ impl<'a> Run<'a> {
                     )
                 })?;
             return Ok(Listing::Secrets(page));
-        }
-        if *reply.error_type() != UpstreamErrorType::NotFound {
-            return Err(self.plain_failure(&reply, target));
         }
         match target {
             Target::Environment { .. } => {
@@ -398,24 +414,32 @@ impl<'a> Run<'a> {
             ..request_data(target)
         };
         let reply = self.call(target, Action::Get, data).await?;
-        if reply.context.success && reply.http_status == 200 {
-            let secret = reply
-                .data
-                .get("secret")
-                .and_then(|s| read_meta(s, &mut self.messages))
-                .filter(|s| s.name == *name)
-                .ok_or_else(|| {
-                    Failure::new(
-                        ErrorType::UpstreamError,
-                        "The GitHub Service answered a get without the secret's metadata",
-                    )
-                })?;
-            return Ok(Found::Yes(secret));
-        }
-        if *reply.error_type() != UpstreamErrorType::NotFound {
-            return Err(self.plain_failure(&reply, target));
-        }
-        match self.diagnose(target, &reply).await? {
+        let reply = match self.classify(reply, target, answered_200, &NOT_FOUND)? {
+            Answer::Done(reply) => reply,
+            Answer::Ambiguous(reply) => return self.get_diagnosed(target, name, &reply).await,
+        };
+        let secret = reply
+            .data
+            .get("secret")
+            .and_then(|s| read_meta(s, &mut self.messages))
+            .filter(|s| s.name == *name)
+            .ok_or_else(|| {
+                Failure::new(
+                    ErrorType::UpstreamError,
+                    "The GitHub Service answered a get without the secret's metadata",
+                )
+            })?;
+        Ok(Found::Yes(secret))
+    }
+
+    /// A get the upstream answered "not found": absent, or refused?
+    async fn get_diagnosed(
+        &mut self,
+        target: &Target,
+        name: &SecretName,
+        reply: &Reply,
+    ) -> Result<Found, Failure> {
+        match self.diagnose(target, reply).await? {
             Listing::EnvironmentMissing => Err(environment_missing(target)),
             Listing::Secrets(page) if page.contains(name) => Err(Failure::new(
                 ErrorType::UpstreamAmbiguous,
@@ -434,13 +458,13 @@ impl<'a> Run<'a> {
             ..request_data(target)
         };
         let reply = self.call(target, Action::Delete, data).await?;
-        if reply.context.success && (200..300).contains(&reply.http_status) {
-            self.messages.extend(reply.messages());
-            return Ok(true);
-        }
-        if *reply.error_type() != UpstreamErrorType::NotFound {
-            return Err(self.plain_failure(&reply, target));
-        }
+        let reply = match self.classify(reply, target, answered_2xx, &NOT_FOUND)? {
+            Answer::Done(reply) => {
+                self.messages.extend(reply.messages());
+                return Ok(true);
+            }
+            Answer::Ambiguous(reply) => reply,
+        };
         let still_there = || {
             Failure::new(
                 ErrorType::UpstreamAmbiguous,
@@ -517,16 +541,17 @@ impl<'a> Run<'a> {
             ..request_data(target)
         };
         let reply = self.call(target, Action::Create, data).await?;
-        if reply.context.success && (200..300).contains(&reply.http_status) {
-            self.messages.extend(reply.messages());
-            return Ok(Written::Yes);
-        }
-        if !matches!(
-            reply.error_type(),
-            UpstreamErrorType::GithubApiError | UpstreamErrorType::NotFound
-        ) {
-            return Err(self.plain_failure(&reply, target));
-        }
+        let ambiguous = [
+            UpstreamErrorType::GithubApiError,
+            UpstreamErrorType::NotFound,
+        ];
+        let reply = match self.classify(reply, target, answered_2xx, &ambiguous)? {
+            Answer::Done(reply) => {
+                self.messages.extend(reply.messages());
+                return Ok(Written::Yes);
+            }
+            Answer::Ambiguous(reply) => reply,
+        };
         match self.diagnose(target, &reply).await? {
             Listing::EnvironmentMissing => Ok(Written::EnvironmentMissing),
             Listing::Secrets(_) => Err(Failure::new(
@@ -657,6 +682,25 @@ impl<'a> Run<'a> {
 enum Written {
     Yes,
     EnvironmentMissing,
+}
+
+/// An upstream answer, classified.
+enum Answer {
+    /// It did what was asked.
+    Done(Reply),
+    /// An answer the upstream gives for several causes; the diagnosis that follows tells which.
+    Ambiguous(Reply),
+}
+
+/// The upstream's own `not_found`: a missing scope, a missing secret, or a refused PAT.
+const NOT_FOUND: [UpstreamErrorType; 1] = [UpstreamErrorType::NotFound];
+
+fn answered_2xx(reply: &Reply) -> bool {
+    reply.context.success && (200..300).contains(&reply.http_status)
+}
+
+fn answered_200(reply: &Reply) -> bool {
+    reply.context.success && reply.http_status == 200
 }
 
 fn env_name(target: &Target) -> &str {

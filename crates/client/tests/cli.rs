@@ -594,7 +594,15 @@ async fn a_dry_run_with_check_state_re_seals_once_after_a_key_rotation() {
     let run = cli(
         &stack,
         Some(PatKind::Admin),
-        &["apply", "-f", &file, "--repo", REPO, "--dry-run", "--check-state"],
+        &[
+            "apply",
+            "-f",
+            &file,
+            "--repo",
+            REPO,
+            "--dry-run",
+            "--check-state",
+        ],
         None,
     )
     .await;
