@@ -1,14 +1,15 @@
 //! Requests of the operation routes: JSON parsing with field-naming errors, then the checks that
 //! span several fields. Everything here runs before any upstream call.
 
-use mgraph_deploy_api::{CreateBody, ListBody, PresenceBody, SecretBody};
+use mgraph_deploy_api::{CreateOp, ListOp, PresenceOp, SecretOp};
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use crate::domain::{
     EnvFallback, PresenceName, SealedPat, SealedValue, SecretName, Target, TargetSpec, Visibility,
 };
 
-use super::{ErrorType, Failure, strict};
+use super::{ErrorType, Failure, OperationKind, strict};
 
 /// A rejected request: which field, and which rule it broke. Never holds the rejected value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -221,14 +222,12 @@ pub fn target_from(spec: TargetSpec, field: &str) -> Result<Target, InvalidInput
 /// `list`: every secret's metadata in one scope.
 #[derive(Debug, Clone)]
 pub struct ListRequest {
-    pub pat: SealedPat,
     pub target: Target,
 }
 
 /// `get`, `exists` and `delete`: one secret.
 #[derive(Debug, Clone)]
 pub struct SecretRequest {
-    pub pat: SealedPat,
     pub target: Target,
     pub secret_name: SecretName,
 }
@@ -245,7 +244,6 @@ pub struct OrgAccess {
 /// `create`: write (create or overwrite) one secret.
 #[derive(Debug, Clone)]
 pub struct CreateRequest {
-    pub pat: SealedPat,
     pub target: Target,
     pub secret_name: SecretName,
     pub value: SealedValue,
@@ -258,7 +256,6 @@ pub struct CreateRequest {
 /// `presence`: which of these names a workflow run in this repository (and environment) would see.
 #[derive(Debug, Clone)]
 pub struct PresenceRequest {
-    pub pat: SealedPat,
     pub target: Target,
     pub required: Vec<PresenceName>,
 }
@@ -266,42 +263,119 @@ pub struct PresenceRequest {
 /// The most names one presence check takes.
 pub const MAX_PRESENCE_NAMES: usize = 100;
 
-impl ListRequest {
-    pub fn from_json(body: &[u8]) -> Result<Self, InvalidInput> {
-        let b: ListBody = parse_json(body)?;
-        Ok(Self {
-            pat: b.encrypted_pat,
-            target: b.target,
+/// One operation, validated: what an operation route's body or a workflow step asks (the PAT
+/// travels beside it). A new operation is a variant here and in [`OperationKind`].
+#[derive(Debug, Clone)]
+pub enum Request {
+    List(ListRequest),
+    Get(SecretRequest),
+    Exists(SecretRequest),
+    Create(CreateRequest),
+    Delete(SecretRequest),
+    Presence(PresenceRequest),
+}
+
+impl Request {
+    pub fn kind(&self) -> OperationKind {
+        match self {
+            Request::List(_) => OperationKind::List,
+            Request::Get(_) => OperationKind::Get,
+            Request::Exists(_) => OperationKind::Exists,
+            Request::Create(_) => OperationKind::Create,
+            Request::Delete(_) => OperationKind::Delete,
+            Request::Presence(_) => OperationKind::Presence,
+        }
+    }
+
+    pub fn target(&self) -> &Target {
+        match self {
+            Request::List(r) => &r.target,
+            Request::Get(r) | Request::Exists(r) | Request::Delete(r) => &r.target,
+            Request::Create(r) => &r.target,
+            Request::Presence(r) => &r.target,
+        }
+    }
+
+    /// The one secret it names, if any.
+    pub fn secret_name(&self) -> Option<&SecretName> {
+        match self {
+            Request::Get(r) | Request::Exists(r) | Request::Delete(r) => Some(&r.secret_name),
+            Request::Create(r) => Some(&r.secret_name),
+            Request::List(_) | Request::Presence(_) => None,
+        }
+    }
+
+    /// A create that may fall back to the repository secret.
+    pub fn env_fallback(&self) -> bool {
+        matches!(self, Request::Create(r) if r.env_fallback)
+    }
+
+    /// Reads an operation's fields (no PAT) by the API crate's types, the one grammar of the
+    /// operation routes and of workflow steps; then the checks that span several fields.
+    pub fn parse(kind: OperationKind, fields: Value) -> Result<Self, InvalidInput> {
+        Ok(match kind {
+            OperationKind::List => {
+                let op: ListOp = parse_value(fields)?;
+                Request::List(ListRequest { target: op.target })
+            }
+            OperationKind::Get | OperationKind::Exists | OperationKind::Delete => {
+                let op: SecretOp = parse_value(fields)?;
+                let request = SecretRequest {
+                    target: op.target,
+                    secret_name: op.secret_name,
+                };
+                match kind {
+                    OperationKind::Get => Request::Get(request),
+                    OperationKind::Exists => Request::Exists(request),
+                    _ => Request::Delete(request),
+                }
+            }
+            OperationKind::Create => {
+                let op: CreateOp = parse_value(fields)?;
+                let (org_access, env_fallback) =
+                    write_options(&op.target, op.visibility, op.repo_ids, op.env_fallback, "")?;
+                Request::Create(CreateRequest {
+                    target: op.target,
+                    secret_name: op.secret_name,
+                    value: op.encrypted_value,
+                    org_access,
+                    env_fallback,
+                })
+            }
+            OperationKind::Presence => {
+                let op: PresenceOp = parse_value(fields)?;
+                check_presence(&op.target, &op.required, "")?;
+                Request::Presence(PresenceRequest {
+                    target: op.target,
+                    required: op.required,
+                })
+            }
         })
     }
 }
 
-impl SecretRequest {
-    pub fn from_json(body: &[u8]) -> Result<Self, InvalidInput> {
-        let b: SecretBody = parse_json(body)?;
-        Ok(Self {
-            pat: b.encrypted_pat,
-            target: b.target,
-            secret_name: b.secret_name,
-        })
+/// An operation route's body: `encrypted_pat` and the operation's fields. The fields are read
+/// first, so a body wrong in several places is told about the operation before the PAT.
+pub fn parse_operation(
+    kind: OperationKind,
+    body: &[u8],
+) -> Result<(SealedPat, Request), InvalidInput> {
+    let mut fields: serde_json::Map<String, Value> = parse_json(body)?;
+    let pat = fields.remove("encrypted_pat");
+    let request = Request::parse(kind, Value::Object(fields))?;
+    /// The PAT read as the member it is, so its errors are named as in the body.
+    #[derive(serde::Deserialize)]
+    struct Pat {
+        encrypted_pat: SealedPat,
     }
-}
-
-impl CreateRequest {
-    pub fn from_json(body: &[u8]) -> Result<Self, InvalidInput> {
-        let b: CreateBody = parse_json(body)?;
-        let target = b.target;
-        let (org_access, env_fallback) =
-            write_options(&target, b.visibility, b.repo_ids, b.env_fallback, "")?;
-        Ok(Self {
-            pat: b.encrypted_pat,
-            target,
-            secret_name: b.secret_name,
-            value: b.encrypted_value,
-            org_access,
-            env_fallback,
-        })
-    }
+    let pat = match pat {
+        None => return Err(InvalidInput::new("encrypted_pat", "is required")),
+        Some(value) => {
+            let pat: Pat = parse_value(serde_json::json!({ "encrypted_pat": value }))?;
+            pat.encrypted_pat
+        }
+    };
+    Ok((pat, request))
 }
 
 /// Checks the write options against the target's scope. `prefix` is prepended to field names
@@ -371,19 +445,6 @@ pub fn write_options(
     Ok((org_access, env_fallback))
 }
 
-impl PresenceRequest {
-    pub fn from_json(body: &[u8]) -> Result<Self, InvalidInput> {
-        let b: PresenceBody = parse_json(body)?;
-        let target = b.target;
-        check_presence(&target, &b.required, "")?;
-        Ok(Self {
-            pat: b.encrypted_pat,
-            target,
-            required: b.required,
-        })
-    }
-}
-
 pub fn check_presence(
     target: &Target,
     required: &[PresenceName],
@@ -418,7 +479,18 @@ mod tests {
             r#"{{"encrypted_pat":"{b}","target":{{"org":"acme"}},"secret_name":"S","encrypted_value":"{b}"{extra}}}"#,
             b = blob()
         );
-        CreateRequest::from_json(body.as_bytes())
+        match parse_operation(OperationKind::Create, body.as_bytes())?.1 {
+            Request::Create(request) => Ok(request),
+            other => panic!("a create reads as a create: {other:?}"),
+        }
+    }
+
+    struct ListRequest;
+
+    impl ListRequest {
+        fn from_json(body: &[u8]) -> Result<Request, InvalidInput> {
+            parse_operation(OperationKind::List, body).map(|(_, request)| request)
+        }
     }
 
     #[test]

@@ -13,11 +13,12 @@ mod strict;
 
 pub use input::{
     CreateRequest, InvalidInput, ListRequest, MAX_PRESENCE_NAMES, OrgAccess, PresenceRequest,
-    SecretRequest, check_presence, parse_json, parse_value, target_from, write_options,
+    Request, SecretRequest, check_presence, parse_json, parse_operation, parse_value, target_from,
+    write_options,
 };
 pub use metadata::{Page, SecretMeta, UPSTREAM_PAGE};
 pub use outcome::{
     Envelope, ErrorType, Failure, MAX_RETRY_AFTER_SECONDS, OperationKind, Outcome, RateLimit,
     failure_envelope,
 };
-pub use secrets::{Listing, Operations};
+pub use secrets::{AbsentSecret, Listing, Operations};

@@ -12,7 +12,7 @@ use crate::github_service::{
 use super::metadata::{Page, SecretMeta, read_meta};
 use super::{
     CreateRequest, ErrorType, Failure, ListRequest, OperationKind, OrgAccess, Outcome,
-    PresenceRequest, RateLimit, SecretRequest,
+    PresenceRequest, RateLimit, Request, SecretRequest,
 };
 
 /// Runs operations against the GitHub Service. Cheap to clone.
@@ -30,8 +30,21 @@ impl Operations {
         &self.upstream
     }
 
-    pub async fn list(&self, req: &ListRequest) -> Outcome {
-        let mut run = Run::new(&self.upstream, req.pat.blob());
+    /// Runs one operation with this sealed PAT. `absent` says what deleting a secret that does
+    /// not exist is: `not_found` on the route, done (`deleted: false`) in a workflow.
+    pub async fn run(&self, pat: &SealedPat, request: &Request, absent: AbsentSecret) -> Outcome {
+        match request {
+            Request::List(req) => self.list(pat, req).await,
+            Request::Get(req) => self.get(pat, req).await,
+            Request::Exists(req) => self.exists(pat, req).await,
+            Request::Create(req) => self.create(pat, req).await,
+            Request::Delete(req) => self.delete(pat, req, absent == AbsentSecret::IsDone).await,
+            Request::Presence(req) => self.presence(pat, req).await,
+        }
+    }
+
+    async fn list(&self, pat: &SealedPat, req: &ListRequest) -> Outcome {
+        let mut run = Run::new(&self.upstream, pat.blob());
         let result = match run.list(&req.target).await {
             Ok(Listing::Secrets(page)) => Ok(data(ListData {
                 secrets: page.secrets,
@@ -43,8 +56,8 @@ impl Operations {
         run.finish(OperationKind::List, result)
     }
 
-    pub async fn get(&self, req: &SecretRequest) -> Outcome {
-        let mut run = Run::new(&self.upstream, req.pat.blob());
+    async fn get(&self, pat: &SealedPat, req: &SecretRequest) -> Outcome {
+        let mut run = Run::new(&self.upstream, pat.blob());
         let result = match run.get(&req.target, &req.secret_name).await {
             Ok(Found::Yes(secret)) => Ok(data(GetData {
                 secret,
@@ -62,8 +75,8 @@ impl Operations {
         run.finish(OperationKind::Get, result)
     }
 
-    pub async fn exists(&self, req: &SecretRequest) -> Outcome {
-        let mut run = Run::new(&self.upstream, req.pat.blob());
+    async fn exists(&self, pat: &SealedPat, req: &SecretRequest) -> Outcome {
+        let mut run = Run::new(&self.upstream, pat.blob());
         let result = run.get(&req.target, &req.secret_name).await.map(|found| {
             data(ExistsData {
                 exists: matches!(found, Found::Yes(_)),
@@ -74,25 +87,14 @@ impl Operations {
         run.finish(OperationKind::Exists, result)
     }
 
-    pub async fn create(&self, req: &CreateRequest) -> Outcome {
-        let mut run = Run::new(&self.upstream, req.pat.blob());
+    async fn create(&self, pat: &SealedPat, req: &CreateRequest) -> Outcome {
+        let mut run = Run::new(&self.upstream, pat.blob());
         let result = run.create(req).await;
         run.finish(OperationKind::Create, result)
     }
 
-    /// Deletes a secret; a confirmed-absent secret is `not_found`.
-    pub async fn delete(&self, req: &SecretRequest) -> Outcome {
-        self.delete_with(req, false).await
-    }
-
-    /// Deletes a secret; a confirmed-absent secret succeeds with `deleted: false` (a workflow's
-    /// "make sure it is gone").
-    pub async fn delete_if_present(&self, req: &SecretRequest) -> Outcome {
-        self.delete_with(req, true).await
-    }
-
-    async fn delete_with(&self, req: &SecretRequest, absent_is_fine: bool) -> Outcome {
-        let mut run = Run::new(&self.upstream, req.pat.blob());
+    async fn delete(&self, pat: &SealedPat, req: &SecretRequest, absent_is_fine: bool) -> Outcome {
+        let mut run = Run::new(&self.upstream, pat.blob());
         let result = match run.delete(&req.target, &req.secret_name).await {
             Ok(deleted) if deleted || absent_is_fine => Ok(data(DeleteData {
                 deleted,
@@ -133,8 +135,8 @@ impl Operations {
         Ok(matches!(found, Found::Yes(_)))
     }
 
-    pub async fn presence(&self, req: &PresenceRequest) -> Outcome {
-        let mut run = Run::new(&self.upstream, req.pat.blob());
+    async fn presence(&self, pat: &SealedPat, req: &PresenceRequest) -> Outcome {
+        let mut run = Run::new(&self.upstream, pat.blob());
         let result = run.presence(&req.target, &req.required).await;
         run.finish(OperationKind::Presence, result)
     }
@@ -143,6 +145,15 @@ impl Operations {
 /// An operation's `data` as the envelope carries it.
 fn data(data: impl serde::Serialize) -> Value {
     serde_json::to_value(data).expect("operation data is plain JSON: named members, no maps")
+}
+
+/// What deleting a secret that does not exist is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AbsentSecret {
+    /// `not_found` (an operation route: the caller named a secret that is not there).
+    IsNotFound,
+    /// Done, `deleted: false` (a workflow step: "make sure it is gone").
+    IsDone,
 }
 
 /// The listing of a scope, or the one "not found" that is worth telling apart.

@@ -9,8 +9,7 @@ use http::{HeaderValue, StatusCode, header};
 use crate::audit;
 use crate::domain::{SecretName, Target};
 use crate::operations::{
-    CreateRequest, ErrorType, Failure, InvalidInput, ListRequest, OperationKind, Outcome,
-    PresenceRequest, SecretRequest,
+    AbsentSecret, ErrorType, Failure, OperationKind, Outcome, parse_operation,
 };
 use crate::routes::ResponseErrorType;
 use crate::state::AppState;
@@ -30,29 +29,18 @@ pub async fn handle(
 }
 
 async fn run(kind: OperationKind, state: &AppState, body: &[u8]) -> Outcome {
-    let ops = &state.operations;
-    let rejected = |e: InvalidInput| refused(kind, e.into());
-    match kind {
-        OperationKind::List => match ListRequest::from_json(body) {
-            Ok(req) => ops.list(&req).await,
-            Err(e) => rejected(e),
-        },
-        OperationKind::Get | OperationKind::Exists | OperationKind::Delete => {
-            match SecretRequest::from_json(body) {
-                Ok(req) if kind == OperationKind::Get => ops.get(&req).await,
-                Ok(req) if kind == OperationKind::Exists => ops.exists(&req).await,
-                Ok(req) => audited(&req.target, &req.secret_name, ops.delete(&req).await),
-                Err(e) => rejected(e),
+    match parse_operation(kind, body) {
+        Err(e) => refused(kind, e.into()),
+        Ok((pat, request)) => {
+            let outcome = state
+                .operations
+                .run(&pat, &request, AbsentSecret::IsNotFound)
+                .await;
+            match request.secret_name() {
+                Some(name) if audit::is_audited(kind) => audited(request.target(), name, outcome),
+                _ => outcome,
             }
         }
-        OperationKind::Create => match CreateRequest::from_json(body) {
-            Ok(req) => audited(&req.target, &req.secret_name, ops.create(&req).await),
-            Err(e) => rejected(e),
-        },
-        OperationKind::Presence => match PresenceRequest::from_json(body) {
-            Ok(req) => ops.presence(&req).await,
-            Err(e) => rejected(e),
-        },
     }
 }
 

@@ -20,11 +20,11 @@ use tracing::Instrument as _;
 use crate::audit;
 use crate::domain::SecretName;
 use crate::operations::{
-    ErrorType, MAX_RETRY_AFTER_SECONDS, OperationKind, Operations, Outcome, RateLimit,
+    AbsentSecret, ErrorType, MAX_RETRY_AFTER_SECONDS, Operations, Outcome, RateLimit,
 };
 
 use super::schedule::dependencies;
-use super::spec::{OnError, Step, StepRequest, Workflow};
+use super::spec::{OnError, Step, Workflow};
 
 /// How failed steps are tried again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,10 +79,10 @@ struct StepRun {
 fn result_of(step: &Step, status: Status) -> StepResult {
     StepResult {
         step: step.number,
-        operation: step.kind,
-        secret_name: step.secret_name.clone(),
-        target: step.target.to_string(),
-        scope: step.target.scope(),
+        operation: step.kind(),
+        secret_name: step.secret_name().cloned(),
+        target: step.target().to_string(),
+        scope: step.target().scope(),
         status,
         success: status == Status::Completed,
         duration: 0.0,
@@ -204,8 +204,8 @@ pub async fn execute(
                 let span = tracing::info_span!(
                     "step",
                     step = step.number,
-                    operation = step.kind.name(),
-                    secret_name = step.secret_name.as_ref().map(SecretName::as_str),
+                    operation = step.kind().name(),
+                    secret_name = step.secret_name().map(SecretName::as_str),
                 );
                 running.push(
                     async move {
@@ -279,9 +279,9 @@ pub async fn execute(
 
 /// The step's log line, and its audit event when it writes or deletes.
 fn log_step(step: &Step, result: StepResult) -> StepResult {
-    if audit::is_audited(step.kind) {
+    if audit::is_audited(step.kind()) {
         let outcome = match result.status {
-            Status::Completed => audit::outcome_of(step.kind, Ok(&result.data)).0,
+            Status::Completed => audit::outcome_of(step.kind(), Ok(&result.data)).0,
             Status::Failed => audit::Outcome::Failed,
             Status::Skipped => audit::Outcome::Skipped,
         };
@@ -289,8 +289,8 @@ fn log_step(step: &Step, result: StepResult) -> StepResult {
         audit::Event {
             operation: result.operation.name(),
             step: Some(result.step),
-            target: Some(&step.target),
-            secret_name: step.secret_name.as_ref(),
+            target: Some(step.target()),
+            secret_name: step.secret_name(),
             outcome,
             error_type,
         }
@@ -320,12 +320,13 @@ async fn run_step(
     attempt_count: &AtomicU32,
 ) -> StepRun {
     let started = Instant::now();
-    let request = step.request(&workflow.pat);
     let mut attempts = 0;
     loop {
         attempts += 1;
         attempt_count.store(attempts, Ordering::Relaxed);
-        let outcome = run_once(ops, step.kind, &request).await;
+        let outcome = ops
+            .run(&workflow.pat, &step.request, AbsentSecret::IsDone)
+            .await;
         let mut run = step_run(step, outcome, attempts, started);
         if !run.retryable || attempts >= policy.max_attempts {
             return run;
@@ -342,18 +343,6 @@ async fn run_step(
             return run;
         }
         sleep(wait).await;
-    }
-}
-
-async fn run_once(ops: &Operations, kind: OperationKind, request: &StepRequest) -> Outcome {
-    match (kind, request) {
-        (OperationKind::List, StepRequest::List(r)) => ops.list(r).await,
-        (OperationKind::Get, StepRequest::Secret(r)) => ops.get(r).await,
-        (OperationKind::Exists, StepRequest::Secret(r)) => ops.exists(r).await,
-        (OperationKind::Delete, StepRequest::Secret(r)) => ops.delete_if_present(r).await,
-        (OperationKind::Create, StepRequest::Create(r)) => ops.create(r).await,
-        (OperationKind::Presence, StepRequest::Presence(r)) => ops.presence(r).await,
-        _ => unreachable!("Step::request builds the request of its kind"),
     }
 }
 

@@ -33,11 +33,11 @@ pub fn plan(parsed: &Parsed) -> Plan {
             .iter()
             .map(|s| PlanStep {
                 step: s.number,
-                operation: s.kind,
-                secret_name: s.secret_name.clone(),
-                target: s.target.to_string(),
-                scope: s.target.scope(),
-                action: static_action(s.kind),
+                operation: s.kind(),
+                secret_name: s.secret_name().cloned(),
+                target: s.target().to_string(),
+                scope: s.target().scope(),
+                action: static_action(s.kind()),
             })
             .collect(),
         warnings: warnings(steps),
@@ -54,22 +54,23 @@ fn warnings(steps: &[Step]) -> Vec<String> {
     let mut written: HashMap<(&Target, &SecretName), usize> = HashMap::new();
     let mut deleted: HashMap<(&Target, &SecretName), usize> = HashMap::new();
     for step in steps {
-        let Some(name) = &step.secret_name else {
+        let Some(name) = step.secret_name() else {
             continue;
         };
-        let key = (&step.target, name);
-        match step.kind {
+        let key = (step.target(), name);
+        match step.kind() {
             OperationKind::Create => {
                 if let Some(first) = written.get(&key) {
                     warnings.push(format!(
                         "step {} writes {name} in {} again (step {first} wrote it before); the last write wins",
-                        step.number, step.target
+                        step.number, step.target()
                     ));
                 }
                 if let Some(del) = deleted.get(&key) {
                     warnings.push(format!(
                         "step {} writes {name} in {} after step {del} deleted it",
-                        step.number, step.target
+                        step.number,
+                        step.target()
                     ));
                 }
                 written.insert(key, step.number);
@@ -104,12 +105,12 @@ fn estimate(steps: &[Step]) -> Estimate {
     };
     for step in steps {
         // The GitHub Service follows every GitHub call with one `GET /rate_limit`.
-        let (calls, requests, writes) = match step.kind {
+        let (calls, requests, writes) = match step.kind() {
             // public key + PUT + rate limit
             OperationKind::Create => (1, 3, 1),
             OperationKind::Delete => (1, 2, 1),
             OperationKind::Get | OperationKind::Exists | OperationKind::List => (1, 2, 0),
-            OperationKind::Presence if step.target.scope() == Scope::Environment => (2, 4, 0),
+            OperationKind::Presence if step.target().scope() == Scope::Environment => (2, 4, 0),
             OperationKind::Presence => (1, 2, 0),
         };
         e.github_service_calls += calls;
@@ -140,12 +141,12 @@ pub async fn check_state(ops: &Operations, pat: &SealedPat, steps: &[Step], plan
     let mut known: HashMap<Target, Known> = HashMap::new();
     for (step, planned) in steps.iter().zip(plan.plan.iter_mut()) {
         let (Some(name), true) = (
-            &step.secret_name,
-            matches!(step.kind, OperationKind::Create | OperationKind::Delete),
+            step.secret_name(),
+            matches!(step.kind(), OperationKind::Create | OperationKind::Delete),
         ) else {
             continue;
         };
-        let mut target = step.target.clone();
+        let mut target = step.target().clone();
         if let Known::EnvironmentMissing = read(
             ops,
             pat,
@@ -155,11 +156,11 @@ pub async fn check_state(ops: &Operations, pat: &SealedPat, steps: &[Step], plan
         )
         .await
         {
-            match (step.kind, step.target.repository()) {
-                (OperationKind::Create, Some(repository)) if step.env_fallback => {
+            match (step.kind(), step.target().repository()) {
+                (OperationKind::Create, Some(repository)) if step.request.env_fallback() => {
                     plan.warnings.push(format!(
                         "step {}: environment of {} does not exist; env_fallback writes the repository secret",
-                        step.number, step.target
+                        step.number, step.target()
                     ));
                     target = repository;
                     read(
@@ -174,7 +175,7 @@ pub async fn check_state(ops: &Operations, pat: &SealedPat, steps: &[Step], plan
                 _ => {
                     plan.warnings.push(format!(
                         "step {}: environment of {} does not exist, so this step will fail with not_found",
-                        step.number, step.target
+                        step.number, step.target()
                     ));
                     continue;
                 }
@@ -200,13 +201,13 @@ pub async fn check_state(ops: &Operations, pat: &SealedPat, steps: &[Step], plan
                 Err(_) => continue,
             }
         };
-        planned.action = match (step.kind, exists) {
+        planned.action = match (step.kind(), exists) {
             (OperationKind::Create, true) => Action::Update,
             (OperationKind::Create, false) => Action::Create,
             (_, true) => Action::Delete,
             (_, false) => Action::Noop,
         };
-        if step.kind == OperationKind::Create {
+        if step.kind() == OperationKind::Create {
             state.absent.remove(name);
             state.present.insert(name.clone());
         } else {

@@ -18,20 +18,20 @@ pub struct Footprint {
 impl Footprint {
     pub fn of(step: &Step) -> Self {
         let mut f = Footprint::default();
-        let name = step.secret_name.clone();
-        match step.kind {
-            OperationKind::List => f.scopes_read.push(step.target.clone()),
+        let name = step.secret_name().cloned();
+        match step.kind() {
+            OperationKind::List => f.scopes_read.push(step.target().clone()),
             OperationKind::Presence => {
-                f.scopes_read.push(step.target.clone());
-                f.scopes_read.extend(step.target.repository());
+                f.scopes_read.push(step.target().clone());
+                f.scopes_read.extend(step.target().repository());
             }
             OperationKind::Get | OperationKind::Exists => {
-                f.secrets.extend(name.map(|n| (step.target.clone(), n)));
+                f.secrets.extend(name.map(|n| (step.target().clone(), n)));
             }
             OperationKind::Delete | OperationKind::Create => {
-                let mut targets = vec![step.target.clone()];
-                if step.env_fallback {
-                    targets.extend(step.target.repository());
+                let mut targets = vec![step.target().clone()];
+                if step.request.env_fallback() {
+                    targets.extend(step.target().repository());
                 }
                 for target in targets {
                     f.secrets.extend(name.clone().map(|n| (target.clone(), n)));

@@ -6,15 +6,11 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::domain::{
-    EnvFallback, PresenceName, SealedPat, SealedValue, SecretName, Target, TargetSpec, Visibility,
-    present,
-};
-use mgraph_deploy_api::{present_whole_number, present_whole_numbers};
+use crate::domain::{SealedPat, SecretName, Target, TargetSpec, present};
+use mgraph_deploy_api::{WorkflowOperation, present_whole_number};
 
 use crate::operations::{
-    CreateRequest, InvalidInput, ListRequest, OperationKind, OrgAccess, PresenceRequest,
-    SecretRequest, check_presence, parse_json, parse_value, target_from, write_options,
+    InvalidInput, OperationKind, Request, parse_json, parse_value, target_from,
 };
 
 /// The most operations one workflow takes.
@@ -46,59 +42,20 @@ pub struct Defaults {
 pub struct Step {
     /// 1-based position in the file.
     pub number: usize,
-    pub kind: OperationKind,
-    pub target: Target,
-    pub secret_name: Option<SecretName>,
-    pub value: Option<SealedValue>,
-    pub org_access: Option<OrgAccess>,
-    pub env_fallback: bool,
-    pub required: Vec<PresenceName>,
-}
-
-/// The request a step makes, given the workflow's PAT.
-#[derive(Debug, Clone)]
-pub enum StepRequest {
-    List(ListRequest),
-    Secret(SecretRequest),
-    Create(CreateRequest),
-    Presence(PresenceRequest),
+    pub request: Request,
 }
 
 impl Step {
-    pub fn request(&self, pat: &SealedPat) -> StepRequest {
-        let pat = pat.clone();
-        let target = self.target.clone();
-        let name = || {
-            self.secret_name
-                .clone()
-                .expect("validated: this operation has a secret_name")
-        };
-        match self.kind {
-            OperationKind::List => StepRequest::List(ListRequest { pat, target }),
-            OperationKind::Get | OperationKind::Exists | OperationKind::Delete => {
-                StepRequest::Secret(SecretRequest {
-                    pat,
-                    target,
-                    secret_name: name(),
-                })
-            }
-            OperationKind::Create => StepRequest::Create(CreateRequest {
-                pat,
-                target,
-                secret_name: name(),
-                value: self
-                    .value
-                    .clone()
-                    .expect("validated: create has an encrypted_value"),
-                org_access: self.org_access.clone(),
-                env_fallback: self.env_fallback,
-            }),
-            OperationKind::Presence => StepRequest::Presence(PresenceRequest {
-                pat,
-                target,
-                required: self.required.clone(),
-            }),
-        }
+    pub fn kind(&self) -> OperationKind {
+        self.request.kind()
+    }
+
+    pub fn target(&self) -> &Target {
+        self.request.target()
+    }
+
+    pub fn secret_name(&self) -> Option<&SecretName> {
+        self.request.secret_name()
     }
 }
 
@@ -164,27 +121,6 @@ struct RawOptions {
     deadline_seconds: Option<u64>,
     #[serde(default, deserialize_with = "present")]
     check_state: Option<bool>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawOperation {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default, deserialize_with = "present")]
-    target: Option<TargetSpec>,
-    #[serde(default, deserialize_with = "present")]
-    secret_name: Option<SecretName>,
-    #[serde(default, deserialize_with = "present")]
-    encrypted_value: Option<SealedValue>,
-    #[serde(default, deserialize_with = "present")]
-    visibility: Option<Visibility>,
-    #[serde(default, deserialize_with = "present_whole_numbers")]
-    repo_ids: Option<Vec<u64>>,
-    #[serde(default, deserialize_with = "present")]
-    env_fallback: Option<EnvFallback>,
-    #[serde(default, deserialize_with = "present")]
-    required: Option<Vec<PresenceName>>,
 }
 
 fn workflow_error(e: InvalidInput, prefix: &str) -> PlanError {
@@ -355,96 +291,70 @@ fn options(raw: RawOptions, mut options: Options, errors: &mut Vec<PlanError>) -
 }
 
 /// Validates one operation. `Err(None)`: it is fine except that it needs the (invalid) default target.
+///
+/// A step is an operation's fields and its `type`: the fields are read by [`Request::parse`],
+/// as an operation route's body is, once the default target is put in when the step has none.
 fn step(
     number: usize,
     value: Value,
     default_target: Option<&Target>,
     default_target_invalid: bool,
 ) -> Result<Step, Option<InvalidInput>> {
-    if let Some(object) = value.as_object() {
-        if object.contains_key("encrypted_pat") {
-            return Err(Some(InvalidInput::new(
-                "encrypted_pat",
-                "is not a field of an operation: the sealed PAT goes once in credentials.github_pat",
-            )));
-        }
-    } else {
+    let Value::Object(mut fields) = value else {
         return Err(Some(InvalidInput::new("", "must be a JSON object")));
+    };
+    if fields.contains_key("encrypted_pat") {
+        return Err(Some(InvalidInput::new(
+            "encrypted_pat",
+            "is not a field of an operation: the sealed PAT goes once in credentials.github_pat",
+        )));
     }
-    let raw: RawOperation = parse_value(value).map_err(Some)?;
-    let kind = OperationKind::ALL
+    let names = || {
+        let names: Vec<&str> = OperationKind::ALL.iter().map(|k| k.name()).collect();
+        InvalidInput::new("type", format!("must be one of {}", names.join(", ")))
+    };
+    let kind = match fields.remove("type") {
+        None => return Err(Some(InvalidInput::new("type", "is required"))),
+        Some(Value::String(name)) => OperationKind::ALL
+            .into_iter()
+            .find(|k| k.name() == name)
+            .ok_or_else(|| Some(names()))?,
+        Some(_) => return Err(Some(names())),
+    };
+    // A field another operation takes is named as such, before the grammar calls it unknown.
+    let own = WorkflowOperation::field_names(kind);
+    let any: Vec<String> = OperationKind::ALL
         .into_iter()
-        .find(|k| k.name() == raw.kind)
-        .ok_or_else(|| {
-            let names: Vec<&str> = OperationKind::ALL.iter().map(|k| k.name()).collect();
-            InvalidInput::new("type", format!("must be one of {}", names.join(", ")))
-        })
-        .map_err(Some)?;
-    let target = match raw.target {
-        Some(spec) => target_from(spec, "target").map_err(Some)?,
-        None => match default_target {
-            Some(t) => t.clone(),
-            None if default_target_invalid => return Err(None),
-            None => {
-                return Err(Some(InvalidInput::new(
-                    "target",
-                    "is required: the workflow has no default target",
-                )));
+        .flat_map(WorkflowOperation::field_names)
+        .collect();
+    if let Some(unused) = fields
+        .keys()
+        .find(|key| !own.contains(key) && any.contains(key))
+    {
+        return Err(Some(InvalidInput::new(
+            unused.as_str(),
+            format!("is not used by {}", kind.name()),
+        )));
+    }
+    if !fields.contains_key("target") {
+        match default_target {
+            Some(target) => {
+                let target = serde_json::to_value(target).expect("a target is plain JSON");
+                fields.insert("target".to_owned(), target);
             }
-        },
-    };
-
-    let unused = |field: &str, present: bool| {
-        if present {
-            Err(Some(InvalidInput::new(
-                field,
-                format!("is not used by {}", kind.name()),
-            )))
-        } else {
-            Ok(())
+            // The step's own fields are still checked, and their errors come first.
+            None => {
+                return Err(match Request::parse(kind, Value::Object(fields)) {
+                    Err(e) if !(e.field == "target" && e.message == "is required") => Some(e),
+                    _ if default_target_invalid => None,
+                    _ => Some(InvalidInput::new(
+                        "target",
+                        "is required: the workflow has no default target",
+                    )),
+                });
+            }
         }
-    };
-    let needs_name = !matches!(kind, OperationKind::List | OperationKind::Presence);
-    if needs_name && raw.secret_name.is_none() {
-        return Err(Some(InvalidInput::new("secret_name", "is required")));
     }
-    unused("secret_name", !needs_name && raw.secret_name.is_some())?;
-    let is_create = kind == OperationKind::Create;
-    if is_create && raw.encrypted_value.is_none() {
-        return Err(Some(InvalidInput::new("encrypted_value", "is required")));
-    }
-    unused(
-        "encrypted_value",
-        !is_create && raw.encrypted_value.is_some(),
-    )?;
-    unused("visibility", !is_create && raw.visibility.is_some())?;
-    unused("repo_ids", !is_create && raw.repo_ids.is_some())?;
-    unused("env_fallback", !is_create && raw.env_fallback.is_some())?;
-    let is_presence = kind == OperationKind::Presence;
-    unused("required", !is_presence && raw.required.is_some())?;
-
-    let (org_access, env_fallback) = if is_create {
-        write_options(&target, raw.visibility, raw.repo_ids, raw.env_fallback, "").map_err(Some)?
-    } else {
-        (None, false)
-    };
-    let required = if is_presence {
-        let required = raw
-            .required
-            .ok_or_else(|| Some(InvalidInput::new("required", "is required")))?;
-        check_presence(&target, &required, "").map_err(Some)?;
-        required
-    } else {
-        Vec::new()
-    };
-    Ok(Step {
-        number,
-        kind,
-        target,
-        secret_name: raw.secret_name,
-        value: raw.encrypted_value,
-        org_access,
-        env_fallback,
-        required,
-    })
+    let request = Request::parse(kind, Value::Object(fields)).map_err(Some)?;
+    Ok(Step { number, request })
 }

@@ -31,8 +31,8 @@ pub use names::{
     EnvironmentName, NameError, OrgName, OwnerName, PresenceName, RepoName, SecretName,
 };
 pub use requests::{
-    CreateBody, Credentials, ListBody, OnError, PresenceBody, SecretBody, WorkflowBody,
-    WorkflowOperation, WorkflowOptions,
+    CreateBody, CreateOp, Credentials, ListBody, ListOp, OnError, OperationBody, PresenceBody,
+    PresenceOp, SecretBody, SecretOp, WorkflowBody, WorkflowOperation, WorkflowOptions,
 };
 pub use sealed::{MAX_ENCODED_CHARS, SEAL_OVERHEAD, SealedBlob, SealedPat, SealedValue};
 pub use target::{EnvFallback, Scope, Target, TargetSpec, Visibility};

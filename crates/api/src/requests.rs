@@ -1,32 +1,32 @@
-//! Request bodies: one per operation route, and the workflow file of `/execute` and
-//! `/execute/plan`. Unknown members are refused, and so is `null` for any member (leave an
-//! optional member out instead).
+//! Request bodies. Each operation's own fields are one type ([`ListOp`], [`SecretOp`],
+//! [`CreateOp`], [`PresenceOp`]): an operation route's body is that plus `encrypted_pat`
+//! ([`OperationBody`]), and a workflow step is that plus its `type` ([`WorkflowOperation`]), so
+//! both are read by one grammar. Unknown members are refused, and so is `null` for any member
+//! (leave an optional member out instead).
 
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{
-    AdditionalProperties, AnyOfBuilder, ArrayBuilder, ObjectBuilder, Schema, Type,
+    AdditionalProperties, AnyOfBuilder, ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type,
 };
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::{
-    EnvFallback, PresenceName, Scope, SealedPat, SealedValue, SecretName, Target, Visibility,
-    present, present_whole_number, present_whole_numbers,
+    EnvFallback, OperationKind, PresenceName, Scope, SealedPat, SealedValue, SecretName, Target,
+    Visibility, present, present_whole_number, present_whole_numbers,
 };
 
 /// `github:secrets:list`: every secret's metadata in one scope.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ListBody {
-    pub encrypted_pat: SealedPat,
+pub struct ListOp {
     pub target: Target,
 }
 
 /// `github:secrets:get`, `exists` and `delete`: one secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct SecretBody {
-    pub encrypted_pat: SealedPat,
+pub struct SecretOp {
     pub target: Target,
     pub secret_name: SecretName,
 }
@@ -34,8 +34,7 @@ pub struct SecretBody {
 /// `github:secrets:create`: write (create or overwrite) one secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CreateBody {
-    pub encrypted_pat: SealedPat,
+pub struct CreateOp {
     pub target: Target,
     pub secret_name: SecretName,
     pub encrypted_value: SealedValue,
@@ -68,12 +67,78 @@ pub struct CreateBody {
 /// would see. 1 to 100 names; not for organisation targets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct PresenceBody {
-    pub encrypted_pat: SealedPat,
+pub struct PresenceOp {
     #[schema(schema_with = repository_or_environment)]
     pub target: Target,
     #[schema(min_items = 1, max_items = 100)]
     pub required: Vec<PresenceName>,
+}
+
+/// The body of an operation route: the sealed PAT and the operation's fields. Written by
+/// clients; the service reads the two parts apart (`encrypted_pat`, then the operation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OperationBody<Op> {
+    pub encrypted_pat: SealedPat,
+    #[serde(flatten)]
+    pub op: Op,
+}
+
+pub type ListBody = OperationBody<ListOp>;
+pub type SecretBody = OperationBody<SecretOp>;
+pub type CreateBody = OperationBody<CreateOp>;
+pub type PresenceBody = OperationBody<PresenceOp>;
+
+macro_rules! operation_body_schema {
+    ($op:ty, $name:literal) => {
+        /// The operation's schema with `encrypted_pat` added (to each alternative).
+        impl PartialSchema for OperationBody<$op> {
+            fn schema() -> RefOr<Schema> {
+                map_objects(<$op>::schema(), &mut |object| {
+                    object
+                        .properties
+                        .insert("encrypted_pat".to_owned(), SealedPat::schema());
+                    object.required.insert(0, "encrypted_pat".to_owned());
+                })
+            }
+        }
+
+        impl ToSchema for OperationBody<$op> {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed($name)
+            }
+
+            fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+                <$op as ToSchema>::schemas(schemas);
+            }
+        }
+    };
+}
+
+operation_body_schema!(ListOp, "ListBody");
+operation_body_schema!(SecretOp, "SecretBody");
+operation_body_schema!(CreateOp, "CreateBody");
+operation_body_schema!(PresenceOp, "PresenceBody");
+
+/// `schema` with `change` applied to its object, or to each object of its alternatives.
+fn map_objects(
+    schema: RefOr<Schema>,
+    change: &mut dyn FnMut(&mut utoipa::openapi::schema::Object),
+) -> RefOr<Schema> {
+    match schema {
+        RefOr::T(Schema::Object(mut object)) => {
+            change(&mut object);
+            RefOr::T(Schema::Object(object))
+        }
+        RefOr::T(Schema::AnyOf(mut any_of)) => {
+            any_of.items = any_of
+                .items
+                .into_iter()
+                .map(|item| map_objects(item, change))
+                .collect();
+            RefOr::T(Schema::AnyOf(any_of))
+        }
+        other => other,
+    }
 }
 
 fn repo_id() -> ObjectBuilder {
@@ -83,10 +148,6 @@ fn repo_id() -> ObjectBuilder {
         .maximum(Some(crate::MAX_WHOLE_NUMBER))
 }
 
-fn repo_ids() -> ArrayBuilder {
-    ArrayBuilder::new().items(repo_id())
-}
-
 fn repository_or_environment() -> RefOr<Schema> {
     Target::schema_of(&[Scope::Repo, Scope::Environment])
 }
@@ -94,14 +155,12 @@ fn repository_or_environment() -> RefOr<Schema> {
 /// The options a write takes depend on its target's scope, so the schema lists each allowed
 /// combination: repository; environment (with `env_fallback`); organisation keeping the
 /// visibility, setting `all` or `private`, or `selected` with at least one repository id.
-impl PartialSchema for CreateBody {
+impl PartialSchema for CreateOp {
     fn schema() -> RefOr<Schema> {
         let base = |scope: Scope| {
             ObjectBuilder::new()
                 .schema_type(Type::Object)
                 .additional_properties(Some(AdditionalProperties::FreeForm(false)))
-                .property("encrypted_pat", SealedPat::schema())
-                .required("encrypted_pat")
                 .property("target", Target::shape_schema(scope))
                 .required("target")
                 .property("secret_name", SecretName::schema())
@@ -146,7 +205,7 @@ impl PartialSchema for CreateBody {
     }
 }
 
-impl ToSchema for CreateBody {}
+impl ToSchema for CreateOp {}
 
 /// A workflow file: one sealed PAT, a default target, options and up to 256 operations.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -225,97 +284,71 @@ pub enum OnError {
     Stop,
 }
 
-/// One step: an operation's body without `encrypted_pat` (the workflow's PAT is used), `target`
-/// optional when the workflow has a default one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(tag = "type", deny_unknown_fields)]
+/// One step of a workflow: an operation's fields (the same types as the operation routes',
+/// without `encrypted_pat`: the workflow's PAT is used) and its `type`. `target` may be left out
+/// when the workflow has a default one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
 pub enum WorkflowOperation {
     #[serde(rename = "github:secrets:list")]
-    List {
-        #[schema(nullable = false)]
-        #[serde(
-            default,
-            deserialize_with = "present",
-            skip_serializing_if = "Option::is_none"
-        )]
-        target: Option<Target>,
-    },
+    List(ListOp),
     #[serde(rename = "github:secrets:get")]
-    Get {
-        #[schema(nullable = false)]
-        #[serde(
-            default,
-            deserialize_with = "present",
-            skip_serializing_if = "Option::is_none"
-        )]
-        target: Option<Target>,
-        secret_name: SecretName,
-    },
+    Get(SecretOp),
     #[serde(rename = "github:secrets:exists")]
-    Exists {
-        #[schema(nullable = false)]
-        #[serde(
-            default,
-            deserialize_with = "present",
-            skip_serializing_if = "Option::is_none"
-        )]
-        target: Option<Target>,
-        secret_name: SecretName,
-    },
+    Exists(SecretOp),
     #[serde(rename = "github:secrets:create")]
-    Create {
-        #[schema(nullable = false)]
-        #[serde(
-            default,
-            deserialize_with = "present",
-            skip_serializing_if = "Option::is_none"
-        )]
-        target: Option<Target>,
-        secret_name: SecretName,
-        encrypted_value: SealedValue,
-        #[schema(nullable = false)]
-        #[serde(
-            default,
-            deserialize_with = "present",
-            skip_serializing_if = "Option::is_none"
-        )]
-        visibility: Option<Visibility>,
-        #[schema(nullable = false, schema_with = repo_ids)]
-        #[serde(
-            default,
-            deserialize_with = "present_whole_numbers",
-            skip_serializing_if = "Option::is_none"
-        )]
-        repo_ids: Option<Vec<u64>>,
-        #[schema(nullable = false)]
-        #[serde(
-            default,
-            deserialize_with = "present",
-            skip_serializing_if = "Option::is_none"
-        )]
-        env_fallback: Option<EnvFallback>,
-    },
+    Create(CreateOp),
     /// In a workflow, deleting a secret that is already absent succeeds with `deleted: false`.
     #[serde(rename = "github:secrets:delete")]
-    Delete {
-        #[schema(nullable = false)]
-        #[serde(
-            default,
-            deserialize_with = "present",
-            skip_serializing_if = "Option::is_none"
-        )]
-        target: Option<Target>,
-        secret_name: SecretName,
-    },
+    Delete(SecretOp),
     #[serde(rename = "github:secrets:presence")]
-    Presence {
-        #[schema(nullable = false)]
-        #[serde(
-            default,
-            deserialize_with = "present",
-            skip_serializing_if = "Option::is_none"
-        )]
-        target: Option<Target>,
-        required: Vec<PresenceName>,
-    },
+    Presence(PresenceOp),
 }
+
+impl WorkflowOperation {
+    /// The schema of one kind's fields, by kind: what both grammars read.
+    pub fn fields_schema(kind: OperationKind) -> RefOr<Schema> {
+        match kind {
+            OperationKind::List => ListOp::schema(),
+            OperationKind::Get | OperationKind::Exists | OperationKind::Delete => {
+                SecretOp::schema()
+            }
+            OperationKind::Create => CreateOp::schema(),
+            OperationKind::Presence => PresenceOp::schema(),
+        }
+    }
+
+    /// The member names of one kind's fields.
+    pub fn field_names(kind: OperationKind) -> Vec<String> {
+        let mut names = Vec::new();
+        map_objects(Self::fields_schema(kind), &mut |object| {
+            names.extend(object.properties.keys().cloned());
+        });
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
+/// Each kind's fields with `type` added and `target` optional.
+impl PartialSchema for WorkflowOperation {
+    fn schema() -> RefOr<Schema> {
+        let mut one_of = OneOfBuilder::new();
+        for kind in OperationKind::ALL {
+            one_of = one_of.item(map_objects(Self::fields_schema(kind), &mut |object| {
+                object.required.retain(|name| name != "target");
+                object.properties.insert(
+                    "type".to_owned(),
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some([kind.name()]))
+                        .into(),
+                );
+                object.required.insert(0, "type".to_owned());
+            }));
+        }
+        one_of.into()
+    }
+}
+
+impl ToSchema for WorkflowOperation {}
