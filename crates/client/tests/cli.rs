@@ -46,6 +46,17 @@ async fn cli(stack: &LocalStack, pat: Option<PatKind>, args: &[&str], stdin: Opt
     }
 }
 
+/// The service caches the public key; the upstream then redeploys with a new one.
+async fn rotate_after_the_service_cached_the_key(stack: &LocalStack) {
+    let _ = reqwest::Client::new()
+        .get(format!("{}/public-keys/github", stack.service_url))
+        .header(&stack.api_key.name, &stack.api_key.value)
+        .send()
+        .await
+        .unwrap();
+    stack.emulator.rotate_key();
+}
+
 async fn stack() -> LocalStack {
     LocalStack::start(StackOptions::default()).await.unwrap()
 }
@@ -178,15 +189,7 @@ async fn apply_writes_a_dotenv_file_with_quoted_and_multi_line_values_in_one_exe
 #[tokio::test(flavor = "multi_thread")]
 async fn apply_recovers_from_a_rotated_github_service_key_by_re_sealing_once() {
     let stack = stack().await;
-    // The service caches the public key; the upstream then redeploys with a new one.
-    let client = reqwest::Client::new();
-    let _ = client
-        .get(format!("{}/public-keys/github", stack.service_url))
-        .header(&stack.api_key.name, &stack.api_key.value)
-        .send()
-        .await
-        .unwrap();
-    stack.emulator.rotate_key();
+    rotate_after_the_service_cached_the_key(&stack).await;
 
     let dir = tempfile::tempdir().unwrap();
     let file = write_file(
@@ -580,14 +583,7 @@ async fn the_cli_reads_null_rate_limit_members_and_keeps_each_step_s_messages() 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dry_run_with_check_state_re_seals_once_after_a_key_rotation() {
     let stack = stack().await;
-    let client = reqwest::Client::new();
-    let _ = client
-        .get(format!("{}/public-keys/github", stack.service_url))
-        .header(&stack.api_key.name, &stack.api_key.value)
-        .send()
-        .await
-        .unwrap();
-    stack.emulator.rotate_key();
+    rotate_after_the_service_cached_the_key(&stack).await;
 
     let dir = tempfile::tempdir().unwrap();
     let file = write_file(dir.path(), "v.json", r#"{"PLANNED": "value"}"#);
