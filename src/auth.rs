@@ -11,7 +11,7 @@ use crate::audit;
 use crate::config::{ApiKey, AuthPolicy};
 use crate::operations::{ErrorType, OperationKind};
 use crate::request_context;
-use crate::routes::failure_response;
+use crate::routes::ApiError;
 use crate::state::AppState;
 
 /// Routes anyone may call: exact paths, exact methods (`HEAD` only where it is a `GET` too), and
@@ -34,7 +34,7 @@ pub async fn require_api_key(
     let path = request.uri().path().to_owned();
     let unauthorized = |message: &str| {
         audit::Event::refused(&audited_name(&path), ErrorType::Unauthorized).record();
-        failure_response(&path, ErrorType::Unauthorized, message).into_response()
+        ApiError::at(&path, ErrorType::Unauthorized, message).into_response()
     };
     match state.auth.as_ref() {
         AuthPolicy::Open => next.run(request).await,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use axum::routing::{get, post};
 use http::{HeaderName, Method};
 use tower::ServiceBuilder;
@@ -22,7 +22,7 @@ use crate::config::{AuthPolicy, DEFAULT_API_KEY_NAME};
 use crate::openapi;
 use crate::operations::{ErrorType, OperationKind};
 use crate::request_context;
-use crate::routes::{self, ResponseErrorType, error_response, execute, info, public_keys, secrets};
+use crate::routes::{self, ApiError, ResponseErrorType, execute, info, public_keys, secrets};
 use crate::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -163,8 +163,9 @@ fn internal_error(_payload: Box<dyn Any + Send + 'static>) -> Response {
         request_id,
         "a request panicked; answered 500 internal_error (the panic's message is not logged)"
     );
-    error_response(
+    ApiError::new(
         ErrorType::InternalError,
-        &format!("Internal error in this service; quote request id {request_id} when reporting it"),
+        format!("Internal error in this service; quote request id {request_id} when reporting it"),
     )
+    .into_response()
 }

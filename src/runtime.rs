@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use http::{HeaderName, HeaderValue};
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
@@ -23,7 +23,7 @@ use tower::{ServiceExt, service_fn};
 
 use crate::config::ListenerLimits;
 use crate::operations::ErrorType;
-use crate::routes::{RespondBy, error_response};
+use crate::routes::{ApiError, RespondBy};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -131,10 +131,11 @@ async fn invoke(router: Router, mut request: lambda_http::Request, timeout: Dura
             tracing::error!(
                 "answered 504: the request was still running at the Lambda invocation's deadline"
             );
-            let mut response = error_response(
+            let mut response = ApiError::new(
                 ErrorType::Deadline,
                 "The request did not finish within this function's time limit; an operation it started may or may not have taken effect",
-            );
+            )
+            .into_response();
             if let Some(id) = request_id {
                 response.headers_mut().insert(REQUEST_ID, id);
             }

@@ -21,31 +21,68 @@ pub struct RespondBy(pub tokio::time::Instant);
 #[derive(Debug, Clone, Copy)]
 pub struct ResponseErrorType(pub ErrorType);
 
-/// The body of every failure: the §1 envelope under `/operations/`, else
-/// `{"success": false, "error": ..., "error_type": ...}`; the type's status.
-pub fn failure_response(path: &str, error_type: ErrorType, message: &str) -> Response {
-    let status = error_type.status();
-    let mut response = if path.starts_with("/operations/") {
-        let failure = Failure::new(error_type, message);
-        let envelope = failure_envelope(OperationKind::from_path(path), &failure);
-        (status, Json(envelope)).into_response()
-    } else {
-        let body = ErrorBody {
-            success: false,
-            error: message.to_owned(),
-            error_type,
-        };
-        (status, Json(body)).into_response()
-    };
-    response
-        .extensions_mut()
-        .insert(ResponseErrorType(error_type));
-    response
+/// A failure outside an operation's run (a refused API key, an unknown route or method, a
+/// panic, a missed deadline, an upstream that could not give the public key): the error is the
+/// response. Its body is the §1 envelope on an operation route, else
+/// `{"success": false, "error": ..., "error_type": ...}`; its status is the type's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    error_type: ErrorType,
+    message: String,
+    /// `Some` on an operation route (`/operations/...`): the envelope, naming the operation
+    /// when the path names one.
+    route: Option<Option<OperationKind>>,
 }
 
-/// A failure outside `/operations/` (the plain body).
-pub fn error_response(error_type: ErrorType, message: &str) -> Response {
-    failure_response("", error_type, message)
+impl ApiError {
+    /// The plain body.
+    pub fn new(error_type: ErrorType, message: impl Into<String>) -> Self {
+        Self {
+            error_type,
+            message: message.into(),
+            route: None,
+        }
+    }
+
+    /// The body `path` answers with: the envelope under `/operations/`, else the plain one.
+    pub fn at(path: &str, error_type: ErrorType, message: impl Into<String>) -> Self {
+        Self {
+            route: path
+                .starts_with("/operations/")
+                .then(|| OperationKind::from_path(path)),
+            ..Self::new(error_type, message)
+        }
+    }
+}
+
+impl From<Failure> for ApiError {
+    fn from(failure: Failure) -> Self {
+        Self::new(failure.error_type, failure.message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.error_type.status();
+        let mut response = match self.route {
+            Some(operation) => {
+                let failure = Failure::new(self.error_type, self.message);
+                (status, Json(failure_envelope(operation, &failure))).into_response()
+            }
+            None => {
+                let body = ErrorBody {
+                    success: false,
+                    error: self.message,
+                    error_type: self.error_type,
+                };
+                (status, Json(body)).into_response()
+            }
+        };
+        response
+            .extensions_mut()
+            .insert(ResponseErrorType(self.error_type));
+        response
+    }
 }
 
 /// Unknown path. The path is repeated only when it is short and plain (it could carry a blob).
@@ -61,7 +98,7 @@ pub async fn not_found(method: Method, uri: Uri) -> Response {
     } else {
         format!("No route for this {method} path")
     };
-    failure_response(path, ErrorType::NotFound, &message)
+    ApiError::at(path, ErrorType::NotFound, message).into_response()
 }
 
 /// A path that may be repeated in an answer or a log: short, plain, no long segment.
@@ -76,5 +113,5 @@ pub fn is_plain_path(path: &str) -> bool {
 /// Known path, wrong method (axum adds the `Allow` header).
 pub async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     let message = format!("{method} is not allowed on {}", uri.path());
-    failure_response(uri.path(), ErrorType::MethodNotAllowed, &message)
+    ApiError::at(uri.path(), ErrorType::MethodNotAllowed, message).into_response()
 }

@@ -4,7 +4,7 @@ use axum::response::{IntoResponse, Response};
 use mgraph_deploy_api::PublicKeyInfo;
 
 use crate::operations::Failure;
-use crate::routes::error_response;
+use crate::routes::ApiError;
 use crate::state::AppState;
 
 pub const ALGORITHM: &str = "NaCl/Curve25519/SealedBox";
@@ -18,9 +18,6 @@ pub async fn github(State(state): State<AppState>) -> Response {
             service: "github".to_owned(),
         })
         .into_response(),
-        Err(e) => {
-            let failure = Failure::from(e);
-            error_response(failure.error_type, &failure.message)
-        }
+        Err(e) => ApiError::from(Failure::from(e)).into_response(),
     }
 }
