@@ -54,6 +54,34 @@ pub enum Target {
 }
 
 impl Target {
+    /// `owner/repo`'s repository secrets.
+    pub fn repo(owner: &str, repo: &str) -> Result<Self, crate::NameError> {
+        Ok(Target::Repo {
+            owner: OwnerName::try_from(owner)?,
+            repo: RepoName::try_from(repo)?,
+        })
+    }
+
+    /// The secrets of `owner/repo`'s deployment environment `environment`.
+    pub fn environment(
+        owner: &str,
+        repo: &str,
+        environment: &str,
+    ) -> Result<Self, crate::NameError> {
+        Ok(Target::Environment {
+            owner: OwnerName::try_from(owner)?,
+            repo: RepoName::try_from(repo)?,
+            environment: EnvironmentName::try_from(environment)?,
+        })
+    }
+
+    /// The organisation `org`'s secrets.
+    pub fn org(org: &str) -> Result<Self, crate::NameError> {
+        Ok(Target::Org {
+            org: OrgName::try_from(org)?,
+        })
+    }
+
     pub fn scope(&self) -> Scope {
         match self {
             Target::Repo { .. } => Scope::Repo,

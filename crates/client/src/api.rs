@@ -3,13 +3,15 @@
 use std::fmt;
 use std::time::Duration;
 
+pub use mgraph_deploy_api::Target;
 use mgraph_deploy_api::{
-    CreateData, DeleteData, Envelope, ExistsData, GetData, Health, ListData, Plan, PresenceData,
-    PublicKeyInfo, Report, ServiceStatus, Version,
+    CreateData, CreateOp, DeleteData, EnvFallback, Envelope, ExistsData, GetData, Health, ListData,
+    ListOp, NameError, OperationBody, OperationKind, Plan, PresenceData, PresenceOp, PublicKeyInfo,
+    Report, SealedPat, SealedValue, SecretName, SecretOp, ServiceStatus, Version, Visibility,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::seal::{PublicKey, Sealed};
 
@@ -26,58 +28,27 @@ impl fmt::Debug for ApiKey {
     }
 }
 
-/// Where secrets live; the scope follows from the shape (api.md §2, Targets).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
-pub enum Target {
-    Repo {
-        owner: String,
-        repo: String,
-    },
-    Environment {
-        owner: String,
-        repo: String,
-        environment: String,
-    },
-    Org {
-        org: String,
-    },
-}
-
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Repo { owner, repo } => write!(f, "{owner}/{repo}"),
-            Self::Environment {
-                owner,
-                repo,
-                environment,
-            } => write!(f, "{owner}/{repo} (environment {environment})"),
-            Self::Org { org } => write!(f, "organisation {org}"),
-        }
-    }
-}
-
-/// Organisation-secret options of a write.
+/// Options of a write.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteOptions {
-    pub visibility: Option<String>,
+    /// Organisation targets only.
+    pub visibility: Option<Visibility>,
+    /// Organisation targets with visibility `selected` (or none) only.
     pub repo_ids: Option<Vec<u64>>,
     /// Write the repository secret when the environment does not exist.
     pub env_fallback: bool,
 }
 
 impl WriteOptions {
-    /// Adds the options that are set to a create body or a workflow operation.
-    pub fn extend(&self, body: &mut serde_json::Map<String, Value>) {
-        if let Some(v) = &self.visibility {
-            body.insert("visibility".into(), json!(v));
-        }
-        if let Some(ids) = &self.repo_ids {
-            body.insert("repo_ids".into(), json!(ids));
-        }
-        if self.env_fallback {
-            body.insert("env_fallback".into(), json!("repo"));
+    /// A create of `name` in `target` with these options.
+    pub fn create(&self, target: &Target, name: SecretName, value: SealedValue) -> CreateOp {
+        CreateOp {
+            target: target.clone(),
+            secret_name: name,
+            encrypted_value: value,
+            visibility: self.visibility,
+            repo_ids: self.repo_ids.clone(),
+            env_fallback: self.env_fallback.then_some(EnvFallback::Repo),
         }
     }
 }
@@ -95,6 +66,20 @@ pub enum ClientError {
     Unexpected { status: u16, detail: String },
     #[error("invalid Deploy Service URL {0:?}: it must start with http:// or https://")]
     BadUrl(String),
+    /// Refused before sending: the service would refuse it for the same rule.
+    #[error("{what} {rule} (invalid_input, refused before sending)")]
+    Invalid { what: &'static str, rule: String },
+}
+
+/// `value` as `T`, or the rule it breaks.
+fn valid<T: TryFrom<String, Error = NameError>>(
+    what: &'static str,
+    value: &str,
+) -> Result<T, ClientError> {
+    T::try_from(value.to_owned()).map_err(|e| ClientError::Invalid {
+        what,
+        rule: e.to_string(),
+    })
 }
 
 /// An answer and the HTTP status it came with.
@@ -189,8 +174,10 @@ impl DeployClient {
         pat: &Sealed,
         target: &Target,
     ) -> Result<Answer<Envelope<ListData>>, ClientError> {
-        self.operation("list", json!({ "encrypted_pat": pat, "target": target }))
-            .await
+        let op = ListOp {
+            target: target.clone(),
+        };
+        self.operation(OperationKind::List, pat, op).await
     }
 
     pub async fn get(
@@ -199,7 +186,7 @@ impl DeployClient {
         target: &Target,
         name: &str,
     ) -> Result<Answer<Envelope<GetData>>, ClientError> {
-        self.named("get", pat, target, name).await
+        self.named(OperationKind::Get, pat, target, name).await
     }
 
     pub async fn exists(
@@ -208,7 +195,7 @@ impl DeployClient {
         target: &Target,
         name: &str,
     ) -> Result<Answer<Envelope<ExistsData>>, ClientError> {
-        self.named("exists", pat, target, name).await
+        self.named(OperationKind::Exists, pat, target, name).await
     }
 
     pub async fn create(
@@ -219,13 +206,10 @@ impl DeployClient {
         value: &Sealed,
         options: &WriteOptions,
     ) -> Result<Answer<Envelope<CreateData>>, ClientError> {
-        let mut body = serde_json::Map::new();
-        body.insert("encrypted_pat".into(), json!(pat));
-        body.insert("target".into(), json!(target));
-        body.insert("secret_name".into(), json!(name));
-        body.insert("encrypted_value".into(), json!(value));
-        options.extend(&mut body);
-        self.operation("create", Value::Object(body)).await
+        let name = valid("secret name", name)?;
+        let value = valid("sealed value", value.expose())?;
+        let op = options.create(target, name, value);
+        self.operation(OperationKind::Create, pat, op).await
     }
 
     pub async fn delete(
@@ -234,7 +218,7 @@ impl DeployClient {
         target: &Target,
         name: &str,
     ) -> Result<Answer<Envelope<DeleteData>>, ClientError> {
-        self.named("delete", pat, target, name).await
+        self.named(OperationKind::Delete, pat, target, name).await
     }
 
     pub async fn presence(
@@ -243,11 +227,15 @@ impl DeployClient {
         target: &Target,
         required: &[String],
     ) -> Result<Answer<Envelope<PresenceData>>, ClientError> {
-        self.operation(
-            "presence",
-            json!({ "encrypted_pat": pat, "target": target, "required": required }),
-        )
-        .await
+        let required = required
+            .iter()
+            .map(|name| valid("required name", name))
+            .collect::<Result<_, _>>()?;
+        let op = PresenceOp {
+            target: target.clone(),
+            required,
+        };
+        self.operation(OperationKind::Presence, pat, op).await
     }
 
     /// `POST /execute` with a workflow document (its blobs already sealed).
@@ -268,26 +256,31 @@ impl DeployClient {
     /// The operations whose body is a target and a secret name.
     async fn named<D: DeserializeOwned>(
         &self,
-        op: &str,
+        kind: OperationKind,
         pat: &Sealed,
         target: &Target,
         name: &str,
     ) -> Result<Answer<Envelope<D>>, ClientError> {
-        self.operation(
-            op,
-            json!({ "encrypted_pat": pat, "target": target, "secret_name": name }),
-        )
-        .await
+        let op = SecretOp {
+            target: target.clone(),
+            secret_name: valid("secret name", name)?,
+        };
+        self.operation(kind, pat, op).await
     }
 
-    async fn operation<D: DeserializeOwned>(
+    /// Posts `op` with the PAT to its route.
+    async fn operation<Op: Serialize, D: DeserializeOwned>(
         &self,
-        name: &str,
-        body: Value,
+        kind: OperationKind,
+        pat: &Sealed,
+        op: Op,
     ) -> Result<Answer<Envelope<D>>, ClientError> {
-        let (status, body) = self
-            .post(&format!("/operations/github/secrets/{name}"), &body)
-            .await?;
+        let body = OperationBody {
+            encrypted_pat: valid::<SealedPat>("sealed PAT", pat.expose())?,
+            op,
+        };
+        let body = serde_json::to_value(body).expect("a request body is plain JSON");
+        let (status, body) = self.post(&kind.path(), &body).await?;
         parse(status, body)
     }
 

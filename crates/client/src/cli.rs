@@ -11,7 +11,11 @@ use std::time::{Duration, Instant};
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
 
-use mgraph_deploy_api::{Envelope, ErrorType, Plan, PresenceScope, Report, Status};
+use mgraph_deploy_api::{
+    Credentials, Envelope, EnvironmentName, ErrorType, NameError, OnError, OrgName, OwnerName,
+    Plan, PresenceScope, RepoName, Report, SealedPat, SealedValue, SecretName, Status, Visibility,
+    WorkflowBody, WorkflowOperation, WorkflowOptions,
+};
 
 use crate::api::{Answer, ApiKey, ClientError, DeployClient, Execution, Target, WriteOptions};
 use crate::seal::{Plaintext, PublicKey, Sealed};
@@ -269,7 +273,9 @@ pub async fn main() -> ExitCode {
                 ClientError::Unauthorized(_) => ("unauthorized", Exit::Unreachable),
                 ClientError::Unreachable { .. } => ("unreachable", Exit::Unreachable),
                 ClientError::Timeout(_) => ("timeout", Exit::Unreachable),
-                ClientError::BadUrl(_) => ("invalid_input", Exit::InvalidInput),
+                ClientError::BadUrl(_) | ClientError::Invalid { .. } => {
+                    ("invalid_input", Exit::InvalidInput)
+                }
                 ClientError::Unexpected { .. } => ("unexpected_response", Exit::OperationFailed),
             };
             report_error(json_output, kind, &e.to_string());
@@ -377,35 +383,56 @@ async fn run(cli: Cli) -> Result<Exit, Failure> {
         } => {
             let values = read_values(&file).map_err(|e| InputError(e.to_string()))?;
             let target = target.resolve()?;
-            let options = write.options();
+            let options = write.options()?;
+            // Every name is checked before anything is sealed, and every bad one is named.
+            let mut names = Vec::with_capacity(values.len());
+            let mut bad = Vec::new();
+            for (name, _) in &values {
+                match SecretName::try_from(name.as_str()) {
+                    Ok(valid) => names.push(valid),
+                    Err(e) => bad.push(format!("{name}: {e}")),
+                }
+            }
+            if !bad.is_empty() {
+                return Err(InputError(format!(
+                    "{} holds names GitHub refuses:\n  {}",
+                    file.display(),
+                    bad.join("\n  ")
+                ))
+                .into());
+            }
+            let workflow_options = WorkflowOptions {
+                concurrency: concurrency.map(u64::from),
+                on_error: on_error.map(|o| {
+                    if o == "stop" {
+                        OnError::Stop
+                    } else {
+                        OnError::Continue
+                    }
+                }),
+                deadline_seconds: deadline.map(u64::from),
+                check_state: check_state.then_some(true),
+            };
             let mut session = Session::open(&client, &pat, Some(&out)).await?;
-            let mut workflow_options = serde_json::Map::new();
-            if let Some(c) = concurrency {
-                workflow_options.insert("concurrency".into(), json!(c));
-            }
-            if let Some(o) = on_error {
-                workflow_options.insert("on_error".into(), json!(o));
-            }
-            if let Some(d) = deadline {
-                workflow_options.insert("deadline_seconds".into(), json!(d));
-            }
-            if check_state {
-                workflow_options.insert("check_state".into(), json!(true));
-            }
-            let build = |s: &Session| {
-                let operations: Vec<Value> = values
-                    .iter()
-                    .map(|(name, value)| {
-                        let mut op = serde_json::Map::new();
-                        op.insert("type".into(), json!("github:secrets:create"));
-                        op.insert("secret_name".into(), json!(name));
-                        op.insert("encrypted_value".into(), json!(value.seal_to(&s.key)));
-                        options.extend(&mut op);
-                        Value::Object(op)
-                    })
-                    .collect();
-                json!({ "credentials": { "github_pat": s.pat }, "target": target,
-                        "options": workflow_options, "operations": operations })
+            let build = |s: &Session| -> Result<Value, ClientError> {
+                let mut operations = Vec::with_capacity(values.len());
+                for (name, (_, value)) in names.iter().zip(&values) {
+                    let sealed = sealed_value(&value.seal_to(&s.key))?;
+                    operations.push(WorkflowOperation::Create(options.create(
+                        &target,
+                        name.clone(),
+                        sealed,
+                    )));
+                }
+                let workflow = WorkflowBody {
+                    credentials: Credentials {
+                        github_pat: sealed_pat(&s.pat)?,
+                    },
+                    target: Some(target.clone()),
+                    options: Some(workflow_options.clone()),
+                    operations,
+                };
+                Ok(serde_json::to_value(workflow).expect("a workflow is plain JSON"))
             };
             out.progress(format_args!(
                 "sealed {} value(s) and the PAT to key {}; {} on {} via {}",
@@ -417,14 +444,14 @@ async fn run(cli: Cli) -> Result<Exit, Failure> {
             ));
             if dry_run {
                 let plan = session
-                    .resealing(async |c, s| c.plan(&build(s)).await)
+                    .resealing(async |c, s| c.plan(&build(s)?).await)
                     .await?;
                 return Ok(out.plan(&plan));
             }
             let execution = session
                 .resealing(async |c, s| {
                     let ticker = out.ticker(values.len());
-                    let result = c.execute(&build(s)).await;
+                    let result = c.execute(&build(s)?).await;
                     drop(ticker);
                     result
                 })
@@ -492,7 +519,7 @@ async fn secret(
             pat,
         } => {
             let target = target.resolve()?;
-            let options = write.options();
+            let options = write.options()?;
             if pat.pat_stdin && value_file.is_none() && value_env.is_none() && body.is_none() {
                 return Err(InputError("the PAT and the value cannot both come from stdin; use --value-file or --value-env".into()).into());
             }
@@ -701,8 +728,10 @@ fn has_decryption_failure(execution: &Execution) -> bool {
 
 impl TargetArgs {
     fn resolve(&self) -> Result<Target, InputError> {
+        let rule = |flag: &'static str| move |e: NameError| InputError(format!("{flag} {e}"));
         if let Some(org) = &self.org {
-            return Ok(Target::Org { org: org.clone() });
+            let org = OrgName::try_from(org.as_str()).map_err(rule("--org"))?;
+            return Ok(Target::Org { org });
         }
         let repo = self.repo.as_deref().unwrap_or_default();
         let Some((owner, name)) = repo
@@ -713,28 +742,54 @@ impl TargetArgs {
                 "--repo must be OWNER/REPO, got {repo:?}"
             )));
         };
+        let owner = OwnerName::try_from(owner).map_err(rule("--repo owner"))?;
+        let repo = RepoName::try_from(name).map_err(rule("--repo repository name"))?;
         Ok(match &self.environment {
             Some(environment) => Target::Environment {
-                owner: owner.to_owned(),
-                repo: name.to_owned(),
-                environment: environment.clone(),
+                owner,
+                repo,
+                environment: EnvironmentName::try_from(environment.as_str())
+                    .map_err(rule("--env"))?,
             },
-            None => Target::Repo {
-                owner: owner.to_owned(),
-                repo: name.to_owned(),
-            },
+            None => Target::Repo { owner, repo },
         })
     }
 }
 
 impl WriteArgs {
-    fn options(&self) -> WriteOptions {
-        WriteOptions {
-            visibility: self.visibility.clone(),
+    fn options(&self) -> Result<WriteOptions, InputError> {
+        let visibility = match self.visibility.as_deref() {
+            None => None,
+            Some("all") => Some(Visibility::All),
+            Some("private") => Some(Visibility::Private),
+            Some("selected") => Some(Visibility::Selected),
+            Some(other) => {
+                return Err(InputError(format!(
+                    "--visibility must be all, private or selected, got {other:?}"
+                )));
+            }
+        };
+        Ok(WriteOptions {
+            visibility,
             repo_ids: self.repo_ids.clone(),
             env_fallback: self.env_fallback,
-        }
+        })
     }
+}
+
+/// A blob this machine sealed, as the request type; a refusal would be a sealing bug.
+fn sealed_pat(sealed: &Sealed) -> Result<SealedPat, ClientError> {
+    SealedPat::try_from(sealed.expose().to_owned()).map_err(|e| ClientError::Invalid {
+        what: "sealed PAT",
+        rule: e.to_string(),
+    })
+}
+
+fn sealed_value(sealed: &Sealed) -> Result<SealedValue, ClientError> {
+    SealedValue::try_from(sealed.expose().to_owned()).map_err(|e| ClientError::Invalid {
+        what: "sealed value",
+        rule: e.to_string(),
+    })
 }
 
 /// The PAT, trimmed (a PAT never contains whitespace, and a trailing newline breaks it).

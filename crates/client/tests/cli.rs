@@ -610,3 +610,30 @@ async fn a_dry_run_with_check_state_re_seals_once_after_a_key_rotation() {
     );
     assert!(run.stdout.contains("create"), "{}", run.stdout);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_names_every_name_github_refuses_before_sealing_or_sending_anything() {
+    let stack = stack().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(
+        dir.path(),
+        "v.json",
+        r#"{"GOOD": "1", "1BAD": "2", "GITHUB_X": "3"}"#,
+    );
+    let before = stack.emulator.requests().len();
+    let run = cli(
+        &stack,
+        Some(PatKind::Admin),
+        &["apply", "-f", &file, "--repo", REPO],
+        None,
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("1BAD: must start with a letter")
+            && run.stderr.contains("GITHUB_X: must not start with GITHUB_"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(stack.emulator.requests().len(), before);
+}

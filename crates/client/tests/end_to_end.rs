@@ -46,35 +46,26 @@ impl World {
 }
 
 fn repo() -> Target {
-    Target::Repo {
-        owner: seed::OWNER.into(),
-        repo: seed::REPO.into(),
-    }
+    Target::repo(seed::OWNER, seed::REPO).unwrap()
 }
 
 fn environment() -> Target {
-    Target::Environment {
-        owner: seed::OWNER.into(),
-        repo: seed::REPO.into(),
-        environment: seed::ENVIRONMENT.into(),
-    }
+    Target::environment(seed::OWNER, seed::REPO, seed::ENVIRONMENT).unwrap()
 }
 
 fn org() -> Target {
-    Target::Org {
-        org: seed::ORG.into(),
-    }
+    Target::org(seed::ORG).unwrap()
 }
 
 fn scope_of(target: &Target) -> Scope {
     match target {
-        Target::Repo { owner, repo } => Scope::repo(owner, repo),
+        Target::Repo { owner, repo } => Scope::repo(owner.as_str(), repo.as_str()),
         Target::Environment {
             owner,
             repo,
             environment,
-        } => Scope::environment(owner, repo, environment),
-        Target::Org { org } => Scope::org(org),
+        } => Scope::environment(owner.as_str(), repo.as_str(), environment.as_str()),
+        Target::Org { org } => Scope::org(org.as_str()),
     }
 }
 
@@ -168,7 +159,7 @@ async fn every_route_works_in_every_scope_and_values_arrive_intact() {
     for target in [repo(), environment(), org()] {
         for (name, value) in bootstrap() {
             let options = WriteOptions {
-                visibility: matches!(target, Target::Org { .. }).then(|| "all".into()),
+                visibility: matches!(target, Target::Org { .. }).then_some(Visibility::All),
                 ..Default::default()
             };
             let created = w
@@ -315,18 +306,9 @@ async fn missing_repositories_environments_and_organisations_are_not_found_and_e
     let w = World::start().await;
     let pat = w.pat(PatKind::Admin);
     let value = w.seal("v");
-    let no_repo = Target::Repo {
-        owner: seed::OWNER.into(),
-        repo: "nope".into(),
-    };
-    let no_env = Target::Environment {
-        owner: seed::OWNER.into(),
-        repo: seed::REPO.into(),
-        environment: "staging".into(),
-    };
-    let no_org = Target::Org {
-        org: "nope-org".into(),
-    };
+    let no_repo = Target::repo(seed::OWNER, "nope").unwrap();
+    let no_env = Target::environment(seed::OWNER, seed::REPO, "staging").unwrap();
+    let no_org = Target::org("nope-org").unwrap();
     for target in [&no_repo, &no_env, &no_org] {
         expect_failure(
             &w.client.list(&pat, target).await.unwrap(),

@@ -71,18 +71,9 @@ async fn the_service_log_never_carries_a_sealed_blob_a_plaintext_or_the_pat() {
     let admin = seal(&PatKind::Admin.token());
     let expired = seal(&PatKind::Expired.token());
     let values: Vec<Sealed> = PLAINTEXTS.iter().map(|p| seal(p)).collect();
-    let repo = Target::Repo {
-        owner: seed::OWNER.into(),
-        repo: seed::REPO.into(),
-    };
-    let env = Target::Environment {
-        owner: seed::OWNER.into(),
-        repo: seed::REPO.into(),
-        environment: seed::ENVIRONMENT.into(),
-    };
-    let org = Target::Org {
-        org: seed::ORG.into(),
-    };
+    let repo = Target::repo(seed::OWNER, seed::REPO).unwrap();
+    let env = Target::environment(seed::OWNER, seed::REPO, seed::ENVIRONMENT).unwrap();
+    let org = Target::org(seed::ORG).unwrap();
 
     for target in [&repo, &env, &org] {
         for (i, value) in values.iter().enumerate() {
@@ -104,10 +95,21 @@ async fn the_service_log_never_carries_a_sealed_blob_a_plaintext_or_the_pat() {
         client.list(&admin, target).await.unwrap();
         client.delete(&admin, target, "LOGGED_0").await.unwrap();
     }
-    client
-        .create(&admin, &repo, "1BAD", &values[0], &WriteOptions::default())
+    // A request the service refuses (the typed client would refuse this name itself): raw.
+    let refused = reqwest::Client::new()
+        .post(format!(
+            "{}/operations/github/secrets/create",
+            stack.service_url
+        ))
+        .header(&stack.api_key.name, &stack.api_key.value)
+        .json(
+            &json!({ "encrypted_pat": admin, "target": repo, "secret_name": "1BAD",
+                       "encrypted_value": values[0] }),
+        )
+        .send()
         .await
         .unwrap();
+    assert_eq!(refused.status(), 400);
     let workflow = json!({ "credentials": { "github_pat": admin }, "target": repo,
         "operations": values.iter().enumerate().map(|(i, v)| json!({ "type": "github:secrets:create", "secret_name": format!("WF_{i}"), "encrypted_value": v })).collect::<Vec<_>>() });
     client.execute(&workflow).await.unwrap();
