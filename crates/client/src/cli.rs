@@ -480,7 +480,12 @@ async fn run(cli: Cli) -> Result<Exit, Failure> {
             };
             if !object.contains_key("credentials") {
                 let session = Session::open(&client, &pat, Some(&out)).await?;
-                object.insert("credentials".into(), json!({ "github_pat": session.pat }));
+                let credentials = Credentials {
+                    github_pat: sealed_pat(&session.pat)?,
+                };
+                let credentials =
+                    serde_json::to_value(credentials).expect("credentials are plain JSON");
+                object.insert("credentials".into(), credentials);
             }
             if plan {
                 let plan = client.plan(&document).await?;
