@@ -8,12 +8,14 @@ VENV="${DEPLOY_VENV:-$ROOT/target/deploy-venv}"
 REQUIREMENTS="$ROOT/deploy/requirements.txt"
 STAMP="$VENV/.requirements"
 
-if [[ ! -x "$VENV/bin/python" ]]; then
+# The stamp names the venv's own path too: a venv moved or copied elsewhere has scripts whose
+# first line still points at the old place, so it is made again.
+WANTED="$(cat "$REQUIREMENTS"; echo "# venv: $VENV")"
+if [[ ! -f "$STAMP" ]] || [[ "$(cat "$STAMP")" != "$WANTED" ]]; then
+    rm -rf "$VENV"
     python3 -m venv "$VENV" >&2
-fi
-if ! cmp -s "$REQUIREMENTS" "$STAMP"; then
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --only-binary=:all: \
         -r "$REQUIREMENTS" >&2
-    cp "$REQUIREMENTS" "$STAMP"
+    printf '%s\n' "$WANTED" >"$STAMP"
 fi
 echo "$VENV/bin"

@@ -53,7 +53,10 @@ wait_for_line() {
 }
 
 requirements="$ROOT/interop/requirements.txt"
-if [[ ! -f "$VENV/.installed" ]] || ! cmp -s "$requirements" "$VENV/.installed"; then
+# The stamp names the venv's own path too: a venv moved or copied elsewhere has scripts whose
+# first line still points at the old place, so it is made again.
+stamp="$(cat "$requirements"; echo "# venv: $VENV")"
+if [[ ! -f "$VENV/.installed" ]] || [[ "$(cat "$VENV/.installed")" != "$stamp" ]]; then
     python="$(pick_python)"
     echo "interop: creating $VENV with $("$python" --version)"
     rm -rf "$VENV"
@@ -61,7 +64,7 @@ if [[ ! -f "$VENV/.installed" ]] || ! cmp -s "$requirements" "$VENV/.installed";
     extra=()
     "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 12))' || extra=(--ignore-requires-python)
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "${extra[@]}" -r "$requirements"
-    cp "$requirements" "$VENV/.installed"
+    printf '%s\n' "$stamp" >"$VENV/.installed"
 fi
 
 cargo build --release --locked --quiet --bin mgraph-deploy --bin mgraph-deploy-cli

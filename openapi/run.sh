@@ -27,14 +27,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-requirements="$ROOT/openapi/requirements.txt"
-if [[ ! -f "$VENV/.installed" ]] || ! cmp -s "$requirements" "$VENV/.installed"; then
+# The stamp names the venv's own path too: a venv moved or copied elsewhere has scripts whose
+# first line still points at the old place, so it is made again.
+stamp="$(cat "$ROOT/openapi/requirements.txt"; echo "# venv: $VENV")"
+if [[ ! -f "$VENV/.installed" ]] || [[ "$(cat "$VENV/.installed")" != "$stamp" ]]; then
     echo "openapi: creating $VENV"
     rm -rf "$VENV"
     python3 -m venv "$VENV"
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --only-binary=:all: \
-        -r "$requirements"
-    cp "$requirements" "$VENV/.installed"
+        -r "$ROOT/openapi/requirements.txt"
+    printf '%s\n' "$stamp" >"$VENV/.installed"
 fi
 
 if ! command -v chromium >/dev/null; then
