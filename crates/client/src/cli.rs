@@ -113,7 +113,12 @@ struct TargetArgs {
     )]
     repo: Option<String>,
     /// Environment secrets of that repository's ENVIRONMENT.
-    #[arg(long = "env", value_name = "ENVIRONMENT", requires = "repo")]
+    #[arg(
+        long = "env",
+        value_name = "ENVIRONMENT",
+        requires = "repo",
+        conflicts_with = "org"
+    )]
     environment: Option<String>,
     /// Organisation secrets of ORG.
     #[arg(long, value_name = "ORG")]
@@ -735,6 +740,12 @@ impl TargetArgs {
     fn resolve(&self) -> Result<Target, InputError> {
         let rule = |flag: &'static str| move |e: NameError| InputError(format!("{flag} {e}"));
         if let Some(org) = &self.org {
+            if self.environment.is_some() || self.repo.is_some() {
+                return Err(InputError(
+                    "--org names organisation secrets: it cannot be combined with --repo or --env"
+                        .into(),
+                ));
+            }
             let org = OrgName::try_from(org.as_str()).map_err(rule("--org"))?;
             return Ok(Target::Org { org });
         }

@@ -637,3 +637,21 @@ async fn apply_names_every_name_github_refuses_before_sealing_or_sending_anythin
     );
     assert_eq!(stack.emulator.requests().len(), before);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_environment_with_an_organisation_is_refused_never_written_as_an_organisation_secret() {
+    let stack = stack().await;
+    for args in [
+        &["secret", "set", "X", "--org", seed::ORG, "--env", "prod"][..],
+        &["secret", "list", "--org", seed::ORG, "--env", "prod"][..],
+    ] {
+        let run = cli(&stack, Some(PatKind::Admin), args, Some("value")).await;
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("--env") && run.stderr.contains("--org"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    assert!(stack.emulator.secret(&Scope::org(seed::ORG), "X").is_none());
+}
