@@ -645,7 +645,9 @@ async fn an_environment_with_an_organisation_is_refused_never_written_as_an_orga
         &["secret", "set", "X", "--org", seed::ORG, "--env", "prod"][..],
         &["secret", "list", "--org", seed::ORG, "--env", "prod"][..],
     ] {
-        let run = cli(&stack, Some(PatKind::Admin), args, Some("value")).await;
+        // No stdin: the flags are refused before anything is read (writing it would race the
+        // exit and break the pipe).
+        let run = cli(&stack, Some(PatKind::Admin), args, None).await;
         assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
         assert!(
             run.stderr.contains("--env") && run.stderr.contains("--org"),
