@@ -22,18 +22,6 @@ const JSON: &str = "application/json";
 const HEADER_SCHEME: &str = "api_key_header";
 const COOKIE_SCHEME: &str = "api_key_cookie";
 
-/// The paths of the document that are not operations: `(method, path)`.
-pub const FIXED_ROUTES: [(&str, &str); 8] = [
-    ("GET", "/info/health"),
-    ("GET", "/info/version"),
-    ("GET", "/info/status"),
-    ("GET", "/public-keys/github"),
-    ("POST", "/execute"),
-    ("POST", "/execute/plan"),
-    ("GET", "/openapi.json"),
-    ("GET", "/docs"),
-];
-
 /// The document. `api_key_name` is the configured header (and cookie) name of the API key.
 pub fn document(api_key_name: &str) -> OpenApi {
     let mut components = ComponentsBuilder::new()

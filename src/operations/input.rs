@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::domain::{
-    EnvFallback, PresenceName, SealedPat, SealedValue, SecretName, Target, TargetSpec, Visibility,
+    EnvFallback, PresenceName, SealedPat, SealedValue, SecretName, Target, Visibility,
 };
 
 use super::{ErrorType, Failure, OperationKind, strict};
@@ -213,10 +213,6 @@ fn join_to(path: &str, name: &str) -> String {
 
 pub(crate) fn is_plain_key(name: &str) -> bool {
     (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
-pub fn target_from(spec: TargetSpec, field: &str) -> Result<Target, InvalidInput> {
-    Target::try_from(spec).map_err(|m| InvalidInput::new(field, m))
 }
 
 /// `list`: every secret's metadata in one scope.

@@ -13,7 +13,7 @@ mod strict;
 
 pub use input::{
     CreateRequest, InvalidInput, ListRequest, MAX_PRESENCE_NAMES, OrgAccess, PresenceRequest,
-    Request, SecretRequest, check_presence, parse_json, parse_operation, parse_value, target_from,
+    Request, SecretRequest, check_presence, parse_json, parse_operation, parse_value,
     write_options,
 };
 pub use metadata::{Page, SecretMeta, UPSTREAM_PAGE};

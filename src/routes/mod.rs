@@ -88,12 +88,7 @@ impl IntoResponse for ApiError {
 /// Unknown path. The path is repeated only when it is short and plain (it could carry a blob).
 pub async fn not_found(method: Method, uri: Uri) -> Response {
     let path = uri.path();
-    let plain = path.len() <= 100
-        && path
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.'))
-        && !path.split('/').any(|segment| segment.len() > 40);
-    let message = if plain {
+    let message = if is_plain_path(path) {
         format!("No route for {method} {path}")
     } else {
         format!("No route for this {method} path")

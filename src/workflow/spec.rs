@@ -1,17 +1,16 @@
 //! A workflow file, parsed and validated as a whole: every problem is reported (with its step
 //! number and field), so one round trip fixes a file.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::domain::{SealedPat, SecretName, Target, TargetSpec, present};
+use crate::domain::{SealedPat, SecretName, Target, present};
 use mgraph_deploy_api::{WorkflowOperation, present_whole_number};
 
-use crate::operations::{
-    InvalidInput, OperationKind, Request, parse_json, parse_value, target_from,
-};
+use crate::operations::{InvalidInput, OperationKind, Request, parse_json, parse_value};
 
 /// The most operations one workflow takes.
 pub const MAX_OPERATIONS: usize = 256;
@@ -181,15 +180,13 @@ pub fn parse(body: &[u8], defaults: Defaults) -> Parsed {
 
     let default_target = match raw.target {
         None => None,
-        Some(value) => {
-            match parse_value::<TargetSpec>(value).and_then(|spec| target_from(spec, "")) {
-                Ok(target) => Some(target),
-                Err(e) => {
-                    errors.push(workflow_error(e, "target"));
-                    None
-                }
+        Some(value) => match parse_value::<Target>(value) {
+            Ok(target) => Some(target),
+            Err(e) => {
+                errors.push(workflow_error(e, "target"));
+                None
             }
-        }
+        },
     };
     let default_target_invalid = errors.iter().any(|e| e.field.starts_with("target"));
 
@@ -290,6 +287,14 @@ fn options(raw: RawOptions, mut options: Options, errors: &mut Vec<PlanError>) -
     options
 }
 
+/// Each operation's member names, read once from its type.
+static FIELDS: LazyLock<Vec<(OperationKind, Vec<String>)>> = LazyLock::new(|| {
+    OperationKind::ALL
+        .into_iter()
+        .map(|kind| (kind, WorkflowOperation::field_names(kind)))
+        .collect()
+});
+
 /// Validates one operation. `Err(None)`: it is fine except that it needs the (invalid) default target.
 ///
 /// A step is an operation's fields and its `type`: the fields are read by [`Request::parse`],
@@ -322,15 +327,9 @@ fn step(
         Some(_) => return Err(Some(names())),
     };
     // A field another operation takes is named as such, before the grammar calls it unknown.
-    let own = WorkflowOperation::field_names(kind);
-    let any: Vec<String> = OperationKind::ALL
-        .into_iter()
-        .flat_map(WorkflowOperation::field_names)
-        .collect();
-    if let Some(unused) = fields
-        .keys()
-        .find(|key| !own.contains(key) && any.contains(key))
-    {
+    let own = |key: &String| FIELDS.iter().any(|(k, f)| *k == kind && f.contains(key));
+    let anyone = |key: &String| FIELDS.iter().any(|(_, f)| f.contains(key));
+    if let Some(unused) = fields.keys().find(|key| !own(key) && anyone(key)) {
         return Err(Some(InvalidInput::new(
             unused.as_str(),
             format!("is not used by {}", kind.name()),

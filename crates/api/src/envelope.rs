@@ -33,20 +33,6 @@ impl<D> Envelope<D> {
     pub fn is(&self, error_type: ErrorType) -> bool {
         self.error_type == Some(error_type)
     }
-
-    /// The same envelope with its data converted.
-    pub fn map_data<E>(self, f: impl FnOnce(D) -> E) -> Envelope<E> {
-        Envelope {
-            success: self.success,
-            operation: self.operation,
-            data: self.data.map(f),
-            error: self.error,
-            error_type: self.error_type,
-            messages: self.messages,
-            duration: self.duration,
-            rate_limit: self.rate_limit,
-        }
-    }
 }
 
 /// `data`: the value, or `{}` for `None` (a failure).

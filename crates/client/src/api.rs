@@ -72,7 +72,7 @@ pub enum ClientError {
 }
 
 /// `value` as `T`, or the rule it breaks.
-fn valid<T: TryFrom<String, Error = NameError>>(
+pub(crate) fn valid<T: TryFrom<String, Error = NameError>>(
     what: &'static str,
     value: &str,
 ) -> Result<T, ClientError> {

@@ -17,7 +17,9 @@ use mgraph_deploy_api::{
     WorkflowBody, WorkflowOperation, WorkflowOptions,
 };
 
-use crate::api::{Answer, ApiKey, ClientError, DeployClient, Execution, Target, WriteOptions};
+use crate::api::{
+    Answer, ApiKey, ClientError, DeployClient, Execution, Target, WriteOptions, valid,
+};
 use crate::seal::{Plaintext, PublicKey, Sealed};
 use crate::values::read_values;
 
@@ -795,17 +797,11 @@ impl WriteArgs {
 
 /// A blob this machine sealed, as the request type; a refusal would be a sealing bug.
 fn sealed_pat(sealed: &Sealed) -> Result<SealedPat, ClientError> {
-    SealedPat::try_from(sealed.expose().to_owned()).map_err(|e| ClientError::Invalid {
-        what: "sealed PAT",
-        rule: e.to_string(),
-    })
+    valid("sealed PAT", sealed.expose())
 }
 
 fn sealed_value(sealed: &Sealed) -> Result<SealedValue, ClientError> {
-    SealedValue::try_from(sealed.expose().to_owned()).map_err(|e| ClientError::Invalid {
-        what: "sealed value",
-        rule: e.to_string(),
-    })
+    valid("sealed value", sealed.expose())
 }
 
 /// The PAT, trimmed (a PAT never contains whitespace, and a trailing newline breaks it).
