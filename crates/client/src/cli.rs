@@ -21,7 +21,7 @@ use crate::api::{
     Answer, ApiKey, ClientError, DeployClient, Execution, Target, WriteOptions, valid,
 };
 use crate::seal::{Plaintext, PublicKey, Sealed};
-use crate::values::read_values;
+use crate::values::{NamedValue, read_values};
 
 /// How the process ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,6 +177,9 @@ enum Command {
         target: TargetArgs,
         #[command(flatten)]
         write: WriteArgs,
+        /// Write empty values too (refused otherwise: an empty secret is usually a mistake).
+        #[arg(long)]
+        allow_empty: bool,
         /// Only plan: show what would be written, change nothing.
         #[arg(long)]
         dry_run: bool,
@@ -381,6 +384,7 @@ async fn run(cli: Cli) -> Result<Exit, Failure> {
             file,
             target,
             write,
+            allow_empty,
             dry_run,
             check_state,
             concurrency,
@@ -389,15 +393,18 @@ async fn run(cli: Cli) -> Result<Exit, Failure> {
             pat,
         } => {
             let values = read_values(&file).map_err(|e| InputError(e.to_string()))?;
+            if !allow_empty {
+                refuse_empty_values(&file, &values)?;
+            }
             let target = target.resolve()?;
             let options = write.options()?;
             // Every name is checked before anything is sealed, and every bad one is named.
             let mut names = Vec::with_capacity(values.len());
             let mut bad = Vec::new();
-            for (name, _) in &values {
-                match SecretName::try_from(name.as_str()) {
+            for v in &values {
+                match SecretName::try_from(v.name.as_str()) {
                     Ok(valid) => names.push(valid),
-                    Err(e) => bad.push(format!("{name}: {e}")),
+                    Err(e) => bad.push(format!("{}: {e}", v.name)),
                 }
             }
             if !bad.is_empty() {
@@ -423,8 +430,8 @@ async fn run(cli: Cli) -> Result<Exit, Failure> {
             let mut session = Session::open(&client, &pat, Some(&out)).await?;
             let build = |s: &Session| -> Result<Value, ClientError> {
                 let mut operations = Vec::with_capacity(values.len());
-                for (name, (_, value)) in names.iter().zip(&values) {
-                    let sealed = sealed_value(&value.seal_to(&s.key))?;
+                for (name, v) in names.iter().zip(&values) {
+                    let sealed = sealed_value(&v.value.seal_to(&s.key))?;
                     operations.push(WorkflowOperation::Create(options.create(
                         &target,
                         name.clone(),
@@ -802,6 +809,27 @@ fn sealed_pat(sealed: &Sealed) -> Result<SealedPat, ClientError> {
 
 fn sealed_value(sealed: &Sealed) -> Result<SealedValue, ClientError> {
     valid("sealed value", sealed.expose())
+}
+
+/// Refuses a file with empty values, naming each (and its line).
+fn refuse_empty_values(file: &Path, values: &[NamedValue]) -> Result<(), InputError> {
+    let empty: Vec<String> = values
+        .iter()
+        .filter(|v| v.value.expose().is_empty())
+        .map(|v| match v.line {
+            Some(line) => format!("{} (line {line})", v.name),
+            None => v.name.clone(),
+        })
+        .collect();
+    match empty.len() {
+        0 => Ok(()),
+        n => Err(InputError(format!(
+            "{}: {} {} empty; pass --allow-empty to write empty values",
+            file.display(),
+            empty.join(", "),
+            if n == 1 { "is" } else { "are" }
+        ))),
+    }
 }
 
 /// The PAT, trimmed (a PAT never contains whitespace, and a trailing newline breaks it).

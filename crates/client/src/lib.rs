@@ -3,11 +3,13 @@
 //! - [`seal`]: libsodium sealed boxes (`crypto_box_seal`, as PyNaCl's `SealedBox`) to the GitHub
 //!   Service's public key, so the Deploy Service only ever relays opaque blobs.
 //! - [`api`]: a typed client of every route of the service.
-//! - [`values`]: `.env` / JSON files of secret values for `apply`.
+//! - [`dotenv`]: the `.env` grammar: values exactly as written, or a refusal with line and column.
+//! - [`values`]: `.env` / JSON files of secret values for `apply` and `secret set -f`.
 //! - [`cli`]: the `mgraph-deploy-cli` command line.
 
 pub mod api;
 pub mod cli;
+pub mod dotenv;
 pub mod seal;
 pub mod values;
 

@@ -1,12 +1,16 @@
-//! Reading secret values for `apply`: a `.env` file (quotes, escapes and multi-line values as
-//! `dotenvy` parses them) or a JSON object of strings.
+//! Reading secret values for `apply` and `secret set -f`: a `.env` file (the grammar of
+//! [`crate::dotenv`]) or a JSON object of strings, from a file or (`-`) standard input.
 
 use std::collections::HashSet;
+use std::io::Read;
 use std::path::Path;
 
+use zeroize::Zeroizing;
+
+use crate::dotenv;
 use crate::seal::Plaintext;
 
-/// Why a values file was refused. Messages name keys and lines, never values.
+/// Why a values file was refused. Messages name keys, lines and columns, never values.
 #[derive(Debug, thiserror::Error)]
 pub enum ValuesError {
     #[error("cannot read {path}: {reason}")]
@@ -19,21 +23,57 @@ pub enum ValuesError {
     Empty { path: String },
 }
 
-/// The named values of `path`, in file order.
-pub fn read_values(path: &Path) -> Result<Vec<(String, Plaintext)>, ValuesError> {
-    let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ValuesError::Read {
+/// One named value, with the line it starts on when the file is a `.env`.
+#[derive(Debug)]
+pub struct NamedValue {
+    pub name: String,
+    pub value: Plaintext,
+    pub line: Option<usize>,
+}
+
+/// The named values of `path` (`-` is standard input), in file order.
+pub fn read_values(path: &Path) -> Result<Vec<NamedValue>, ValuesError> {
+    let stdin = path.as_os_str() == "-";
+    let shown = if stdin {
+        "standard input".to_owned()
+    } else {
+        path.display().to_string()
+    };
+    let read_error = |reason: String| ValuesError::Read {
         path: shown.clone(),
-        reason: e.to_string(),
-    })?;
+        reason,
+    };
+    let mut bytes = Zeroizing::new(Vec::new());
+    if stdin {
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .map_err(|e| read_error(e.to_string()))?;
+    } else {
+        *bytes = std::fs::read(path).map_err(|e| read_error(e.to_string()))?;
+    }
+    let text = Zeroizing::new(text_of(&bytes).map_err(read_error)?.to_owned());
     let is_json = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"))
-        || text.trim_start().starts_with('{');
+        || text
+            .trim_start_matches('\u{feff}')
+            .trim_start()
+            .starts_with('{');
     let values = if is_json {
         from_json(&text, &shown)?
     } else {
-        from_dotenv(&text, &shown)?
+        dotenv::parse(&text)
+            .map_err(|e| ValuesError::Parse {
+                path: shown.clone(),
+                reason: e.to_string(),
+            })?
+            .into_iter()
+            .map(|e| NamedValue {
+                name: e.name,
+                value: e.value,
+                line: Some(e.line),
+            })
+            .collect()
     };
     if values.is_empty() {
         return Err(ValuesError::Empty { path: shown });
@@ -41,8 +81,23 @@ pub fn read_values(path: &Path) -> Result<Vec<(String, Plaintext)>, ValuesError>
     Ok(values)
 }
 
-fn from_json(text: &str, path: &str) -> Result<Vec<(String, Plaintext)>, ValuesError> {
+/// The file as UTF-8, or where and why it is not.
+fn text_of(bytes: &[u8]) -> Result<&str, String> {
+    if bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff]) {
+        return Err("the file is UTF-16; save it as UTF-8".to_owned());
+    }
+    std::str::from_utf8(bytes).map_err(|e| {
+        let good = &bytes[..e.valid_up_to()];
+        let line = good.iter().filter(|b| **b == b'\n').count() + 1;
+        let start = good.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&good[start..]).chars().count() + 1;
+        format!("line {line}, column {column}: not UTF-8 text; save the file as UTF-8")
+    })
+}
+
+fn from_json(text: &str, path: &str) -> Result<Vec<NamedValue>, ValuesError> {
     // Duplicates are caught by walking the raw entries before serde_json's map collapses them.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let entries: Vec<(String, serde_json::Value)> = serde_json::from_str::<JsonEntries>(text)
         .map_err(|e| ValuesError::Parse {
             path: path.to_owned(),
@@ -68,7 +123,11 @@ fn from_json(text: &str, path: &str) -> Result<Vec<(String, Plaintext)>, ValuesE
                 name,
             });
         }
-        out.push((name, Plaintext::new(value)));
+        out.push(NamedValue {
+            name,
+            value: Plaintext::new(value),
+            line: None,
+        });
     }
     Ok(out)
 }
@@ -99,36 +158,6 @@ impl<'de> serde::Deserialize<'de> for JsonEntries {
     }
 }
 
-fn from_dotenv(text: &str, path: &str) -> Result<Vec<(String, Plaintext)>, ValuesError> {
-    let mut seen = HashSet::new();
-    let mut out = Vec::new();
-    for item in dotenvy::from_read_iter(text.as_bytes()) {
-        let (name, value) = item.map_err(|e| ValuesError::Parse {
-            path: path.to_owned(),
-            reason: describe_dotenv_error(&e),
-        })?;
-        if !seen.insert(name.clone()) {
-            return Err(ValuesError::Duplicate {
-                path: path.to_owned(),
-                name,
-            });
-        }
-        out.push((name, Plaintext::new(value)));
-    }
-    Ok(out)
-}
-
-/// dotenvy's parse errors quote the offending line, which may hold a value: keep only where.
-fn describe_dotenv_error(e: &dotenvy::Error) -> String {
-    match e {
-        dotenvy::Error::LineParse(_, index) => {
-            format!("cannot parse the entry at character {index} (check its quotes)")
-        }
-        dotenvy::Error::Io(e) => e.to_string(),
-        _ => "cannot parse the file as .env".to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,7 +168,7 @@ mod tests {
         std::fs::write(&path, text).unwrap();
         read_values(&path).map(|v| {
             v.into_iter()
-                .map(|(k, p)| (k, p.expose().to_owned()))
+                .map(|v| (v.name, v.value.expose().to_owned()))
                 .collect()
         })
     }
@@ -173,6 +202,33 @@ mod tests {
             .to_string();
         assert!(
             err.contains("A is given twice") && !err.contains("s3cret"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_refusal_names_the_file_the_line_and_the_column() {
+        let err = parse("x.env", "A=1\nB=p@ss$1word\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("x.env: line 2, column 7: B: a `$`"), "{err}");
+        assert!(!err.contains("p@ss"), "{err}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_utf8_is_refused_with_where_and_utf16_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("latin1.env");
+        std::fs::write(&path, b"A=1\nB=caf\xe9\n").unwrap();
+        let err = read_values(&path).unwrap_err().to_string();
+        assert!(
+            err.ends_with("line 2, column 6: not UTF-8 text; save the file as UTF-8"),
+            "{err}"
+        );
+        std::fs::write(&path, b"\xff\xfeA\x00=\x001\x00").unwrap();
+        let err = read_values(&path).unwrap_err().to_string();
+        assert!(
+            err.ends_with("the file is UTF-16; save it as UTF-8"),
             "{err}"
         );
     }

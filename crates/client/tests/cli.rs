@@ -657,3 +657,83 @@ async fn an_environment_with_an_organisation_is_refused_never_written_as_an_orga
     }
     assert!(stack.emulator.secret(&Scope::org(seed::ORG), "X").is_none());
 }
+
+/// Runs `apply` on every `.env` fixture of `tests/data/dotenv`: an `accepted-*` file's values
+/// land byte for byte; a `refused-*` file is refused with its line, column and fix, and nothing
+/// of it is written (each starts with a valid `WRITTEN_BEFORE`).
+#[tokio::test(flavor = "multi_thread")]
+async fn every_dotenv_fixture_lands_byte_for_byte_or_is_refused_with_its_line_and_fix() {
+    let stack = stack().await;
+    let scope = Scope::repo(seed::OWNER, seed::REPO);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/dotenv");
+    let mut fixtures: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "env"))
+        .collect();
+    fixtures.sort();
+    let (mut accepted, mut refused) = (0, 0);
+    for fixture in &fixtures {
+        let file = fixture.to_str().unwrap();
+        let stem = file.strip_suffix(".env").unwrap();
+        let run = cli(
+            &stack,
+            Some(PatKind::Admin),
+            &["apply", "-f", file, "--repo", REPO],
+            None,
+        )
+        .await;
+        if let Ok(expected) = std::fs::read_to_string(format!("{stem}.expected.json")) {
+            accepted += 1;
+            assert_eq!(run.code, 0, "{file}: {}", run.stderr);
+            let expected: serde_json::Map<String, Value> = serde_json::from_str(&expected).unwrap();
+            for (name, value) in expected {
+                let stored = stack.emulator.secret(&scope, &name).unwrap();
+                assert_eq!(
+                    stored.plaintext.as_bytes(),
+                    value.as_str().unwrap().as_bytes(),
+                    "{file}: {name}"
+                );
+            }
+        } else {
+            refused += 1;
+            let error = std::fs::read_to_string(format!("{stem}.error.txt")).unwrap();
+            assert_eq!(run.code, 2, "{file}: {}", run.stderr);
+            let wanted = format!("{file}: {}", error.trim_end());
+            assert!(
+                run.stderr.contains(&wanted),
+                "{file}: wanted {wanted:?} in\n{}",
+                run.stderr
+            );
+            assert!(
+                stack.emulator.secret(&scope, "WRITTEN_BEFORE").is_none(),
+                "{file}: something was written"
+            );
+        }
+    }
+    assert!(
+        accepted >= 2 && refused >= 10,
+        "{accepted} accepted, {refused} refused fixtures"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn allow_empty_writes_the_empty_values_a_plain_apply_refuses() {
+    let stack = stack().await;
+    let scope = Scope::repo(seed::OWNER, seed::REPO);
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/dotenv/refused-empty.env"
+    );
+    let run = cli(
+        &stack,
+        Some(PatKind::Admin),
+        &["apply", "-f", file, "--repo", REPO, "--allow-empty"],
+        None,
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for name in ["EMPTY", "ALSO_EMPTY"] {
+        assert_eq!(stack.emulator.secret(&scope, name).unwrap().plaintext, "");
+    }
+}
