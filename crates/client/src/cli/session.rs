@@ -1,0 +1,133 @@
+//! The PAT, read and sealed once per run, and re-sealed once when the GitHub Service's key changed.
+
+use std::io::{IsTerminal, Read};
+use std::path::Path;
+
+use mgraph_deploy_api::{Envelope, ErrorType, Plan};
+
+use super::args::PatSource;
+use super::output::Output;
+use super::{Failure, InputError};
+use crate::api::{Answer, ClientError, DeployClient, Execution};
+use crate::seal::{Plaintext, PublicKey, Sealed};
+
+/// The sealed PAT and the key it was sealed to; re-seals once when the service reports that the
+/// GitHub Service could not open a blob (its key changes on every redeploy).
+pub(super) struct Session<'c> {
+    pub(super) client: &'c DeployClient,
+    pub(super) plain_pat: Plaintext,
+    pub(super) key: PublicKey,
+    pub(super) pat: Sealed,
+}
+
+impl<'c> Session<'c> {
+    pub(super) async fn open(
+        client: &'c DeployClient,
+        source: &PatSource,
+        out: Option<&Output>,
+    ) -> Result<Session<'c>, Failure> {
+        let plain_pat = read_pat(source)?;
+        let key = client.public_key().await?;
+        if let Some(out) = out {
+            out.progress(format_args!("GitHub Service key {}", key.fingerprint()));
+        }
+        let pat = plain_pat.seal_to(&key);
+        Ok(Self {
+            client,
+            plain_pat,
+            key,
+            pat,
+        })
+    }
+
+    pub(super) async fn resealing<T: MaybeUndecryptable>(
+        &mut self,
+        mut call: impl AsyncFnMut(&DeployClient, &Session<'c>) -> Result<T, ClientError>,
+    ) -> Result<T, ClientError> {
+        let first = call(self.client, self).await?;
+        if !first.undecryptable() {
+            return Ok(first);
+        }
+        let key = self.client.public_key().await?;
+        eprintln!(
+            "note: the GitHub Service could not open a sealed blob (key {} → {}); re-sealing and retrying once",
+            self.key.fingerprint(),
+            key.fingerprint()
+        );
+        self.pat = self.plain_pat.seal_to(&key);
+        self.key = key;
+        call(self.client, self).await
+    }
+}
+
+/// Whether an answer says the GitHub Service could not open a blob.
+pub(super) trait MaybeUndecryptable {
+    fn undecryptable(&self) -> bool;
+}
+
+impl<D> MaybeUndecryptable for Answer<Envelope<D>> {
+    fn undecryptable(&self) -> bool {
+        self.is(ErrorType::DecryptionFailed)
+    }
+}
+
+impl MaybeUndecryptable for Execution {
+    fn undecryptable(&self) -> bool {
+        has_decryption_failure(self)
+    }
+}
+
+impl MaybeUndecryptable for Answer<Plan> {
+    fn undecryptable(&self) -> bool {
+        self.unreadable
+            .iter()
+            .any(|u| u.error_type == ErrorType::DecryptionFailed)
+    }
+}
+
+pub(super) fn has_decryption_failure(execution: &Execution) -> bool {
+    matches!(execution, Execution::Ran(report)
+        if report.results.iter().any(|r| r.error_type == Some(ErrorType::DecryptionFailed)))
+}
+
+/// The PAT, trimmed (a PAT never contains whitespace, and a trailing newline breaks it).
+pub(super) fn read_pat(source: &PatSource) -> Result<Plaintext, InputError> {
+    let raw = if source.pat_stdin {
+        read_stdin("the PAT")?
+    } else {
+        Plaintext::new(std::env::var(&source.pat_env).map_err(|_| {
+            InputError(format!(
+                "no GitHub PAT: set {} (or use --pat-env NAME or --pat-stdin)",
+                source.pat_env
+            ))
+        })?)
+    };
+    let trimmed = raw.expose().trim();
+    if trimmed.is_empty() {
+        return Err(InputError("the GitHub PAT is empty".into()));
+    }
+    if trimmed.contains(char::is_whitespace) {
+        return Err(InputError(
+            "the GitHub PAT contains whitespace; check how it was copied".into(),
+        ));
+    }
+    Ok(Plaintext::new(trimmed.to_owned()))
+}
+
+pub(super) fn read_stdin(what: &str) -> Result<Plaintext, InputError> {
+    let mut stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprintln!("reading {what} from stdin; end with Ctrl-D");
+    }
+    let mut text = String::new();
+    stdin
+        .read_to_string(&mut text)
+        .map_err(|e| InputError(format!("cannot read {what} from stdin: {e}")))?;
+    Ok(Plaintext::new(text))
+}
+
+pub(super) fn read_file(path: &Path) -> Result<Plaintext, InputError> {
+    std::fs::read_to_string(path)
+        .map(Plaintext::new)
+        .map_err(|e| InputError(format!("cannot read {}: {e}", path.display())))
+}
