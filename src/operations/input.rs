@@ -1,7 +1,7 @@
 //! Requests of the operation routes: JSON parsing with field-naming errors, then the checks that
 //! span several fields. Everything here runs before any upstream call.
 
-use mgraph_deploy_api::{CreateOp, ListOp, PresenceOp, SecretOp};
+use mgraph_deploy_api::{CreateOp, ListOp, OptionMisfit, OrgAccess, PresenceOp, SecretOp};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -228,15 +228,6 @@ pub struct SecretRequest {
     pub secret_name: SecretName,
 }
 
-/// Settings of an organisation secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OrgAccess {
-    /// `None`: keep the secret's current visibility (`private` for a new secret).
-    pub visibility: Option<Visibility>,
-    /// Repositories that may read a `selected` secret; empty otherwise.
-    pub repo_ids: Vec<u64>,
-}
-
 /// `create`: write (create or overwrite) one secret.
 #[derive(Debug, Clone)]
 pub struct CreateRequest {
@@ -383,62 +374,30 @@ pub fn write_options(
     env_fallback: Option<EnvFallback>,
     prefix: &str,
 ) -> Result<(Option<OrgAccess>, bool), InvalidInput> {
-    let field = |name: &str| format!("{prefix}{name}");
-    let org_access = match target {
-        Target::Org { .. } => {
-            let visibility = match (visibility, &repo_ids) {
-                // `repo_ids` are only read for `selected`: given alone, they mean it.
-                (None, Some(_)) => Some(Visibility::Selected),
-                (visibility, _) => visibility,
-            };
-            let repo_ids = match (visibility, repo_ids) {
-                (Some(Visibility::Selected), Some(ids)) if !ids.is_empty() => ids,
-                (Some(Visibility::Selected), _) => {
-                    return Err(InvalidInput::new(
-                        field("repo_ids"),
-                        "is required and must list at least one repository id when visibility is `selected`",
-                    ));
-                }
-                (_, Some(_)) => {
-                    return Err(InvalidInput::new(
-                        field("repo_ids"),
-                        "is allowed only with visibility `selected`",
-                    ));
-                }
-                (_, None) => Vec::new(),
-            };
-            Some(OrgAccess {
-                visibility,
-                repo_ids,
-            })
-        }
-        _ => {
-            if visibility.is_some() {
-                return Err(InvalidInput::new(
-                    field("visibility"),
-                    "applies only to organisation targets ({\"org\": ...})",
-                ));
+    mgraph_deploy_api::write_options(target, visibility, repo_ids, env_fallback).map_err(|misfit| {
+        let (field, rule) = match misfit {
+            OptionMisfit::SelectedWithoutRepoIds => (
+                "repo_ids",
+                "is required and must list at least one repository id when visibility is `selected`",
+            ),
+            OptionMisfit::RepoIdsWithoutSelected => {
+                ("repo_ids", "is allowed only with visibility `selected`")
             }
-            if repo_ids.is_some() {
-                return Err(InvalidInput::new(
-                    field("repo_ids"),
-                    "applies only to organisation targets ({\"org\": ...})",
-                ));
-            }
-            None
-        }
-    };
-    let env_fallback = match (env_fallback, target) {
-        (None, _) => false,
-        (Some(EnvFallback::Repo), Target::Environment { .. }) => true,
-        (Some(_), _) => {
-            return Err(InvalidInput::new(
-                field("env_fallback"),
+            OptionMisfit::VisibilityOutsideOrg => (
+                "visibility",
+                "applies only to organisation targets ({\"org\": ...})",
+            ),
+            OptionMisfit::RepoIdsOutsideOrg => (
+                "repo_ids",
+                "applies only to organisation targets ({\"org\": ...})",
+            ),
+            OptionMisfit::EnvFallbackOutsideEnvironment => (
+                "env_fallback",
                 "applies only to environment targets ({\"owner\", \"repo\", \"environment\"})",
-            ));
-        }
-    };
-    Ok((org_access, env_fallback))
+            ),
+        };
+        InvalidInput::new(format!("{prefix}{field}"), rule)
+    })
 }
 
 pub fn check_presence(

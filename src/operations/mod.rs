@@ -12,11 +12,11 @@ mod secrets;
 mod strict;
 
 pub use input::{
-    CreateRequest, InvalidInput, ListRequest, MAX_PRESENCE_NAMES, OrgAccess, PresenceRequest,
-    Request, SecretRequest, check_presence, parse_json, parse_operation, parse_value,
-    write_options,
+    CreateRequest, InvalidInput, ListRequest, MAX_PRESENCE_NAMES, PresenceRequest, Request,
+    SecretRequest, check_presence, parse_json, parse_operation, parse_value, write_options,
 };
 pub use metadata::{Page, SecretMeta, UPSTREAM_PAGE};
+pub use mgraph_deploy_api::OrgAccess;
 pub use outcome::{
     Envelope, ErrorType, Failure, MAX_RETRY_AFTER_SECONDS, OperationKind, Outcome, RateLimit,
     failure_envelope,

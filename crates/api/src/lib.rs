@@ -35,7 +35,9 @@ pub use requests::{
     PresenceOp, SecretBody, SecretOp, WorkflowBody, WorkflowOperation, WorkflowOptions,
 };
 pub use sealed::{MAX_ENCODED_CHARS, SEAL_OVERHEAD, SealedBlob, SealedPat, SealedValue};
-pub use target::{EnvFallback, Scope, Target, TargetSpec, Visibility};
+pub use target::{
+    EnvFallback, OptionMisfit, OrgAccess, Scope, Target, TargetSpec, Visibility, write_options,
+};
 pub use workflow::{
     Action, Estimate, Plan, PlanError, PlanStep, Report, Status, StepResult, Unreadable,
 };

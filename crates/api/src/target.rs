@@ -331,3 +331,65 @@ mod tests {
         assert_eq!(target.to_string(), "o/r (environment 'dev')");
     }
 }
+
+/// Settings of an organisation secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgAccess {
+    /// `None`: keep the secret's current visibility (`private` for a new secret).
+    pub visibility: Option<Visibility>,
+    /// Repositories that may read a `selected` secret; empty otherwise.
+    pub repo_ids: Vec<u64>,
+}
+
+/// Why a create's options do not fit its target. The service names the request field, the CLI
+/// the flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptionMisfit {
+    /// Visibility `selected` (given, or implied by `repo_ids`) without a repository id.
+    SelectedWithoutRepoIds,
+    /// `repo_ids` with visibility `all` or `private`.
+    RepoIdsWithoutSelected,
+    VisibilityOutsideOrg,
+    RepoIdsOutsideOrg,
+    EnvFallbackOutsideEnvironment,
+}
+
+/// The write options of a create in `target`: the organisation settings (organisation targets
+/// only) and whether a missing environment falls back to the repository. `repo_ids` given alone
+/// mean visibility `selected`, as they are only read for it.
+pub fn write_options(
+    target: &Target,
+    visibility: Option<Visibility>,
+    repo_ids: Option<Vec<u64>>,
+    env_fallback: Option<EnvFallback>,
+) -> Result<(Option<OrgAccess>, bool), OptionMisfit> {
+    let org_access = match target {
+        Target::Org { .. } => {
+            let visibility = match (visibility, &repo_ids) {
+                (None, Some(_)) => Some(Visibility::Selected),
+                (visibility, _) => visibility,
+            };
+            let repo_ids = match (visibility, repo_ids) {
+                (Some(Visibility::Selected), Some(ids)) if !ids.is_empty() => ids,
+                (Some(Visibility::Selected), _) => {
+                    return Err(OptionMisfit::SelectedWithoutRepoIds);
+                }
+                (_, Some(_)) => return Err(OptionMisfit::RepoIdsWithoutSelected),
+                (_, None) => Vec::new(),
+            };
+            Some(OrgAccess {
+                visibility,
+                repo_ids,
+            })
+        }
+        _ if visibility.is_some() => return Err(OptionMisfit::VisibilityOutsideOrg),
+        _ if repo_ids.is_some() => return Err(OptionMisfit::RepoIdsOutsideOrg),
+        _ => None,
+    };
+    let env_fallback = match (env_fallback, target) {
+        (None, _) => false,
+        (Some(EnvFallback::Repo), Target::Environment { .. }) => true,
+        (Some(_), _) => return Err(OptionMisfit::EnvFallbackOutsideEnvironment),
+    };
+    Ok((org_access, env_fallback))
+}
