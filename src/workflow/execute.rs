@@ -13,12 +13,13 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use http::StatusCode;
 pub use mgraph_deploy_api::{Report, Status, StepResult};
+use serde::Deserialize as _;
 use serde_json::Value;
 use tokio::time::{Instant, sleep, sleep_until};
 use tracing::Instrument as _;
 
 use crate::audit;
-use crate::domain::SecretName;
+use crate::domain::{Scope, SecretName};
 use crate::operations::{
     AbsentSecret, ErrorType, MAX_RETRY_AFTER_SECONDS, Operations, Outcome, RateLimit,
 };
@@ -358,6 +359,11 @@ fn step_run(step: &Step, outcome: Outcome, attempts: u32, started: Instant) -> S
             failure.retry_after,
         ),
     };
+    // The scope written: `repo` when env_fallback applied (the data says so).
+    let scope = data
+        .get("scope")
+        .and_then(|s| Scope::deserialize(s).ok())
+        .unwrap_or(step.target().scope());
     StepRun {
         result: StepResult {
             duration: started.elapsed().as_secs_f64(),
@@ -366,6 +372,7 @@ fn step_run(step: &Step, outcome: Outcome, attempts: u32, started: Instant) -> S
             error_type,
             data,
             messages: outcome.messages,
+            scope,
             ..result_of(step, status)
         },
         rate_limit: outcome.rate_limit,

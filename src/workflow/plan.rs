@@ -3,7 +3,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-pub use mgraph_deploy_api::{Action, Estimate, Plan, PlanStep, Unreadable};
+use mgraph_deploy_api::ErrorType;
+pub use mgraph_deploy_api::{Action, Estimate, ExpectedFailure, Plan, PlanStep, Unreadable};
 
 use crate::domain::{Scope, SealedPat, SecretName, Target};
 use crate::operations::{Listing, OperationKind, Operations};
@@ -45,6 +46,7 @@ pub fn plan(parsed: &Parsed) -> Plan {
         estimate: estimate(steps),
         state_checked: false,
         unreadable: Vec::new(),
+        will_fail: Vec::new(),
     }
 }
 
@@ -177,6 +179,10 @@ pub async fn check_state(ops: &Operations, pat: &SealedPat, steps: &[Step], plan
                         "step {}: environment of {} does not exist, so this step will fail with not_found",
                         step.number, step.target()
                     ));
+                    plan.will_fail.push(ExpectedFailure {
+                        step: step.number,
+                        error_type: ErrorType::NotFound,
+                    });
                     continue;
                 }
             }

@@ -39,7 +39,8 @@ pub use target::{
     EnvFallback, OptionMisfit, OrgAccess, Scope, Target, TargetSpec, Visibility, write_options,
 };
 pub use workflow::{
-    Action, Estimate, Plan, PlanError, PlanStep, Report, Status, StepResult, Unreadable,
+    Action, Estimate, ExpectedFailure, Plan, PlanError, PlanStep, Report, Status, StepResult,
+    Unreadable,
 };
 
 use serde::Deserialize as _;

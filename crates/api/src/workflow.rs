@@ -24,6 +24,7 @@ pub struct StepResult {
     pub secret_name: Option<SecretName>,
     /// The target in words: `owner/repo`, `owner/repo (environment 'dev')`, `organisation o`.
     pub target: String,
+    /// The scope written: the target's, or `repo` when `env_fallback` applied.
     pub scope: Scope,
     pub status: Status,
     pub success: bool,
@@ -100,7 +101,7 @@ pub struct PlanError {
 }
 
 /// How much the workflow asks of the upstream, before retries and diagnoses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Estimate {
     /// Calls this service makes to the GitHub Service.
     pub github_service_calls: usize,
@@ -125,6 +126,17 @@ pub struct Plan {
     /// their unrefined actions; a warning says so too).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unreadable: Vec<Unreadable>,
+    /// `check_state`: the steps the plan already knows will fail (a write to an environment
+    /// that does not exist, without `env_fallback`), and how.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub will_fail: Vec<ExpectedFailure>,
+}
+
+/// A step that will fail, and its error type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ExpectedFailure {
+    pub step: usize,
+    pub error_type: ErrorType,
 }
 
 /// A scope `check_state` could not read.
