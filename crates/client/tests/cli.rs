@@ -19,12 +19,29 @@ struct Run {
 
 /// Runs the CLI with a clean environment: only the variables given here.
 async fn cli(stack: &LocalStack, pat: Option<PatKind>, args: &[&str], stdin: Option<&str>) -> Run {
+    cli_in(stack, pat, args, stdin, &[], None).await
+}
+
+/// [`cli`] with more variables, and in `dir` when given. `PATH` is kept so that `git` is found.
+async fn cli_in(
+    stack: &LocalStack,
+    pat: Option<PatKind>,
+    args: &[&str],
+    stdin: Option<&str>,
+    env: &[(&str, &str)],
+    dir: Option<&Path>,
+) -> Run {
     let mut command = tokio::process::Command::new(CLI);
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
     command
         .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("DEPLOY_SERVICE__URL", &stack.service_url)
         .env("DEPLOY_SERVICE__API_KEY__NAME", &stack.api_key.name)
         .env("DEPLOY_SERVICE__API_KEY__VALUE", &stack.api_key.value)
+        .envs(env.iter().copied())
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -736,4 +753,604 @@ async fn allow_empty_writes_the_empty_values_a_plain_apply_refuses() {
     for name in ["EMPTY", "ALSO_EMPTY"] {
         assert_eq!(stack.emulator.secret(&scope, name).unwrap().plaintext, "");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gh_s_short_flags_write_the_scope_asked_for_and_stdin_loses_its_trailing_newline() {
+    let stack = stack().await;
+    let admin = Some(PatKind::Admin);
+    let repo = Scope::repo(seed::OWNER, seed::REPO);
+
+    let env = cli(
+        &stack,
+        admin,
+        &[
+            "secret",
+            "set",
+            "ENV_SECRET",
+            "-R",
+            REPO,
+            "-e",
+            seed::ENVIRONMENT,
+        ],
+        Some("v1\r\n\n"),
+    )
+    .await;
+    assert_eq!(env.code, 0, "{}", env.stderr);
+    let environment = Scope::environment(seed::OWNER, seed::REPO, seed::ENVIRONMENT);
+    assert_eq!(
+        stack
+            .emulator
+            .secret(&environment, "ENV_SECRET")
+            .unwrap()
+            .plaintext,
+        "v1"
+    );
+    assert!(env.stdout.contains("environment secret"), "{}", env.stdout);
+
+    let kept = cli(
+        &stack,
+        admin,
+        &["secret", "set", "KEPT", "-R", REPO, "--keep-newline"],
+        Some("v2\n"),
+    )
+    .await;
+    assert_eq!(kept.code, 0, "{}", kept.stderr);
+    assert_eq!(
+        stack.emulator.secret(&repo, "KEPT").unwrap().plaintext,
+        "v2\n"
+    );
+
+    let org = cli(
+        &stack,
+        admin,
+        &[
+            "secret",
+            "set",
+            "ORG_SECRET",
+            "-o",
+            seed::ORG,
+            "-v",
+            "selected",
+            "--repo-ids",
+            "1,2",
+            "-b",
+            "body-value",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(org.code, 0, "{}", org.stderr);
+    let stored = stack
+        .emulator
+        .secret(&Scope::org(seed::ORG), "ORG_SECRET")
+        .unwrap();
+    assert_eq!(
+        (stored.plaintext.as_str(), stored.visibility.as_deref()),
+        ("body-value", Some("selected"))
+    );
+    assert_eq!(stored.selected_repository_ids, vec![1, 2]);
+    assert!(
+        org.stderr.contains("--body"),
+        "the shell-history warning: {}",
+        org.stderr
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(dir.path(), "bulk.env", "BULK_A=a\nBULK_B='b$'\n");
+    let bulk = cli(
+        &stack,
+        admin,
+        &["secret", "set", "-f", &file, "-R", REPO],
+        None,
+    )
+    .await;
+    assert_eq!(bulk.code, 0, "{}", bulk.stderr);
+    assert_eq!(
+        stack.emulator.secret(&repo, "BULK_B").unwrap().plaintext,
+        "b$"
+    );
+    let piped = cli(
+        &stack,
+        admin,
+        &["secret", "set", "-f", "-", "-R", REPO],
+        Some("PIPED=from stdin\n"),
+    )
+    .await;
+    assert_eq!(piped.code, 0, "{}", piped.stderr);
+    assert_eq!(
+        stack.emulator.secret(&repo, "PIPED").unwrap().plaintext,
+        "from stdin"
+    );
+
+    let list = cli(
+        &stack,
+        admin,
+        &["--json", "secret", "list", "-R", REPO],
+        None,
+    )
+    .await;
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    let listed: Vec<Value> = serde_json::from_str(&list.stdout).unwrap();
+    let kept = listed.iter().find(|s| s["name"] == "KEPT").unwrap();
+    let mut fields: Vec<&str> = kept
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        ["createdAt", "name", "scope", "updatedAt", "visibility"]
+    );
+    assert_eq!(kept["scope"], "repo");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_repository_comes_from_gh_repo_then_the_origin_remote_and_the_cli_says_which() {
+    let stack = stack().await;
+    let admin = Some(PatKind::Admin);
+    let repo = Scope::repo(seed::OWNER, seed::REPO);
+    let dir = tempfile::tempdir().unwrap();
+
+    let from_env = cli_in(
+        &stack,
+        admin,
+        &["secret", "set", "FROM_GH_REPO"],
+        Some("x"),
+        &[("GH_REPO", REPO)],
+        Some(dir.path()),
+    )
+    .await;
+    assert_eq!(from_env.code, 0, "{}", from_env.stderr);
+    assert!(
+        from_env.stderr.contains(&format!("{REPO} (from GH_REPO)")),
+        "{}",
+        from_env.stderr
+    );
+    assert!(stack.emulator.secret(&repo, "FROM_GH_REPO").is_some());
+
+    let nowhere = cli_in(
+        &stack,
+        admin,
+        &["secret", "list"],
+        None,
+        &[],
+        Some(dir.path()),
+    )
+    .await;
+    assert_eq!(nowhere.code, 2, "{}", nowhere.stderr);
+    assert!(
+        nowhere.stderr.contains("--repo") && nowhere.stderr.contains("GH_REPO"),
+        "{}",
+        nowhere.stderr
+    );
+
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(status.status.success(), "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    git(&[
+        "remote",
+        "add",
+        "origin",
+        "git@github.com:local-owner/local-repo.git",
+    ]);
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let from_git = cli_in(
+        &stack,
+        admin,
+        &["secret", "set", "FROM_ORIGIN", "-e", seed::ENVIRONMENT],
+        Some("y"),
+        &[],
+        Some(&dir.path().join("sub")),
+    )
+    .await;
+    assert_eq!(from_git.code, 0, "{}", from_git.stderr);
+    assert!(
+        from_git
+            .stderr
+            .contains(&format!("{REPO} (from the git remote origin)")),
+        "{}",
+        from_git.stderr
+    );
+    let environment = Scope::environment(seed::OWNER, seed::REPO, seed::ENVIRONMENT);
+    assert!(stack.emulator.secret(&environment, "FROM_ORIGIN").is_some());
+
+    git(&[
+        "remote",
+        "set-url",
+        "origin",
+        "https://gitlab.com/local-owner/local-repo.git",
+    ]);
+    let gitlab = cli_in(
+        &stack,
+        admin,
+        &["secret", "list"],
+        None,
+        &[],
+        Some(dir.path()),
+    )
+    .await;
+    assert_eq!(gitlab.code, 2, "{}", gitlab.stderr);
+    assert!(
+        gitlab.stderr.contains("gitlab.com") && gitlab.stderr.contains("--repo"),
+        "{}",
+        gitlab.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pat_comes_from_gh_token_when_git_hub_access_token_is_unset() {
+    let stack = stack().await;
+    let token = PatKind::Admin.token();
+    let run = cli_in(
+        &stack,
+        None,
+        &["secret", "list", "-R", REPO],
+        None,
+        &[("GH_TOKEN", &token)],
+        None,
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let none = cli(&stack, None, &["secret", "list", "-R", REPO], None).await;
+    assert_eq!(none.code, 2);
+    assert!(
+        none.stderr.contains("GIT_HUB__ACCESS_TOKEN") && none.stderr.contains("GH_TOKEN"),
+        "{}",
+        none.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn empty_values_from_stdin_or_body_are_refused_unless_allow_empty() {
+    let stack = stack().await;
+    let admin = Some(PatKind::Admin);
+    let repo = Scope::repo(seed::OWNER, seed::REPO);
+    let stdin = cli(
+        &stack,
+        admin,
+        &["secret", "set", "EMPTY", "-R", REPO],
+        Some("\n"),
+    )
+    .await;
+    assert_eq!(stdin.code, 2, "{}", stdin.stderr);
+    assert!(stdin.stderr.contains("--allow-empty"), "{}", stdin.stderr);
+    let body = cli(
+        &stack,
+        admin,
+        &["secret", "set", "EMPTY", "-R", REPO, "-b", ""],
+        None,
+    )
+    .await;
+    assert_eq!(body.code, 2, "{}", body.stderr);
+    assert!(stack.emulator.secret(&repo, "EMPTY").is_none());
+    let allowed = cli(
+        &stack,
+        admin,
+        &["secret", "set", "EMPTY", "-R", REPO, "--allow-empty"],
+        Some(""),
+    )
+    .await;
+    assert_eq!(allowed.code, 0, "{}", allowed.stderr);
+    assert_eq!(stack.emulator.secret(&repo, "EMPTY").unwrap().plaintext, "");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn env_fallback_reports_the_repository_scope_it_wrote_in_text_and_json() {
+    let stack = stack().await;
+    let admin = Some(PatKind::Admin);
+    let repo = Scope::repo(seed::OWNER, seed::REPO);
+    let set = cli(
+        &stack,
+        admin,
+        &[
+            "secret",
+            "set",
+            "FALLBACK_ONE",
+            "-R",
+            REPO,
+            "-e",
+            "staging",
+            "--env-fallback",
+        ],
+        Some("1"),
+    )
+    .await;
+    assert_eq!(set.code, 0, "{}", set.stderr);
+    assert!(
+        set.stdout.contains("repository secret") && set.stdout.contains("'staging' does not exist"),
+        "{}",
+        set.stdout
+    );
+    assert!(stack.emulator.secret(&repo, "FALLBACK_ONE").is_some());
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(dir.path(), "f.env", "FALLBACK_TWO=2\n");
+    let text = cli(
+        &stack,
+        admin,
+        &[
+            "apply",
+            "-f",
+            &file,
+            "-R",
+            REPO,
+            "-e",
+            "staging",
+            "--env-fallback",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    let line = text
+        .stdout
+        .lines()
+        .find(|l| l.contains("FALLBACK_TWO"))
+        .unwrap();
+    assert!(
+        line.contains("(repo") && !line.contains("(environment)"),
+        "{line}"
+    );
+    let json = cli(
+        &stack,
+        admin,
+        &[
+            "--json",
+            "apply",
+            "-f",
+            &file,
+            "-R",
+            REPO,
+            "-e",
+            "staging",
+            "--env-fallback",
+        ],
+        None,
+    )
+    .await;
+    let report: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(report["results"][0]["scope"], "repo", "{report}");
+    assert_eq!(report["results"][0]["data"]["scope"], "repo");
+
+    let missing = cli(
+        &stack,
+        admin,
+        &["secret", "set", "NO_FALLBACK", "-R", REPO, "-e", "staging"],
+        Some("1"),
+    )
+    .await;
+    assert_eq!(missing.code, 1, "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("--env-fallback"),
+        "a missing environment suggests it: {}",
+        missing.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn flag_combinations_that_mean_nothing_are_refused_naming_the_flags() {
+    let stack = stack().await;
+    for (args, flags) in [
+        (
+            &[
+                "secret",
+                "set",
+                "X",
+                "-o",
+                seed::ORG,
+                "-v",
+                "all",
+                "--repo-ids",
+                "1",
+                "-b",
+                "x",
+            ][..],
+            &["--repo-ids", "--visibility selected"][..],
+        ),
+        (
+            &[
+                "secret",
+                "set",
+                "X",
+                "-o",
+                seed::ORG,
+                "-v",
+                "selected",
+                "-b",
+                "x",
+            ],
+            &["--repo-ids"],
+        ),
+        (
+            &["secret", "set", "X", "-R", REPO, "-o", seed::ORG, "-b", "x"],
+            &["--repo", "--org"],
+        ),
+        (
+            &[
+                "secret",
+                "set",
+                "X",
+                "-R",
+                REPO,
+                "--env-fallback",
+                "-b",
+                "x",
+            ],
+            &["--env-fallback", "--env"],
+        ),
+        (
+            &["secret", "set", "X", "-R", REPO, "-v", "all", "-b", "x"],
+            &["--visibility", "--org"],
+        ),
+        (
+            &["secret", "set", "X", "-f", "x.env", "-R", REPO],
+            &["NAME", "--env-file"],
+        ),
+        (
+            &["apply", "-f", "x.env", "-o", seed::ORG, "-e", "prod"],
+            &["--env", "--org"],
+        ),
+    ] {
+        let run = cli(&stack, Some(PatKind::Admin), args, None).await;
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        for flag in flags {
+            assert!(
+                run.stderr.contains(flag),
+                "{args:?} should name {flag}: {}",
+                run.stderr
+            );
+        }
+    }
+    assert!(
+        stack.emulator.requests().is_empty(),
+        "nothing reached the GitHub Service"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_api_key_names_the_variables_to_fix() {
+    let stack = stack().await;
+    let run = cli_in(
+        &stack,
+        Some(PatKind::Admin),
+        &["secret", "list", "-R", REPO],
+        None,
+        &[("DEPLOY_SERVICE__API_KEY__VALUE", "wrong")],
+        None,
+    )
+    .await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("DEPLOY_SERVICE__API_KEY__VALUE"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn more_than_256_values_are_split_into_paced_workflows_reported_as_one_run() {
+    let stack = stack().await;
+    let admin = Some(PatKind::Admin);
+    let repo = Scope::repo(seed::OWNER, seed::REPO);
+    let dir = tempfile::tempdir().unwrap();
+    let text: String = (1..=300)
+        .map(|i| format!("BULK_{i:03}='value {i}'\n"))
+        .collect();
+    let file = write_file(dir.path(), "many.env", &text);
+
+    let dry = cli(
+        &stack,
+        admin,
+        &["apply", "-f", &file, "-R", REPO, "--dry-run"],
+        None,
+    )
+    .await;
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert_eq!(dry.stdout.matches(" write ").count(), 300, "{}", dry.stdout);
+    assert!(
+        dry.stdout.contains("300. write   BULK_300"),
+        "steps numbered through: {}",
+        dry.stdout
+    );
+    assert!(
+        dry.stderr.contains("300 writes in 4 workflows of at most 80, paced to 80 writes a minute and 500 an hour (GitHub's secondary limits): about 3 min"),
+        "{}",
+        dry.stderr
+    );
+
+    let run = cli(
+        &stack,
+        admin,
+        &[
+            "apply",
+            "-f",
+            &file,
+            "-R",
+            REPO,
+            "--writes-per-minute",
+            "1000",
+            "--writes-per-hour",
+            "5000",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("running workflow 2 of 2 (150 operations)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("warning: workflow 1 of 2 (steps from 1): 150 writes"),
+        "the plan's warnings are shown: {}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stdout.lines().filter(|l| l.starts_with("ok")).count(),
+        300
+    );
+    assert!(
+        run.stderr.contains("300 of 300 completed"),
+        "{}",
+        run.stderr
+    );
+    for i in [1, 150, 151, 300] {
+        let name = format!("BULK_{i:03}");
+        assert_eq!(
+            stack.emulator.secret(&repo, &name).unwrap().plaintext,
+            format!("value {i}")
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dry_run_whose_plan_knows_steps_will_fail_exits_1_and_suggests_env_fallback() {
+    let stack = stack().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(dir.path(), "f.env", "A=1\n");
+    let args = [
+        "apply",
+        "-f",
+        &file,
+        "-R",
+        REPO,
+        "-e",
+        "staging",
+        "--dry-run",
+        "--check-state",
+    ];
+    let dry = cli(&stack, Some(PatKind::Admin), &args, None).await;
+    assert_eq!(dry.code, 1, "{}", dry.stderr);
+    assert!(
+        dry.stderr.contains("will fail with not_found"),
+        "{}",
+        dry.stderr
+    );
+    let json = cli(
+        &stack,
+        Some(PatKind::Admin),
+        &[&["--json"][..], &args].concat(),
+        None,
+    )
+    .await;
+    let plan: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(
+        plan["will_fail"],
+        serde_json::json!([{ "step": 1, "error_type": "not_found" }])
+    );
+    let real = cli(&stack, Some(PatKind::Admin), &args[..7], None).await;
+    assert_eq!(real.code, 1, "{}", real.stderr);
+    assert!(real.stderr.contains("--env-fallback"), "{}", real.stderr);
 }

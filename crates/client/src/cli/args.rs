@@ -3,19 +3,27 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use mgraph_deploy_api::{EnvironmentName, NameError, OrgName, OwnerName, RepoName, Visibility};
 
-use super::InputError;
-use crate::api::{Target, WriteOptions};
+/// The exit codes, in every `--help`.
+pub(super) const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  an operation failed, `exists` answered false, `presence` or `preflight` found a secret missing,
+     or a dry run's plan says steps will fail
+  2  invalid input: nothing was sent
+  3  the Deploy Service is unreachable, timed out or refused the API key";
 
 /// Seal secrets locally and write them to GitHub through the MGraph-AI Deploy Service.
 ///
 /// Values and the PAT are sealed on this machine to the GitHub Service's public key; the Deploy
-/// Service only ever sees sealed blobs. Exit codes: 0 success, 1 an operation failed (or
-/// `exists` answered false, or `presence` found a secret missing), 2 invalid input, 3 the service
-/// is unreachable or refused the API key.
+/// Service only ever sees sealed blobs.
 #[derive(Debug, Parser)]
-#[command(name = "mgraph-deploy-cli", version, max_term_width = 100)]
+#[command(
+    name = "mgraph-deploy-cli",
+    version = super::VERSION,
+    max_term_width = 100,
+    after_help = EXIT_CODES
+)]
 pub struct Cli {
     #[command(flatten)]
     pub(super) connection: Connection,
@@ -55,43 +63,40 @@ pub(super) struct Connection {
 /// Where the GitHub PAT comes from.
 #[derive(Debug, Args, Clone)]
 pub(super) struct PatSource {
-    /// Environment variable holding the GitHub PAT.
-    #[arg(long, default_value = "GIT_HUB__ACCESS_TOKEN", value_name = "NAME")]
-    pub(super) pat_env: String,
-    /// Read the GitHub PAT from standard input instead.
-    #[arg(long)]
+    /// Environment variable holding the GitHub PAT [default: GIT_HUB__ACCESS_TOKEN, then GH_TOKEN].
+    #[arg(long, value_name = "NAME")]
+    pub(super) pat_env: Option<String>,
+    /// Read the GitHub PAT from standard input instead (a masked prompt at a terminal).
+    #[arg(long, conflicts_with = "pat_env")]
     pub(super) pat_stdin: bool,
 }
 
+/// Which secrets: a repository's (the default), one of its environments', or an organisation's.
 #[derive(Debug, Args, Clone)]
 pub(super) struct TargetArgs {
-    /// Repository secrets of OWNER/REPO.
-    #[arg(
-        long,
-        value_name = "OWNER/REPO",
-        required_unless_present = "org",
-        conflicts_with = "org"
-    )]
+    /// Repository OWNER/REPO [default: GH_REPO, then the current git repository's GitHub origin].
+    #[arg(short = 'R', long, value_name = "OWNER/REPO", conflicts_with = "org")]
     pub(super) repo: Option<String>,
-    /// Environment secrets of that repository's ENVIRONMENT.
+    /// Environment secrets of the repository's ENVIRONMENT.
     #[arg(
+        short = 'e',
         long = "env",
         value_name = "ENVIRONMENT",
-        requires = "repo",
         conflicts_with = "org"
     )]
     pub(super) environment: Option<String>,
     /// Organisation secrets of ORG.
-    #[arg(long, value_name = "ORG")]
+    #[arg(short = 'o', long, value_name = "ORG")]
     pub(super) org: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]
 pub(super) struct WriteArgs {
     /// Which repositories may use an organisation secret.
-    #[arg(long, requires = "org", value_parser = ["all", "private", "selected"])]
+    #[arg(short = 'v', long, requires = "org", value_parser = ["all", "private", "selected"])]
     pub(super) visibility: Option<String>,
-    /// Repository ids for `--visibility selected`, comma separated.
+    /// Repository ids that may use an organisation secret, comma separated (implies
+    /// `--visibility selected`).
     #[arg(long, requires = "org", value_delimiter = ',', value_name = "ID,...")]
     pub(super) repo_ids: Option<Vec<u64>>,
     /// With --env: write the repository secret if the environment does not exist.
@@ -127,10 +132,11 @@ pub(super) enum Command {
         #[command(flatten)]
         pat: PatSource,
     },
-    /// Seal every value of a .env file (or JSON map) and write them all in one /execute.
+    /// Seal every value of a .env file (or JSON map) and write them all: one /execute, or
+    /// several paced to GitHub's write limits when there are more than 80.
     Apply {
-        /// The values: a .env file (quotes and multi-line values allowed) or a JSON object.
-        #[arg(short = 'f', long)]
+        /// The values: a .env file (see the README's rules) or a JSON object; `-` reads stdin.
+        #[arg(short = 'f', long, visible_alias = "env-file")]
         file: PathBuf,
         #[command(flatten)]
         target: TargetArgs,
@@ -154,6 +160,13 @@ pub(super) enum Command {
         /// Time budget of the whole run, in seconds (1-840).
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=840))]
         deadline: Option<u16>,
+        /// Writes sent in any minute: GitHub's secondary limit is 80 content-creating requests a
+        /// minute. More values are split into workflows that wait for room.
+        #[arg(long, default_value_t = 80, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
+        writes_per_minute: usize,
+        /// Writes sent in any hour (GitHub's secondary limit: 500).
+        #[arg(long, default_value_t = 500, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
+        writes_per_hour: usize,
         #[command(flatten)]
         pat: PatSource,
     },
@@ -171,18 +184,34 @@ pub(super) enum Command {
 
 #[derive(Debug, Subcommand)]
 pub(super) enum SecretCommand {
-    /// Write a secret. The value comes from stdin unless --value-file, --value-env or --body.
+    /// Write a secret. The value comes from stdin (a masked prompt at a terminal) unless --body,
+    /// --value-file or --value-env; --env-file writes many.
     Set {
-        name: String,
-        /// Read the value from this file (exact bytes).
+        /// The secret's name (none with --env-file).
+        #[arg(
+            value_name = "NAME",
+            required_unless_present = "env_file",
+            conflicts_with = "env_file"
+        )]
+        name: Option<String>,
+        /// UNSAFE: the value on the command line, visible in `ps` and shell history.
+        #[arg(short = 'b', long, group = "source", value_name = "VALUE")]
+        body: Option<String>,
+        /// Read the value from this file, byte for byte.
         #[arg(long, group = "source")]
         value_file: Option<PathBuf>,
         /// Read the value from this environment variable.
         #[arg(long, group = "source", value_name = "VAR")]
         value_env: Option<String>,
-        /// UNSAFE: the value on the command line, visible in `ps` and shell history.
-        #[arg(long, group = "source", value_name = "VALUE")]
-        body: Option<String>,
+        /// Write every NAME=value of this .env file (or JSON object), as `apply`; `-` reads stdin.
+        #[arg(short = 'f', long, group = "source", value_name = "FILE")]
+        env_file: Option<PathBuf>,
+        /// Keep the trailing newline of a value read from stdin (trimmed by default, as gh does).
+        #[arg(long)]
+        keep_newline: bool,
+        /// Write an empty value (refused otherwise: an empty secret is usually a mistake).
+        #[arg(long)]
+        allow_empty: bool,
         #[command(flatten)]
         target: TargetArgs,
         #[command(flatten)]
@@ -221,61 +250,4 @@ pub(super) enum SecretCommand {
         #[command(flatten)]
         pat: PatSource,
     },
-}
-
-impl TargetArgs {
-    pub(super) fn resolve(&self) -> Result<Target, InputError> {
-        let rule = |flag: &'static str| move |e: NameError| InputError(format!("{flag} {e}"));
-        if let Some(org) = &self.org {
-            if self.environment.is_some() || self.repo.is_some() {
-                return Err(InputError(
-                    "--org names organisation secrets: it cannot be combined with --repo or --env"
-                        .into(),
-                ));
-            }
-            let org = OrgName::try_from(org.as_str()).map_err(rule("--org"))?;
-            return Ok(Target::Org { org });
-        }
-        let repo = self.repo.as_deref().unwrap_or_default();
-        let Some((owner, name)) = repo
-            .split_once('/')
-            .filter(|(o, r)| !o.is_empty() && !r.is_empty() && !r.contains('/'))
-        else {
-            return Err(InputError(format!(
-                "--repo must be OWNER/REPO, got {repo:?}"
-            )));
-        };
-        let owner = OwnerName::try_from(owner).map_err(rule("--repo owner"))?;
-        let repo = RepoName::try_from(name).map_err(rule("--repo repository name"))?;
-        Ok(match &self.environment {
-            Some(environment) => Target::Environment {
-                owner,
-                repo,
-                environment: EnvironmentName::try_from(environment.as_str())
-                    .map_err(rule("--env"))?,
-            },
-            None => Target::Repo { owner, repo },
-        })
-    }
-}
-
-impl WriteArgs {
-    pub(super) fn options(&self) -> Result<WriteOptions, InputError> {
-        let visibility = match self.visibility.as_deref() {
-            None => None,
-            Some("all") => Some(Visibility::All),
-            Some("private") => Some(Visibility::Private),
-            Some("selected") => Some(Visibility::Selected),
-            Some(other) => {
-                return Err(InputError(format!(
-                    "--visibility must be all, private or selected, got {other:?}"
-                )));
-            }
-        };
-        Ok(WriteOptions {
-            visibility,
-            repo_ids: self.repo_ids.clone(),
-            env_fallback: self.env_fallback,
-        })
-    }
 }

@@ -1,11 +1,14 @@
 //! `mgraph-deploy-cli`: seals locally, drives the Deploy Service, reports for people or (with
-//! `--json`) for machines. Exit codes: 0 success, 1 an operation failed, 2 invalid input,
-//! 3 service unreachable or not authorised. Plaintext never reaches the service, a log, an error
-//! or `--json` output; sealed blobs are printed only by `seal`, whose job that is.
+//! `--json`) for machines. Exit codes ([`args::EXIT_CODES`]): 0 success, 1 an operation failed,
+//! 2 invalid input, 3 service unreachable or not authorised. Plaintext never reaches the service,
+//! a log, an error or `--json` output; sealed blobs are printed only by `seal`, whose job that is.
 
+mod apply;
 mod args;
 mod output;
+mod pacing;
 mod session;
+mod target;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -15,18 +18,19 @@ use clap::Parser;
 use serde_json::{Value, json};
 
 use mgraph_deploy_api::{
-    Credentials, OnError, SealedPat, SealedValue, SecretName, WorkflowBody, WorkflowOperation,
-    WorkflowOptions,
+    Credentials, ErrorType, OnError, SealedPat, SealedValue, Target, WorkflowOptions,
 };
 
 use crate::api::{ApiKey, ClientError, DeployClient, valid};
 use crate::seal::{Plaintext, PublicKey, Sealed};
-use crate::values::{NamedValue, read_values};
 
 pub use args::Cli;
-use args::{Command, Connection, SecretCommand};
+use args::{Command, Connection, SecretCommand, TargetArgs};
 use output::{Output, scope_word};
-use session::{Session, has_decryption_failure, read_file, read_stdin};
+use session::{Session, has_decryption_failure, read_file, read_secret_stdin, read_stdin};
+
+/// What `--version` prints: the crate's version and the commit it was built from, when known.
+pub const VERSION: &str = env!("MGRAPH_DEPLOY_VERSION");
 
 /// How the process ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +82,18 @@ pub async fn main() -> ExitCode {
                 }
                 ClientError::Unexpected { .. } => ("unexpected_response", Exit::OperationFailed),
             };
-            report_error(json_output, kind, &e.to_string());
+            // Name what the user can change.
+            let fix = match &e {
+                ClientError::Unauthorized(_) => {
+                    "; set DEPLOY_SERVICE__API_KEY__NAME and DEPLOY_SERVICE__API_KEY__VALUE (or --api-key-name and --api-key-value) to the service's API key"
+                }
+                ClientError::Unreachable { .. } | ClientError::BadUrl(_) => {
+                    "; check DEPLOY_SERVICE__URL (or --url)"
+                }
+                ClientError::Timeout(_) => "; --timeout SECONDS waits longer",
+                _ => "",
+            };
+            report_error(json_output, kind, &format!("{e}{fix}"));
             exit
         }
     };
@@ -150,7 +165,7 @@ async fn run(cli: Cli) -> Result<Exit, Failure> {
             target,
             pat,
         } => {
-            let target = target.resolve()?;
+            let target = resolve(&target)?;
             let mut session = Session::open(&client, &pat, None).await?;
             let envelope = session
                 .resealing(async |c, s| c.presence(&s.pat, &target, &require).await)
@@ -180,87 +195,31 @@ async fn run(cli: Cli) -> Result<Exit, Failure> {
             concurrency,
             on_error,
             deadline,
+            writes_per_minute,
+            writes_per_hour,
             pat,
         } => {
-            let values = read_values(&file).map_err(|e| InputError(e.to_string()))?;
-            if !allow_empty {
-                refuse_empty_values(&file, &values)?;
-            }
-            let target = target.resolve()?;
-            let options = write.options()?;
-            // Every name is checked before anything is sealed, and every bad one is named.
-            let mut names = Vec::with_capacity(values.len());
-            let mut bad = Vec::new();
-            for v in &values {
-                match SecretName::try_from(v.name.as_str()) {
-                    Ok(valid) => names.push(valid),
-                    Err(e) => bad.push(format!("{}: {e}", v.name)),
-                }
-            }
-            if !bad.is_empty() {
-                return Err(InputError(format!(
-                    "{} holds names GitHub refuses:\n  {}",
-                    file.display(),
-                    bad.join("\n  ")
-                ))
-                .into());
-            }
-            let workflow_options = WorkflowOptions {
-                concurrency: concurrency.map(u64::from),
-                on_error: on_error.map(|o| {
-                    if o == "stop" {
-                        OnError::Stop
-                    } else {
-                        OnError::Continue
-                    }
-                }),
-                deadline_seconds: deadline.map(u64::from),
-                check_state: check_state.then_some(true),
+            let target = resolve(&target)?;
+            let options = write.options(&target)?;
+            let settings = apply::Settings {
+                allow_empty,
+                dry_run,
+                workflow: WorkflowOptions {
+                    concurrency: concurrency.map(u64::from),
+                    on_error: on_error.map(|o| {
+                        if o == "stop" {
+                            OnError::Stop
+                        } else {
+                            OnError::Continue
+                        }
+                    }),
+                    deadline_seconds: deadline.map(u64::from),
+                    check_state: check_state.then_some(true),
+                },
+                writes_per_minute,
+                writes_per_hour,
             };
-            let mut session = Session::open(&client, &pat, Some(&out)).await?;
-            let build = |s: &Session| -> Result<Value, ClientError> {
-                let mut operations = Vec::with_capacity(values.len());
-                for (name, v) in names.iter().zip(&values) {
-                    let sealed = sealed_value(&v.value.seal_to(&s.key))?;
-                    operations.push(WorkflowOperation::Create(options.create(
-                        &target,
-                        name.clone(),
-                        sealed,
-                    )));
-                }
-                let workflow = WorkflowBody {
-                    credentials: Credentials {
-                        github_pat: sealed_pat(&s.pat)?,
-                    },
-                    target: Some(target.clone()),
-                    options: Some(workflow_options.clone()),
-                    operations,
-                };
-                Ok(serde_json::to_value(workflow).expect("a workflow is plain JSON"))
-            };
-            out.progress(format_args!(
-                "sealed {} value(s) and the PAT to key {}; {} on {} via {}",
-                values.len(),
-                session.key.fingerprint(),
-                if dry_run { "planning" } else { "writing" },
-                target,
-                client.base_url()
-            ));
-            if dry_run {
-                let plan = session
-                    .resealing(async |c, s| c.plan(&build(s)?).await)
-                    .await?;
-                return Ok(out.plan(&plan));
-            }
-            let execution = session
-                .resealing(async |c, s| {
-                    let ticker = out.ticker(values.len());
-                    let result = c.execute(&build(s)?).await;
-                    drop(ticker);
-                    result
-                })
-                .await?;
-            Ok(out.execution(&execution))
+            apply::apply(&client, out, &pat, &file, (target, options), settings).await
         }
         Command::Run {
             workflow,
@@ -320,18 +279,33 @@ async fn secret(
     match action {
         SecretCommand::Set {
             name,
+            body,
             value_file,
             value_env,
-            body,
+            env_file,
+            keep_newline,
+            allow_empty,
             target,
             write,
             pat,
         } => {
-            let target = target.resolve()?;
-            let options = write.options()?;
-            if pat.pat_stdin && value_file.is_none() && value_env.is_none() && body.is_none() {
-                return Err(InputError("the PAT and the value cannot both come from stdin; use --value-file or --value-env".into()).into());
+            let target = resolve(&target)?;
+            let options = write.options(&target)?;
+            let from_stdin = body.is_none() && value_file.is_none() && value_env.is_none();
+            if pat.pat_stdin && (from_stdin || env_file.as_deref() == Some(Path::new("-"))) {
+                return Err(InputError("the PAT and the value cannot both come from stdin: use --body, --value-file, --value-env or --env-file FILE for the value, or --pat-env for the PAT".into()).into());
             }
+            if let Some(file) = env_file {
+                let settings = apply::Settings {
+                    allow_empty,
+                    dry_run: false,
+                    workflow: WorkflowOptions::default(),
+                    writes_per_minute: pacing::WRITES_PER_MINUTE,
+                    writes_per_hour: pacing::WRITES_PER_HOUR,
+                };
+                return apply::apply(client, out, &pat, &file, (target, options), settings).await;
+            }
+            let name = name.expect("clap requires NAME without --env-file");
             let value = match (value_file, value_env, body) {
                 (Some(path), _, _) => read_file(&path)?,
                 (_, Some(var), _) => Plaintext::new(std::env::var(&var).map_err(|_| {
@@ -343,10 +317,16 @@ async fn secret(
                     out.note("--body puts the value in your shell history and the process list; prefer stdin, --value-file or --value-env");
                     Plaintext::new(body)
                 }
-                _ => read_stdin("the value")?,
+                _ => read_secret_stdin(&format!("value of {name}"), keep_newline)?,
             };
+            if value.expose().is_empty() && !allow_empty {
+                return Err(InputError(format!(
+                    "the value of {name} is empty; pass --allow-empty to write an empty secret"
+                ))
+                .into());
+            }
             if value.expose().ends_with('\n') && value.expose().matches('\n').count() == 1 {
-                out.note("the value ends with a newline, which is kept as part of the secret (use printf '%s' to avoid it)");
+                out.note("the value ends with a newline, which is kept as part of the secret");
             }
             let mut session = Session::open(client, &pat, None).await?;
             let envelope = session
@@ -355,18 +335,46 @@ async fn secret(
                         .await
                 })
                 .await?;
-            Ok(out.envelope(
+            let exit = out.envelope(
                 &envelope,
                 |_| Exit::Success,
-                |data| println!("wrote {name} to {target} ({} secret)", data.scope),
-            ))
+                |data| {
+                    if let (true, Target::Environment { owner, repo, environment }) =
+                        (data.env_fallback, &target)
+                    {
+                        println!("wrote {name} to {owner}/{repo} as a repository secret: environment '{environment}' does not exist (--env-fallback)");
+                    } else {
+                        println!("wrote {name} to {target} ({} secret)", scope_words(data.scope));
+                    }
+                },
+            );
+            suggest_env_fallback(out, &target, envelope.error_type);
+            Ok(exit)
         }
         SecretCommand::List { target, pat } => {
-            let target = target.resolve()?;
+            let target = resolve(&target)?;
             let mut session = Session::open(client, &pat, None).await?;
             let envelope = session
                 .resealing(async |c, s| c.list(&s.pat, &target).await)
                 .await?;
+            if let (true, Some(data)) = (out.json, &envelope.data) {
+                // As `gh secret list --json name,createdAt,updatedAt,visibility`, plus the scope.
+                let listed: Vec<Value> = data
+                    .secrets
+                    .iter()
+                    .map(|s| {
+                        json!({
+                            "name": s.name,
+                            "createdAt": s.created_at,
+                            "updatedAt": s.updated_at,
+                            "visibility": s.visibility.map(|v| v.as_str()),
+                            "scope": data.scope,
+                        })
+                    })
+                    .collect();
+                out.print_json(&listed);
+                return Ok(Exit::Success);
+            }
             Ok(out.envelope(
                 &envelope,
                 |_| Exit::Success,
@@ -383,7 +391,7 @@ async fn secret(
             ))
         }
         SecretCommand::Get { name, target, pat } => {
-            let target = target.resolve()?;
+            let target = resolve(&target)?;
             let mut session = Session::open(client, &pat, None).await?;
             let envelope = session
                 .resealing(async |c, s| c.get(&s.pat, &target, &name).await)
@@ -403,7 +411,7 @@ async fn secret(
             ))
         }
         SecretCommand::Exists { name, target, pat } => {
-            let target = target.resolve()?;
+            let target = resolve(&target)?;
             let mut session = Session::open(client, &pat, None).await?;
             let envelope = session
                 .resealing(async |c, s| c.exists(&s.pat, &target, &name).await)
@@ -421,7 +429,7 @@ async fn secret(
             ))
         }
         SecretCommand::Delete { name, target, pat } => {
-            let target = target.resolve()?;
+            let target = resolve(&target)?;
             let mut session = Session::open(client, &pat, None).await?;
             let envelope = session
                 .resealing(async |c, s| c.delete(&s.pat, &target, &name).await)
@@ -456,6 +464,32 @@ fn connect(connection: &Connection) -> Result<DeployClient, Failure> {
     )?)
 }
 
+/// The target of the flags; says where the repository came from when it was not `--repo`.
+fn resolve(args: &TargetArgs) -> Result<Target, InputError> {
+    let (target, note) = args.resolve()?;
+    if let Some(note) = note {
+        eprintln!("{note}");
+    }
+    Ok(target)
+}
+
+/// `repository`, `environment`, `organisation`.
+fn scope_words(scope: mgraph_deploy_api::Scope) -> &'static str {
+    match scope {
+        mgraph_deploy_api::Scope::Repo => "repository",
+        mgraph_deploy_api::Scope::Environment => "environment",
+        mgraph_deploy_api::Scope::Org => "organisation",
+    }
+}
+
+/// After a write to an environment answered `not_found`: the flag that writes the repository
+/// secret instead.
+fn suggest_env_fallback(out: Output, target: &Target, error: Option<ErrorType>) {
+    if matches!(target, Target::Environment { .. }) && error == Some(ErrorType::NotFound) {
+        out.note("if the environment does not exist, create it in the repository's settings, or pass --env-fallback to write repository secrets instead");
+    }
+}
+
 /// A blob this machine sealed, as the request type; a refusal would be a sealing bug.
 fn sealed_pat(sealed: &Sealed) -> Result<SealedPat, ClientError> {
     valid("sealed PAT", sealed.expose())
@@ -463,25 +497,4 @@ fn sealed_pat(sealed: &Sealed) -> Result<SealedPat, ClientError> {
 
 fn sealed_value(sealed: &Sealed) -> Result<SealedValue, ClientError> {
     valid("sealed value", sealed.expose())
-}
-
-/// Refuses a file with empty values, naming each (and its line).
-fn refuse_empty_values(file: &Path, values: &[NamedValue]) -> Result<(), InputError> {
-    let empty: Vec<String> = values
-        .iter()
-        .filter(|v| v.value.expose().is_empty())
-        .map(|v| match v.line {
-            Some(line) => format!("{} (line {line})", v.name),
-            None => v.name.clone(),
-        })
-        .collect();
-    match empty.len() {
-        0 => Ok(()),
-        n => Err(InputError(format!(
-            "{}: {} {} empty; pass --allow-empty to write empty values",
-            file.display(),
-            empty.join(", "),
-            if n == 1 { "is" } else { "are" }
-        ))),
-    }
 }

@@ -28,6 +28,15 @@ impl Output {
         }
     }
 
+    /// A plan's warnings, on stderr.
+    pub(super) fn warnings(&self, warnings: &[String]) {
+        if !self.json {
+            for warning in warnings {
+                eprintln!("warning: {warning}");
+            }
+        }
+    }
+
     pub(super) fn note(&self, message: &str) {
         eprintln!("note: {message}");
     }
@@ -106,15 +115,31 @@ impl Output {
                     step.scope
                 );
             }
-            for warning in &plan.warnings {
-                eprintln!("warning: {warning}");
-            }
+            self.warnings(&plan.warnings);
             print_plan_errors(plan);
         }
-        if plan.valid {
-            Exit::Success
-        } else {
+        let failing = plan.will_fail.len()
+            + plan
+                .unreadable
+                .iter()
+                .filter(|u| {
+                    matches!(
+                        u.error_type,
+                        ErrorType::InvalidPat | ErrorType::Forbidden | ErrorType::NotFound
+                    )
+                })
+                .count();
+        if !plan.valid {
             Exit::InvalidInput
+        } else if failing > 0 {
+            if !self.json {
+                eprintln!(
+                    "the plan says some steps will fail (see the warnings); nothing was written"
+                );
+            }
+            Exit::OperationFailed
+        } else {
+            Exit::Success
         }
     }
 
@@ -173,13 +198,18 @@ pub(super) fn print_report(report: &Answer<Report>) {
             (Some(error), Some(kind)) => format!("  {kind}: {error}"),
             _ => String::new(),
         };
+        // The scope written: `repo` when env_fallback applied.
+        let scope = if r.data["env_fallback"] == true {
+            format!("{}: the environment does not exist, env fallback", r.scope)
+        } else {
+            r.scope.to_string()
+        };
         println!(
-            "{mark} {:>3}. {:<22} {:<36} {} ({}) {:.2}s, {} attempt(s){tail}",
+            "{mark} {:>3}. {:<22} {:<36} {} ({scope}) {:.2}s, {} attempt(s){tail}",
             r.step,
             r.operation.name(),
             r.secret_name.as_ref().map_or("-", |n| n.as_str()),
             r.target,
-            r.scope,
             r.duration,
             r.attempts,
         );

@@ -90,15 +90,23 @@ pub(super) fn has_decryption_failure(execution: &Execution) -> bool {
         if report.results.iter().any(|r| r.error_type == Some(ErrorType::DecryptionFailed)))
 }
 
-/// The PAT, trimmed (a PAT never contains whitespace, and a trailing newline breaks it).
+/// The PAT, trimmed (a PAT never contains whitespace, and a trailing newline breaks it): from
+/// `--pat-stdin`, `--pat-env NAME`, or `GIT_HUB__ACCESS_TOKEN` then `GH_TOKEN`.
 pub(super) fn read_pat(source: &PatSource) -> Result<Plaintext, InputError> {
     let raw = if source.pat_stdin {
-        read_stdin("the PAT")?
+        read_secret_stdin("GitHub PAT", false)?
     } else {
-        Plaintext::new(std::env::var(&source.pat_env).map_err(|_| {
+        let names = match &source.pat_env {
+            Some(name) => vec![name.as_str()],
+            None => vec!["GIT_HUB__ACCESS_TOKEN", "GH_TOKEN"],
+        };
+        let found = names
+            .iter()
+            .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()));
+        Plaintext::new(found.ok_or_else(|| {
             InputError(format!(
                 "no GitHub PAT: set {} (or use --pat-env NAME or --pat-stdin)",
-                source.pat_env
+                names.join(" or ")
             ))
         })?)
     };
@@ -114,19 +122,39 @@ pub(super) fn read_pat(source: &PatSource) -> Result<Plaintext, InputError> {
     Ok(Plaintext::new(trimmed.to_owned()))
 }
 
-pub(super) fn read_stdin(what: &str) -> Result<Plaintext, InputError> {
-    let mut stdin = std::io::stdin();
+/// A secret from standard input: at a terminal, one line at a prompt that does not echo it;
+/// otherwise everything up to the end, less its trailing newlines (CR or LF, as `gh` trims them)
+/// unless `keep_newline`.
+pub(super) fn read_secret_stdin(what: &str, keep_newline: bool) -> Result<Plaintext, InputError> {
+    let stdin = std::io::stdin();
     if stdin.is_terminal() {
-        eprintln!("reading {what} from stdin; end with Ctrl-D");
+        let typed = rpassword::prompt_password(format!("{what} (not shown): "))
+            .map_err(|e| InputError(format!("cannot read the {what} from the terminal: {e}")))?;
+        return Ok(Plaintext::new(typed));
     }
+    let text = read_stdin(what)?;
+    if keep_newline {
+        return Ok(text);
+    }
+    Ok(Plaintext::new(
+        text.expose().trim_end_matches(['\r', '\n']).to_owned(),
+    ))
+}
+
+/// All of standard input, exactly.
+pub(super) fn read_stdin(what: &str) -> Result<Plaintext, InputError> {
     let mut text = String::new();
-    stdin
+    std::io::stdin()
         .read_to_string(&mut text)
-        .map_err(|e| InputError(format!("cannot read {what} from stdin: {e}")))?;
+        .map_err(|e| InputError(format!("cannot read the {what} from stdin: {e}")))?;
     Ok(Plaintext::new(text))
 }
 
+/// A file's exact contents; `-` is standard input.
 pub(super) fn read_file(path: &Path) -> Result<Plaintext, InputError> {
+    if path.as_os_str() == "-" {
+        return read_stdin("value");
+    }
     std::fs::read_to_string(path)
         .map(Plaintext::new)
         .map_err(|e| InputError(format!("cannot read {}: {e}", path.display())))

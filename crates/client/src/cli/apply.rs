@@ -1,0 +1,438 @@
+//! `apply` and `secret set -f`: every value of a file sealed here and written through
+//! `/execute`, in workflows of at most 256 operations paced to GitHub's secondary limits, with
+//! the plan's warnings first and one report at the end.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use mgraph_deploy_api::{
+    Credentials, ErrorType, OnError, OperationKind, Plan, Report, SecretName, Status, StepResult,
+    WorkflowBody, WorkflowOperation, WorkflowOptions,
+};
+use serde_json::Value;
+use tokio::sync::watch;
+
+use super::args::PatSource;
+use super::output::Output;
+use super::pacing::{Pacer, human};
+use super::session::Session;
+use super::{Exit, Failure, InputError, sealed_pat, sealed_value};
+use crate::api::{Answer, ClientError, DeployClient, Execution, Target, WriteOptions};
+use crate::values::{NamedValue, read_values};
+
+/// How an apply runs, besides what it writes where.
+#[derive(Debug, Clone)]
+pub(super) struct Settings {
+    pub(super) allow_empty: bool,
+    pub(super) dry_run: bool,
+    pub(super) workflow: WorkflowOptions,
+    pub(super) writes_per_minute: usize,
+    pub(super) writes_per_hour: usize,
+}
+
+/// Reads `file`, checks every value and name, then plans or writes them all.
+pub(super) async fn apply(
+    client: &DeployClient,
+    out: Output,
+    pat: &PatSource,
+    file: &Path,
+    (target, options): (Target, WriteOptions),
+    settings: Settings,
+) -> Result<Exit, Failure> {
+    let values = read_values(file).map_err(|e| InputError(e.to_string()))?;
+    if !settings.allow_empty {
+        refuse_empty_values(file, &values)?;
+    }
+    let names = secret_names(file, &values)?;
+    let pacer = Pacer::new(settings.writes_per_minute, settings.writes_per_hour);
+    let batches = pacer.batches(values.len());
+    if batches.len() > 1 {
+        out.progress(format_args!(
+            "{}{} writes in {} workflows of at most {}, paced to {} writes a minute and {} an hour (GitHub's secondary limits): about {}",
+            if settings.dry_run { "to write: " } else { "" },
+            values.len(),
+            batches.len(),
+            pacer.batch_size(),
+            settings.writes_per_minute,
+            settings.writes_per_hour,
+            human(pacer.estimate(values.len()))
+        ));
+    }
+    let mut session = Session::open(client, pat, Some(&out)).await?;
+    out.progress(format_args!(
+        "sealing {} value(s) and the PAT to key {}; {} {} via {}",
+        values.len(),
+        session.key.fingerprint(),
+        if settings.dry_run {
+            "planning for"
+        } else {
+            "writing to"
+        },
+        target,
+        client.base_url()
+    ));
+    let job = Job {
+        values: &values,
+        names: &names,
+        target: &target,
+        options: &options,
+        workflow: &settings.workflow,
+    };
+    // Every workflow is planned first: its warnings are shown, and an invalid one stops
+    // everything before anything is written.
+    let mut plans = Vec::with_capacity(batches.len());
+    let mut first = 0;
+    for &size in &batches {
+        let range = first..first + size;
+        let plan = session
+            .resealing(async |c, s| c.plan(&job.body(s, range.clone())?).await)
+            .await?;
+        plans.push((first, plan));
+        first += size;
+    }
+    let plan = merge_plans(&plans);
+    if settings.dry_run || !plan.valid {
+        return Ok(out.plan(&plan));
+    }
+    out.warnings(&plan.warnings);
+
+    let mut interrupted = interrupt_flag(out);
+    let progress = Progress::new(out, values.len());
+    let mut pacer = pacer;
+    let mut report = Report {
+        success: true,
+        total_operations: values.len(),
+        completed: 0,
+        failed: 0,
+        skipped: 0,
+        duration: 0.0,
+        results: Vec::with_capacity(values.len()),
+        rate_limit: None,
+    };
+    let started = Instant::now();
+    let mut first = 0;
+    let mut stop: Option<&str> = None;
+    for (number, &size) in batches.iter().enumerate() {
+        let range = first..first + size;
+        first += size;
+        if let Some(reason) = stop {
+            report.results.extend(job.not_sent(range, reason));
+            continue;
+        }
+        let wait = pacer.wait(Instant::now(), size);
+        if !wait.is_zero() {
+            progress.say(format!(
+                "waiting {} for GitHub's write limits before workflow {} of {}",
+                human(wait),
+                number + 1,
+                batches.len()
+            ));
+            if !progress.sleep(wait, &mut interrupted).await {
+                stop = Some("not sent: interrupted (Ctrl-C)");
+                report
+                    .results
+                    .extend(job.not_sent(range, stop.unwrap_or_default()));
+                continue;
+            }
+        }
+        progress.running(number + 1, batches.len(), size);
+        let execution = session
+            .resealing(async |c, s| c.execute(&job.body(s, range.clone())?).await)
+            .await?;
+        pacer.record(Instant::now(), size);
+        let batch = match execution {
+            Execution::Ran(batch) => batch,
+            Execution::Invalid(plan) => {
+                progress.finish();
+                out.note(&format!(
+                    "workflow {} of {} was refused; {} value(s) were written before it",
+                    number + 1,
+                    batches.len(),
+                    report.completed
+                ));
+                return Ok(out.execution(&Execution::Invalid(plan)));
+            }
+        };
+        let offset = range.start;
+        report.rate_limit = batch.body.rate_limit.or(report.rate_limit);
+        report
+            .results
+            .extend(batch.body.results.into_iter().map(|mut r| {
+                r.step += offset;
+                r
+            }));
+        progress.advance(size);
+        if batch.body.failed > 0 && settings.workflow.on_error == Some(OnError::Stop) {
+            stop = Some("not sent: an earlier workflow failed and --on-error is stop");
+        }
+        if *interrupted.borrow() && stop.is_none() {
+            stop = Some("not sent: interrupted (Ctrl-C)");
+        }
+    }
+    progress.finish();
+    report.duration = started.elapsed().as_secs_f64();
+    for r in &report.results {
+        match r.status {
+            Status::Completed => report.completed += 1,
+            Status::Failed => report.failed += 1,
+            Status::Skipped => report.skipped += 1,
+        }
+    }
+    report.success = report.completed == report.total_operations;
+    let status = if report.success { 200 } else { 207 };
+    let not_found = report
+        .results
+        .iter()
+        .find_map(|r| r.error_type.filter(|e| *e == ErrorType::NotFound));
+    let exit = out.execution(&Execution::Ran(Answer {
+        status,
+        body: report,
+    }));
+    super::suggest_env_fallback(out, &target, not_found);
+    Ok(exit)
+}
+
+/// What the workflows are built from.
+struct Job<'a> {
+    values: &'a [NamedValue],
+    names: &'a [SecretName],
+    target: &'a Target,
+    options: &'a WriteOptions,
+    workflow: &'a WorkflowOptions,
+}
+
+impl Job<'_> {
+    /// The workflow writing `range` of the values, sealed to the session's key.
+    fn body(&self, s: &Session, range: std::ops::Range<usize>) -> Result<Value, ClientError> {
+        let mut operations = Vec::with_capacity(range.len());
+        for i in range {
+            let sealed = sealed_value(&self.values[i].value.seal_to(&s.key))?;
+            operations.push(WorkflowOperation::Create(self.options.create(
+                self.target,
+                self.names[i].clone(),
+                sealed,
+            )));
+        }
+        let workflow = WorkflowBody {
+            credentials: Credentials {
+                github_pat: sealed_pat(&s.pat)?,
+            },
+            target: Some(self.target.clone()),
+            options: Some(self.workflow.clone()),
+            operations,
+        };
+        Ok(serde_json::to_value(workflow).expect("a workflow is plain JSON"))
+    }
+
+    /// Results for values never sent.
+    fn not_sent(
+        &self,
+        range: std::ops::Range<usize>,
+        reason: &str,
+    ) -> impl Iterator<Item = StepResult> {
+        let reason = reason.to_owned();
+        let target = self.target.clone();
+        let names: Vec<SecretName> = self.names[range.clone()].to_vec();
+        range.zip(names).map(move |(i, name)| StepResult {
+            step: i + 1,
+            operation: OperationKind::Create,
+            secret_name: Some(name),
+            target: target.to_string(),
+            scope: target.scope(),
+            status: Status::Skipped,
+            success: false,
+            duration: 0.0,
+            attempts: 0,
+            error: Some(reason.clone()),
+            error_type: Some(ErrorType::Stopped),
+            data: Value::Object(Default::default()),
+            messages: Vec::new(),
+        })
+    }
+}
+
+/// One plan of several: steps and errors numbered through, warnings prefixed by their workflow.
+fn merge_plans(plans: &[(usize, Answer<Plan>)]) -> Answer<Plan> {
+    if let [(_, only)] = plans {
+        return only.clone();
+    }
+    let count = plans.len();
+    let mut merged = Plan {
+        valid: true,
+        total_operations: 0,
+        plan: Vec::new(),
+        warnings: Vec::new(),
+        errors: Vec::new(),
+        estimate: Default::default(),
+        state_checked: true,
+        unreadable: Vec::new(),
+        will_fail: Vec::new(),
+    };
+    let mut status = 200;
+    for (number, (offset, plan)) in plans.iter().enumerate() {
+        status = status.max(plan.status);
+        merged.valid &= plan.valid;
+        merged.total_operations += plan.total_operations;
+        merged.state_checked &= plan.state_checked;
+        merged.plan.extend(plan.plan.iter().cloned().map(|mut s| {
+            s.step += offset;
+            s
+        }));
+        merged
+            .errors
+            .extend(plan.errors.iter().cloned().map(|mut e| {
+                e.step = e.step.map(|s| s + offset);
+                e
+            }));
+        merged
+            .will_fail
+            .extend(plan.will_fail.iter().cloned().map(|mut f| {
+                f.step += offset;
+                f
+            }));
+        merged.warnings.extend(plan.warnings.iter().map(|w| {
+            format!(
+                "workflow {} of {count} (steps from {}): {w}",
+                number + 1,
+                offset + 1
+            )
+        }));
+        merged.unreadable.extend(plan.unreadable.iter().cloned());
+        merged.estimate.github_service_calls += plan.estimate.github_service_calls;
+        merged.estimate.github_requests += plan.estimate.github_requests;
+        merged.estimate.github_writes += plan.estimate.github_writes;
+    }
+    Answer {
+        status,
+        body: merged,
+    }
+}
+
+/// Refuses a file with empty values, naming each (and its line).
+pub(super) fn refuse_empty_values(file: &Path, values: &[NamedValue]) -> Result<(), InputError> {
+    let empty: Vec<String> = values
+        .iter()
+        .filter(|v| v.value.expose().is_empty())
+        .map(|v| match v.line {
+            Some(line) => format!("{} (line {line})", v.name),
+            None => v.name.clone(),
+        })
+        .collect();
+    match empty.len() {
+        0 => Ok(()),
+        n => Err(InputError(format!(
+            "{}: {} {} empty; pass --allow-empty to write empty values",
+            shown(file),
+            empty.join(", "),
+            if n == 1 { "is" } else { "are" }
+        ))),
+    }
+}
+
+/// Every name as GitHub takes it, or all the ones it refuses, before anything is sealed.
+fn secret_names(file: &Path, values: &[NamedValue]) -> Result<Vec<SecretName>, InputError> {
+    let mut names = Vec::with_capacity(values.len());
+    let mut bad = Vec::new();
+    for v in values {
+        match SecretName::try_from(v.name.as_str()) {
+            Ok(valid) => names.push(valid),
+            Err(e) => bad.push(format!("{}: {e}", v.name)),
+        }
+    }
+    if bad.is_empty() {
+        return Ok(names);
+    }
+    Err(InputError(format!(
+        "{} holds names GitHub refuses:\n  {}",
+        shown(file),
+        bad.join("\n  ")
+    )))
+}
+
+fn shown(file: &Path) -> String {
+    if file.as_os_str() == "-" {
+        "standard input".to_owned()
+    } else {
+        file.display().to_string()
+    }
+}
+
+/// Set by the first Ctrl-C: no further workflow is sent, the running one finishes and is
+/// reported. A second Ctrl-C ends the process at once (exit 130).
+fn interrupt_flag(out: Output) -> watch::Receiver<bool> {
+    let (set, flag) = watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        let _ = set.send(true);
+        out.note("interrupted: no further workflow will be sent; the running one finishes and is reported (Ctrl-C again to quit now, without its report)");
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(130);
+        }
+    });
+    flag
+}
+
+/// A progress bar with counts at a terminal; plain lines on stderr otherwise; nothing with
+/// `--json`.
+struct Progress {
+    bar: Option<ProgressBar>,
+    out: Output,
+}
+
+impl Progress {
+    fn new(out: Output, total: usize) -> Self {
+        let bar = (!out.json && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
+            let bar =
+                ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{bar:30}] {pos}/{len} sent {msg} ({elapsed})",
+                )
+                .expect("a valid template")
+                .progress_chars("=> "),
+            );
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Self { bar, out }
+    }
+
+    fn say(&self, line: String) {
+        match &self.bar {
+            Some(bar) => bar.set_message(line),
+            None => self.out.progress(format_args!("{line}")),
+        }
+    }
+
+    fn running(&self, number: usize, count: usize, operations: usize) {
+        self.say(if count == 1 {
+            format!("running {operations} operation(s)…")
+        } else {
+            format!("running workflow {number} of {count} ({operations} operations)…")
+        });
+    }
+
+    fn advance(&self, writes: usize) {
+        if let Some(bar) = &self.bar {
+            bar.inc(writes as u64);
+        }
+    }
+
+    /// Sleeps `wait`, or less when interrupted; whether it slept it all.
+    async fn sleep(&self, wait: Duration, interrupted: &mut watch::Receiver<bool>) -> bool {
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = interrupted.wait_for(|set| *set) => return false,
+        }
+        !*interrupted.borrow()
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
