@@ -29,6 +29,36 @@ pub const VAR_MAX_CONNECTIONS: &str = "DEPLOY__MAX_CONNECTIONS";
 pub const VAR_RUST_LOG: &str = "RUST_LOG";
 pub const VAR_LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
 
+/// What `mgraph-deploy --help` prints: the binary takes no arguments, only these variables.
+pub const HELP: &str = "\
+MGraph-AI Deploy Service: validates, routes and reports secret writes whose values and PAT are
+sealed to the GitHub Service's key; it never reads them.
+
+Usage: mgraph-deploy            (configured by environment variables only)
+       mgraph-deploy --help | --version
+
+Environment (a bad value stops start-up with exit code 2, naming the variable):
+  URL__TARGET_SERVER__GITHUB_SERVICE        GitHub Service base URL [https://github.dev.mgraph.ai]
+  AUTH__TARGET_SERVER__GITHUB_SERVICE__KEY_NAME
+  AUTH__TARGET_SERVER__GITHUB_SERVICE__KEY_VALUE
+                                            API-key header sent to the GitHub Service
+  FAST_API__AUTH__API_KEY__NAME
+  FAST_API__AUTH__API_KEY__VALUE            this service's API key (header or cookie)
+  DEPLOY__LISTEN                            local bind address [127.0.0.1:8080]
+  DEPLOY__UPSTREAM_TIMEOUT_SECONDS          per upstream call [10] (1-300)
+  DEPLOY__MAX_BODY_BYTES                    request body limit [6291456]
+  DEPLOY__HEADER_READ_TIMEOUT_SECONDS       local: headers and keep-alive idle time [10]
+  DEPLOY__MAX_CONNECTIONS                   local: open connections at most [512]
+  DEPLOY__LAMBDA_TIMEOUT_SECONDS            Lambda: budget when the deadline is unbelievable [29]
+  DEPLOY__WORKFLOW_CONCURRENCY              default /execute parallelism [4] (1-16)
+  DEPLOY__WORKFLOW_DEADLINE_SECONDS         default /execute budget [25] (1-840)
+  DEPLOY__PUBLIC_KEY_TTL_SECONDS            public key cache [60]; 0 disables
+  DEPLOY__LOG_FORMAT                        json | pretty [json in Lambda, else pretty]
+  RUST_LOG                                  log filter [info], e.g. info,mgraph_deploy=debug
+  AWS_LAMBDA_RUNTIME_API                    set by Lambda: serve Lambda events
+
+The full contract is served at /openapi.json and /docs.";
+
 /// The API-key header name the OpenAPI document shows when no key is configured.
 pub const DEFAULT_API_KEY_NAME: &str = "x-api-key";
 
@@ -232,6 +262,8 @@ impl Config {
             Some(_) => return Err(error(VAR_LOG_FORMAT, "must be `json` or `pretty`")),
         };
         let log_filter = get(VAR_RUST_LOG).unwrap_or_else(|| "info".to_owned());
+        crate::telemetry::check_filter(&log_filter)
+            .map_err(|e| error(VAR_RUST_LOG, format!("is not a log filter: {e}")))?;
 
         Ok(Config {
             runtime,

@@ -1,8 +1,26 @@
-use mgraph_deploy::config::{AuthPolicy, Config, RuntimeMode};
+use mgraph_deploy::config::{self, AuthPolicy, Config, RuntimeMode};
 use mgraph_deploy::{AppState, build_router, runtime, telemetry};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    // Configuration is the environment's; the only arguments are these two.
+    match std::env::args_os().nth(1) {
+        None => {}
+        Some(arg) if arg == "--help" || arg == "-h" => {
+            println!("{}", config::HELP);
+            return std::process::ExitCode::SUCCESS;
+        }
+        Some(arg) if arg == "--version" || arg == "-V" => {
+            println!("mgraph-deploy {}", env!("MGRAPH_DEPLOY_VERSION"));
+            return std::process::ExitCode::SUCCESS;
+        }
+        Some(arg) => {
+            eprintln!(
+                "mgraph-deploy: unknown argument {arg:?}: the service is configured by environment variables only (see --help)"
+            );
+            return std::process::ExitCode::from(2);
+        }
+    }
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(e) => {
@@ -16,7 +34,7 @@ async fn main() -> std::process::ExitCode {
             "NO API KEY CONFIGURED: any process on this machine may use this service. Set FAST_API__AUTH__API_KEY__NAME and FAST_API__AUTH__API_KEY__VALUE."
         );
     }
-    tracing::info!(github_service = %config.github_service_url, version = env!("CARGO_PKG_VERSION"), "starting");
+    tracing::info!(github_service = %config.github_service_url, version = env!("MGRAPH_DEPLOY_VERSION"), "starting");
 
     let router = build_router(AppState::new(&config));
     let result = match config.runtime {

@@ -51,6 +51,13 @@ where
 /// Installs the process-wide subscriber on stderr (coloured only on a terminal), and a panic
 /// hook that logs where a panic happened but not its message, which could carry input. Call
 /// once, first thing in `main`.
+/// Whether `filter` is a valid `RUST_LOG` filter, or why not.
+pub fn check_filter(filter: &str) -> Result<(), String> {
+    EnvFilter::try_new(filter)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
 pub fn init(format: LogFormat, filter: &str) {
     let ansi = std::io::stderr().is_terminal();
     let _ = tracing::subscriber::set_global_default(build(format, filter, std::io::stderr, ansi));

@@ -104,6 +104,7 @@ fn a_bad_setting_stops_start_up_with_a_message_naming_the_variable() {
         ("DEPLOY__LISTEN", "localhost"),
         ("URL__TARGET_SERVER__GITHUB_SERVICE", "github.dev.mgraph.ai"),
         ("DEPLOY__LOG_FORMAT", "xml"),
+        ("RUST_LOG", "mgraph_deploy=loud"),
         ("FAST_API__AUTH__API_KEY__NAME", "x-api-key"),
     ] {
         let output = service(&[(var, value)]).output().unwrap();
@@ -116,6 +117,36 @@ fn a_bad_setting_stops_start_up_with_a_message_naming_the_variable() {
             "{var}={value}: {stderr}"
         );
     }
+}
+
+#[test]
+fn help_and_version_answer_without_starting_and_an_unknown_argument_is_refused() {
+    let help = service(&[]).arg("--help").output().unwrap();
+    assert_eq!(help.status.code(), Some(0), "{help:?}");
+    let text = String::from_utf8_lossy(&help.stdout);
+    for var in [
+        "URL__TARGET_SERVER__GITHUB_SERVICE",
+        "FAST_API__AUTH__API_KEY__VALUE",
+        "RUST_LOG",
+    ] {
+        assert!(text.contains(var), "--help lists {var}: {text}");
+    }
+    assert!(!text.contains("listening"), "{text}");
+    for flag in ["--version", "-V"] {
+        let version = service(&[]).arg(flag).output().unwrap();
+        assert_eq!(version.status.code(), Some(0));
+        let text = String::from_utf8_lossy(&version.stdout);
+        assert!(
+            text.starts_with(&format!("mgraph-deploy {}", env!("CARGO_PKG_VERSION"))),
+            "{text}"
+        );
+    }
+    let unknown = service(&[]).arg("--port").output().unwrap();
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("--help"),
+        "{unknown:?}"
+    );
 }
 
 #[test]

@@ -1354,3 +1354,40 @@ async fn a_dry_run_whose_plan_knows_steps_will_fail_exits_1_and_suggests_env_fal
     assert_eq!(real.code, 1, "{}", real.stderr);
     assert!(real.stderr.contains("--env-fallback"), "{}", real.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn completions_and_the_version_with_its_commit_need_no_service() {
+    let stack = stack().await;
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let run = cli(&stack, None, &["completions", shell], None).await;
+        assert_eq!(run.code, 0, "{shell}: {}", run.stderr);
+        assert!(run.stdout.contains("env-file"), "{shell}: {}", run.stdout);
+    }
+    let version = cli(&stack, None, &["--version"], None).await;
+    assert_eq!(version.code, 0);
+    assert!(
+        version
+            .stdout
+            .starts_with(&format!("mgraph-deploy-cli {}", env!("CARGO_PKG_VERSION"))),
+        "{}",
+        version.stdout
+    );
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output();
+    if let Some(head) = head.ok().filter(|h| h.status.success()) {
+        let commit = String::from_utf8_lossy(&head.stdout).trim().to_owned();
+        assert!(
+            version.stdout.contains(&format!("(commit {commit})")),
+            "{}",
+            version.stdout
+        );
+    }
+    let help = cli(&stack, None, &["secret", "set", "--help"], None).await;
+    assert!(
+        help.stdout.contains("Exit codes:") && help.stdout.contains("-R, --repo"),
+        "{}",
+        help.stdout
+    );
+}

@@ -21,8 +21,7 @@ Exit codes:
 #[command(
     name = "mgraph-deploy-cli",
     version = super::VERSION,
-    max_term_width = 100,
-    after_help = EXIT_CODES
+    max_term_width = 100
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -108,6 +107,12 @@ pub(super) struct WriteArgs {
 pub(super) enum Command {
     /// Print the GitHub Service public key values are sealed to.
     PublicKey,
+    /// Print a shell completion script, e.g. `mgraph-deploy-cli completions bash >
+    /// ~/.local/share/bash-completion/completions/mgraph-deploy-cli`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Seal a value (stdin, or --file) and print the sealed base64, for hand-written workflow files.
     Seal {
         /// Read the value from this file (exact bytes) instead of stdin.

@@ -14,7 +14,6 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
 use serde_json::{Value, json};
 
 use mgraph_deploy_api::{
@@ -58,13 +57,24 @@ impl From<Exit> for ExitCode {
     }
 }
 
+/// The grammar, with the exit codes at the end of every command's `--help`.
+fn command() -> clap::Command {
+    fn with_exit_codes(command: clap::Command) -> clap::Command {
+        command
+            .after_help(args::EXIT_CODES)
+            .mut_subcommands(with_exit_codes)
+    }
+    with_exit_codes(<Cli as clap::CommandFactory>::command())
+}
+
 /// A refusal before anything was sent (exit 2).
 #[derive(Debug)]
 struct InputError(String);
 
 /// Parses the arguments and runs the command.
 pub async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = <Cli as clap::FromArgMatches>::from_arg_matches(&command().get_matches())
+        .unwrap_or_else(|e: clap::Error| e.exit());
     let json_output = cli.json;
     let exit = match run(cli).await {
         Ok(exit) => exit,
@@ -129,9 +139,20 @@ fn report_error(json_output: bool, kind: &str, message: &str) {
 }
 
 async fn run(cli: Cli) -> Result<Exit, Failure> {
+    if let Command::Completions { shell } = cli.command {
+        let mut command = <Cli as clap::CommandFactory>::command();
+        clap_complete::generate(
+            shell,
+            &mut command,
+            "mgraph-deploy-cli",
+            &mut std::io::stdout(),
+        );
+        return Ok(Exit::Success);
+    }
     let client = connect(&cli.connection)?;
     let out = Output { json: cli.json };
     match cli.command {
+        Command::Completions { .. } => unreachable!("answered before connecting"),
         Command::PublicKey => {
             let key = client.public_key().await?;
             if out.json {
