@@ -9,6 +9,7 @@ use mgraph_deploy::{AppState, Config, build_router};
 use mgraph_deploy_emulator::{ApiKey, Emulator, Options, random_token};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 /// Where the two servers listen, and extra service configuration (architecture §4 variables).
 #[derive(Debug, Clone)]
@@ -17,6 +18,8 @@ pub struct StackOptions {
     pub emulator_listen: SocketAddr,
     /// Extra variables for the service, e.g. `DEPLOY__PUBLIC_KEY_TTL_SECONDS`.
     pub service_env: Vec<(String, String)>,
+    /// The service's API key; a fresh random one when `None`.
+    pub api_key: Option<ApiKey>,
 }
 
 impl Default for StackOptions {
@@ -26,18 +29,21 @@ impl Default for StackOptions {
             service_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             emulator_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             service_env: Vec::new(),
+            api_key: None,
         }
     }
 }
 
-/// A running stack. Dropping it stops both servers.
+/// A running stack. [`LocalStack::stop`] stops it gracefully; dropping it stops accepting
+/// connections at once.
 #[derive(Debug)]
 pub struct LocalStack {
     pub service_url: String,
     /// The service's own API key (`FAST_API__AUTH__API_KEY__NAME` / `__VALUE`).
     pub api_key: ApiKey,
     pub emulator: Emulator,
-    _stop: oneshot::Sender<()>,
+    stop: oneshot::Sender<()>,
+    server: JoinHandle<()>,
 }
 
 /// Why the stack could not start.
@@ -70,10 +76,10 @@ impl LocalStack {
             .api_key()
             .expect("the emulator has an API key")
             .clone();
-        let api_key = ApiKey {
+        let api_key = options.api_key.unwrap_or_else(|| ApiKey {
             name: "x-api-key".to_owned(),
             value: random_token(),
-        };
+        });
 
         let mut vars: HashMap<String, String> = HashMap::from([
             (
@@ -107,7 +113,7 @@ impl LocalStack {
             .map_err(|e| StackError::Bind(config.listen, e))?;
         let router = build_router(AppState::new(&config));
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
+        let server = tokio::spawn(async move {
             let shutdown = async {
                 let _ = stopped.await;
             };
@@ -119,7 +125,15 @@ impl LocalStack {
             service_url: format!("http://{addr}"),
             api_key,
             emulator,
-            _stop: stop,
+            stop,
+            server,
         })
+    }
+
+    /// Stops accepting connections, lets the requests in flight (a running `/execute` included)
+    /// finish against the emulator, then stops both.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.server.await;
     }
 }

@@ -1,18 +1,22 @@
 //! `mgraph-deploy-local`: the Deploy Service and the GitHub Service emulator on loopback, offline,
-//! with fresh keys; prints the URLs, the API key and a ready-to-paste CLI command. Ctrl-C stops it.
+//! with fresh keys; prints the URLs, the API keys, the emulated PATs and a ready-to-paste CLI
+//! command. Ctrl-C or SIGTERM stops it after the requests in flight have finished.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
-use mgraph_deploy::config::LogFormat;
-use mgraph_deploy_emulator::{PatKind, seed};
+use mgraph_deploy::config::{LogFormat, VAR_API_KEY_NAME, VAR_API_KEY_VALUE};
+use mgraph_deploy_emulator::{ApiKey, PatKind, seed};
 use mgraph_deploy_local::{LocalStack, StackOptions};
 
 /// Runs the Deploy Service against an in-memory GitHub Service emulator. Nothing leaves this
-/// machine: no network, no credentials.
+/// machine: no network, no credentials. The service's API key is FAST_API__AUTH__API_KEY__NAME
+/// and __VALUE when both are set (so a restart keeps it), else a fresh random one.
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(version = env!("MGRAPH_DEPLOY_VERSION"))]
 struct Args {
     /// Address of the Deploy Service.
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -23,6 +27,10 @@ struct Args {
     /// Log filter for the service's request log (RUST_LOG syntax).
     #[arg(long, default_value = "info")]
     log: String,
+    /// Delay every emulated GitHub Service answer by this many milliseconds (to watch progress,
+    /// retries and deadlines at a human pace).
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    emulator_latency_ms: u64,
 }
 
 #[tokio::main]
@@ -36,11 +44,23 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    if let Err(e) = mgraph_deploy::telemetry::check_filter(&args.log) {
+        eprintln!("mgraph-deploy-local: --log is not a log filter: {e}");
+        return ExitCode::from(2);
+    }
+    let api_key = match api_key_from_env() {
+        Ok(key) => key,
+        Err(message) => {
+            eprintln!("mgraph-deploy-local: {message}");
+            return ExitCode::from(2);
+        }
+    };
     mgraph_deploy::telemetry::init(LogFormat::Pretty, &args.log);
     let stack = match LocalStack::start(StackOptions {
         service_listen: args.listen,
         emulator_listen: args.emulator_listen,
         service_env: Vec::new(),
+        api_key,
     })
     .await
     {
@@ -50,10 +70,53 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("{}", banner(&stack));
-    let _ = tokio::signal::ctrl_c().await;
-    eprintln!("mgraph-deploy-local: stopping");
+    stack
+        .emulator
+        .set_latency(Duration::from_millis(args.emulator_latency_ms));
+    // Not println!: a closed stdout (a pipe whose reader left) must not stop the stack.
+    let _ = writeln!(std::io::stdout(), "{}", banner(&stack));
+    let signal = stop_signal().await;
+    eprintln!(
+        "mgraph-deploy-local: {signal}: stopping; requests in flight (a running /execute included) finish first (Ctrl-C again to quit at once)"
+    );
+    tokio::select! {
+        () = stack.stop() => eprintln!("mgraph-deploy-local: stopped"),
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("mgraph-deploy-local: quit with requests still in flight");
+            return ExitCode::from(130);
+        }
+    }
     ExitCode::SUCCESS
+}
+
+/// The service's API key from `FAST_API__AUTH__API_KEY__NAME` and `__VALUE`: both, or neither.
+fn api_key_from_env() -> Result<Option<ApiKey>, String> {
+    let get = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    match (get(VAR_API_KEY_NAME), get(VAR_API_KEY_VALUE)) {
+        (Some(name), Some(value)) => Ok(Some(ApiKey { name, value })),
+        (None, None) => Ok(None),
+        _ => Err(format!(
+            "set both {VAR_API_KEY_NAME} and {VAR_API_KEY_VALUE}, or neither (a fresh key is made)"
+        )),
+    }
+}
+
+/// Waits for Ctrl-C (SIGINT) or SIGTERM, and names it.
+async fn stop_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler can be installed");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => "interrupted",
+            _ = term.recv() => "SIGTERM",
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "interrupted"
+    }
 }
 
 fn banner(stack: &LocalStack) -> String {
@@ -61,6 +124,14 @@ fn banner(stack: &LocalStack) -> String {
     let key = &stack.api_key;
     let owner = seed::OWNER;
     let repo = seed::REPO;
+    let emulator_key = stack
+        .emulator
+        .api_key()
+        .map_or_else(|| "none".to_owned(), |k| format!("{}: {}", k.name, k.value));
+    let pats: String = PatKind::ALL
+        .iter()
+        .map(|kind| format!("\n    {:<13} {}", kind.name(), kind.token()))
+        .collect();
     format!(
         "\
 MGraph-AI Deploy Service: offline local stack (an emulated GitHub Service; nothing leaves this machine)
@@ -68,9 +139,10 @@ MGraph-AI Deploy Service: offline local stack (an emulated GitHub Service; nothi
   Deploy Service   {service}
   API key          {name}: {value}
   GitHub Service   {emulator}  (emulator, public key {public_key})
+  its API key      {emulator_key}
   Repositories     {owner}/{repo} (environment: {env}), {owner}/{other}
   Organisation     {org}
-  GitHub PAT       {admin}  (emulated admin; also ghp_emulator_<repo_write|repo_read|expired|invalid|rate_limited|no_scopes>_…)
+  GitHub PATs      (emulated; each behaves as its name says){pats}
 
 Create six secrets with the CLI, in another terminal from the project directory:
 
@@ -83,7 +155,8 @@ Create six secrets with the CLI, in another terminal from the project directory:
 
 Or with curl:  curl -H '{name}: {value}' {service}/public-keys/github
 
-Ctrl-C stops both.",
+Ctrl-C stops both, after the requests in flight. To keep this API key across restarts:
+  export {key_name_var}={name} {key_value_var}={value}",
         service = stack.service_url,
         name = key.name,
         value = key.value,
@@ -92,5 +165,7 @@ Ctrl-C stops both.",
         env = seed::ENVIRONMENT,
         other = seed::OTHER_REPO,
         org = seed::ORG,
+        key_name_var = VAR_API_KEY_NAME,
+        key_value_var = VAR_API_KEY_VALUE,
     )
 }
