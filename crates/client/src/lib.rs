@@ -4,12 +4,14 @@
 //!   Service's public key, so the Deploy Service only ever relays opaque blobs.
 //! - [`api`]: a typed client of every route of the service.
 //! - [`dotenv`]: the `.env` grammar: values exactly as written, or a refusal with line and column.
+//! - [`preflight`]: the secrets a repository's workflow files reference, and where.
 //! - [`values`]: `.env` / JSON files of secret values for `apply` and `secret set -f`.
 //! - [`cli`]: the `mgraph-deploy-cli` command line.
 
 pub mod api;
 pub mod cli;
 pub mod dotenv;
+pub mod preflight;
 pub mod seal;
 pub mod values;
 

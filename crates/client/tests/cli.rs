@@ -1391,3 +1391,143 @@ async fn completions_and_the_version_with_its_commit_need_no_service() {
         help.stdout
     );
 }
+
+/// `tests/data/preflight` holds workflow files written like real ones: a CI job, a deploy job in
+/// `production`, a notify job, a local reusable workflow called with `secrets: inherit` and with a
+/// mapping (its job runs in `staging`, which does not exist yet), and a remote reusable workflow.
+#[tokio::test(flavor = "multi_thread")]
+async fn preflight_finds_the_missing_shadowed_unpassed_and_unused_secrets_of_a_repository() {
+    let stack = stack().await;
+    let admin = Some(PatKind::Admin);
+    let dir = tempfile::tempdir().unwrap();
+    let repo_file = write_file(
+        dir.path(),
+        "repo.env",
+        "NPM_TOKEN=n\nSLACK_WEBHOOK=s\nREGISTRY_PASSWORD=r\nAWS_ROLE_ARN=repo-level\nOLD_UNUSED=o\n",
+    );
+    let env_file = write_file(dir.path(), "env.env", "AWS_ROLE_ARN=a\nDEPLOY_KEY=d\n");
+    for args in [
+        &["secret", "set", "-f", &repo_file, "-R", REPO][..],
+        &[
+            "secret",
+            "set",
+            "-f",
+            &env_file,
+            "-R",
+            REPO,
+            "-e",
+            seed::ENVIRONMENT,
+        ],
+    ] {
+        let run = cli(&stack, admin, args, None).await;
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/preflight");
+
+    let text = cli(
+        &stack,
+        admin,
+        &["preflight", "--dir", fixture, "-R", REPO],
+        None,
+    )
+    .await;
+    assert_eq!(
+        text.code, 1,
+        "something required is missing: {}\n{}",
+        text.stdout, text.stderr
+    );
+    let line = |name: &str, what: &str| {
+        text.stdout
+            .lines()
+            .find(|l| l.contains(name) && l.contains(what))
+            .unwrap_or_else(|| panic!("no {what} line for {name}:\n{}", text.stdout))
+            .to_owned()
+    };
+    assert!(line("CODECOV_TOKEN", "MISSING").contains("ci.yml: test"));
+    assert!(
+        line("SENTRY_DSN", "MISSING")
+            .contains("publish.yml: publish (called by deploy.yml: publish-inherited)")
+    );
+    line("AWS_ROLE_ARN", "shadows the repository's");
+    line("DEPLOY_KEY", "[environment secret]");
+    line("NPM_TOKEN", "[repo secret]");
+    line("SENTRY_DSN", "NOT PASSED");
+    line("OLD_UNUSED", "unused");
+    assert!(
+        !text.stdout.contains("GITHUB_TOKEN  "),
+        "built in: {}",
+        text.stdout
+    );
+    assert!(
+        text.stderr
+            .contains("environment staging does not exist yet"),
+        "{}",
+        text.stderr
+    );
+    assert!(
+        text.stderr
+            .contains("octo-org/security/.github/workflows/scan.yml@v2"),
+        "{}",
+        text.stderr
+    );
+
+    let json = cli(
+        &stack,
+        admin,
+        &["--json", "preflight", "--dir", fixture, "-R", REPO],
+        None,
+    )
+    .await;
+    let report: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(report["ok"], false);
+    let missing: Vec<&str> = report["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["present"] == false)
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(missing, ["CODECOV_TOKEN", "SENTRY_DSN"]);
+
+    // Once the two are set and the reusable workflow's caller passes what it uses, it passes.
+    let fixed = tempfile::tempdir().unwrap();
+    let workflows = fixed.path().join(".github/workflows");
+    std::fs::create_dir_all(&workflows).unwrap();
+    for file in ["ci.yml", "publish.yml"] {
+        std::fs::copy(
+            format!("{fixture}/.github/workflows/{file}"),
+            workflows.join(file),
+        )
+        .unwrap();
+    }
+    let deploy = std::fs::read_to_string(format!("{fixture}/.github/workflows/deploy.yml"))
+        .unwrap()
+        .replace(
+            "      registry_password: ${{ secrets.REGISTRY_PASSWORD }}",
+            "      registry_password: ${{ secrets.REGISTRY_PASSWORD }}\n      SENTRY_DSN: ${{ secrets.SENTRY_DSN }}",
+        );
+    std::fs::write(workflows.join("deploy.yml"), deploy).unwrap();
+    let more = write_file(dir.path(), "more.env", "CODECOV_TOKEN=c\nSENTRY_DSN=s\n");
+    let set = cli(
+        &stack,
+        admin,
+        &["secret", "set", "-f", &more, "-R", REPO],
+        None,
+    )
+    .await;
+    assert_eq!(set.code, 0, "{}", set.stderr);
+    let ok = cli(
+        &stack,
+        admin,
+        &[
+            "preflight",
+            "--dir",
+            fixed.path().to_str().unwrap(),
+            "-R",
+            REPO,
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(ok.code, 0, "{}\n{}", ok.stdout, ok.stderr);
+}

@@ -127,6 +127,19 @@ pub(super) enum Command {
         #[command(subcommand)]
         action: SecretCommand,
     },
+    /// Check that every secret this repository's workflows (.github/workflows) reference exists
+    /// where their jobs run; list what is missing, shadowed by an environment, or unused (exit 1
+    /// when anything required is missing).
+    Preflight {
+        /// The repository's root directory.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// OWNER/REPO [default: GH_REPO, then the GitHub origin remote of --dir].
+        #[arg(short = 'R', long, value_name = "OWNER/REPO")]
+        repo: Option<String>,
+        #[command(flatten)]
+        pat: PatSource,
+    },
     /// Check that required secrets are present (exit 1 when any is missing).
     Presence {
         /// Names that must be present, comma separated.

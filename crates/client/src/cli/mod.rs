@@ -7,6 +7,7 @@ mod apply;
 mod args;
 mod output;
 mod pacing;
+mod preflight;
 mod session;
 mod target;
 
@@ -181,6 +182,15 @@ async fn run(cli: Cli) -> Result<Exit, Failure> {
             Ok(Exit::Success)
         }
         Command::Secret { action } => secret(&client, out, action).await,
+        Command::Preflight { dir, repo, pat } => {
+            let target = TargetArgs {
+                repo,
+                environment: None,
+                org: None,
+            };
+            let repository = resolve_in(&target, &dir)?;
+            preflight::preflight(&client, out, &dir, repository, &pat).await
+        }
         Command::Presence {
             require,
             target,
@@ -487,7 +497,11 @@ fn connect(connection: &Connection) -> Result<DeployClient, Failure> {
 
 /// The target of the flags; says where the repository came from when it was not `--repo`.
 fn resolve(args: &TargetArgs) -> Result<Target, InputError> {
-    let (target, note) = args.resolve()?;
+    resolve_in(args, Path::new("."))
+}
+
+fn resolve_in(args: &TargetArgs, dir: &Path) -> Result<Target, InputError> {
+    let (target, note) = args.resolve_in(dir)?;
     if let Some(note) = note {
         eprintln!("{note}");
     }

@@ -5,6 +5,8 @@ use mgraph_deploy_api::{
     EnvFallback, EnvironmentName, NameError, OptionMisfit, OrgName, OwnerName, RepoName, Visibility,
 };
 
+use std::path::Path;
+
 use super::InputError;
 use super::args::{TargetArgs, WriteArgs};
 use crate::api::{Target, WriteOptions};
@@ -13,8 +15,9 @@ use crate::api::{Target, WriteOptions};
 const NO_REPOSITORY: &str = "no repository: pass --repo OWNER/REPO (or --org ORG), set GH_REPO, or run inside a git repository whose origin remote is on github.com";
 
 impl TargetArgs {
-    /// The target, and a note saying where the repository came from when it was not `--repo`.
-    pub(super) fn resolve(&self) -> Result<(Target, Option<String>), InputError> {
+    /// The target, and a note saying where the repository came from when it was not `--repo`
+    /// (the git remote is the one of `dir`'s repository).
+    pub(super) fn resolve_in(&self, dir: &Path) -> Result<(Target, Option<String>), InputError> {
         if let Some(org) = &self.org {
             if self.environment.is_some() || self.repo.is_some() {
                 return Err(InputError(
@@ -32,7 +35,7 @@ impl TargetArgs {
                 })?;
                 (owner, repo, None)
             }
-            None => default_repository()?,
+            None => default_repository(dir)?,
         };
         let owner = OwnerName::try_from(owner.as_str()).map_err(rule("--repo owner"))?;
         let repo = RepoName::try_from(repo.as_str()).map_err(rule("--repo repository name"))?;
@@ -63,7 +66,7 @@ fn owner_and_repo(text: &str) -> Option<(String, String)> {
 }
 
 /// `GH_REPO`, else the GitHub repository of the current directory's `origin` remote.
-fn default_repository() -> Result<(String, String, Option<&'static str>), InputError> {
+fn default_repository(dir: &Path) -> Result<(String, String, Option<&'static str>), InputError> {
     if let Ok(value) = std::env::var("GH_REPO")
         && !value.is_empty()
     {
@@ -76,6 +79,7 @@ fn default_repository() -> Result<(String, String, Option<&'static str>), InputE
     }
     let output = std::process::Command::new("git")
         .args(["config", "--get", "remote.origin.url"])
+        .current_dir(dir)
         .stderr(std::process::Stdio::null())
         .output();
     let url = match output {

@@ -1,0 +1,302 @@
+//! `preflight`: are the secrets the repository's workflows reference there? Each environment's
+//! names are checked through the presence route (as a run would see them: the environment's
+//! secret shadows the repository's); the repository's and environments' lists tell what is
+//! shadowed and what no workflow references.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use mgraph_deploy_api::{EnvironmentName, ErrorType, PresenceName, PresenceScope};
+use serde_json::{Value, json};
+
+use super::args::PatSource;
+use super::output::Output;
+use super::session::Session;
+use super::{Exit, Failure, InputError};
+use crate::api::{DeployClient, Target};
+use crate::preflight::{Scan, scan};
+
+/// The presence route's limit on names per call.
+const PRESENCE_NAMES: usize = 100;
+
+/// One referenced name in one environment (or the repository), and what the check found.
+struct Finding {
+    name: String,
+    environment: Option<String>,
+    /// Where a run finds it; `None`: missing.
+    found_in: Option<PresenceScope>,
+    /// An environment secret that also exists in the repository.
+    shadows: bool,
+    places: Vec<String>,
+}
+
+pub(super) async fn preflight(
+    client: &DeployClient,
+    out: Output,
+    dir: &Path,
+    repository: Target,
+    pat: &PatSource,
+) -> Result<Exit, Failure> {
+    let scan = scan(dir).map_err(|e| InputError(e.to_string()))?;
+    let Target::Repo { owner, repo } = &repository else {
+        return Err(
+            InputError("preflight checks a repository: pass --repo OWNER/REPO".into()).into(),
+        );
+    };
+    let mut session = Session::open(client, pat, None).await?;
+    let mut notes = scan.notes.clone();
+
+    let repo_secrets = names_in(&mut session, &repository)
+        .await?
+        .unwrap_or_default();
+    let mut findings = Vec::new();
+    let mut defined_elsewhere: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (environment, names) in scan.by_environment() {
+        let (names, refused): (Vec<String>, Vec<String>) = names
+            .into_iter()
+            .partition(|n| PresenceName::try_from(n.as_str()).is_ok());
+        for name in refused {
+            notes.push(format!(
+                "{name} (in {}) cannot be a secret's name, so it is always empty there",
+                where_words(environment.as_deref())
+            ));
+        }
+        if names.is_empty() {
+            continue;
+        }
+        let (target, env_secrets) = match &environment {
+            None => (repository.clone(), None),
+            Some(name) => {
+                let environment_name = EnvironmentName::try_from(name.as_str()).map_err(|e| {
+                    InputError(format!(
+                        "the workflows name an environment GitHub refuses: {name:?} {e}"
+                    ))
+                })?;
+                let target = Target::Environment {
+                    owner: owner.clone(),
+                    repo: repo.clone(),
+                    environment: environment_name,
+                };
+                match names_in(&mut session, &target).await? {
+                    Some(secrets) => (target, Some(secrets)),
+                    None => {
+                        notes.push(format!(
+                            "environment {name} does not exist yet (GitHub creates it on the first run that names it): its secrets are checked in the repository"
+                        ));
+                        (repository.clone(), None)
+                    }
+                }
+            }
+        };
+        let present = presence(&mut session, &target, &names).await?;
+        for name in names {
+            let found_in = present.get(&name).copied().flatten();
+            let shadows =
+                found_in == Some(PresenceScope::Environment) && repo_secrets.contains(&name);
+            let places = scan
+                .places(&name, environment.as_deref())
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            findings.push(Finding {
+                name,
+                environment: environment.clone(),
+                found_in,
+                shadows,
+                places,
+            });
+        }
+        if let (Some(environment), Some(secrets)) = (&environment, env_secrets) {
+            defined_elsewhere.insert(environment.clone(), secrets);
+        }
+    }
+    let unused = unused(&scan, &repo_secrets, &defined_elsewhere);
+    let missing = findings.iter().filter(|f| f.found_in.is_none()).count();
+    let failed = missing + scan.not_passed.len() > 0;
+    if out.json {
+        out.print_json(&report_json(
+            &repository,
+            &scan,
+            &findings,
+            &unused,
+            &notes,
+            failed,
+        ));
+    } else {
+        print_report(&repository, &scan, &findings, &unused, &notes);
+    }
+    Ok(Exit::unless(failed))
+}
+
+/// The names of `target`'s secrets; `None` when it is an environment that does not exist.
+async fn names_in(
+    session: &mut Session<'_>,
+    target: &Target,
+) -> Result<Option<BTreeSet<String>>, Failure> {
+    let envelope = session
+        .resealing(async |c, s| c.list(&s.pat, target).await)
+        .await?;
+    match (&envelope.data, envelope.error_type) {
+        (Some(data), _) if envelope.success => Ok(Some(
+            data.secrets
+                .iter()
+                .map(|s| s.name.as_str().to_owned())
+                .collect(),
+        )),
+        (_, Some(ErrorType::NotFound)) if matches!(target, Target::Environment { .. }) => Ok(None),
+        _ => Err(InputError(format!(
+            "cannot list the secrets of {target}: {} ({})",
+            envelope.error,
+            envelope.error_type.map_or("unknown", ErrorType::as_str)
+        ))
+        .into()),
+    }
+}
+
+/// Where a run in `target` finds each of `names` (`None`: nowhere).
+async fn presence(
+    session: &mut Session<'_>,
+    target: &Target,
+    names: &[String],
+) -> Result<BTreeMap<String, Option<PresenceScope>>, Failure> {
+    let mut found = BTreeMap::new();
+    for chunk in names.chunks(PRESENCE_NAMES) {
+        let envelope = session
+            .resealing(async |c, s| c.presence(&s.pat, target, chunk).await)
+            .await?;
+        let Some(data) = envelope.data.as_ref().filter(|_| envelope.success) else {
+            return Err(InputError(format!(
+                "cannot check the secrets of {target}: {} ({})",
+                envelope.error,
+                envelope.error_type.map_or("unknown", ErrorType::as_str)
+            ))
+            .into());
+        };
+        for entry in &data.secrets {
+            found.insert(
+                entry.name.as_str().to_owned(),
+                entry.scope.filter(|_| entry.present),
+            );
+        }
+    }
+    Ok(found)
+}
+
+/// Secrets defined in the repository or an environment that no workflow references there.
+fn unused(
+    scan: &Scan,
+    repo_secrets: &BTreeSet<String>,
+    environments: &BTreeMap<String, BTreeSet<String>>,
+) -> Vec<(String, Option<String>)> {
+    let referenced: BTreeSet<&str> = scan.references.iter().map(|r| r.name.as_str()).collect();
+    let mut out: Vec<(String, Option<String>)> = repo_secrets
+        .iter()
+        .filter(|n| !referenced.contains(n.as_str()))
+        .map(|n| (n.clone(), None))
+        .collect();
+    for (environment, secrets) in environments {
+        let here: BTreeSet<&str> = scan
+            .references
+            .iter()
+            .filter(|r| r.environment.as_deref() == Some(environment))
+            .map(|r| r.name.as_str())
+            .collect();
+        out.extend(
+            secrets
+                .iter()
+                .filter(|n| !here.contains(n.as_str()))
+                .map(|n| (n.clone(), Some(environment.clone()))),
+        );
+    }
+    out
+}
+
+fn where_words(environment: Option<&str>) -> String {
+    environment.map_or_else(|| "repository".to_owned(), |e| format!("environment {e}"))
+}
+
+fn print_report(
+    repository: &Target,
+    scan: &Scan,
+    findings: &[Finding],
+    unused: &[(String, Option<String>)],
+    notes: &[String],
+) {
+    println!(
+        "preflight of {repository}: {} workflow file(s), {} secret reference(s) ({} is built in)",
+        scan.files.len(),
+        findings.len(),
+        crate::preflight::BUILTIN
+    );
+    for f in findings {
+        let (status, found) = match (f.found_in, f.shadows) {
+            (None, _) => ("MISSING", String::new()),
+            (Some(PresenceScope::Environment), true) => (
+                "present",
+                "  [environment secret, shadows the repository's]".to_owned(),
+            ),
+            (Some(scope), _) => (
+                "present",
+                format!("  [{} secret]", super::output::scope_word(scope)),
+            ),
+        };
+        println!(
+            "{status:<10} {:<28} {:<24} {}{found}",
+            f.name,
+            where_words(f.environment.as_deref()),
+            f.places.join(", ")
+        );
+    }
+    for n in &scan.not_passed {
+        println!(
+            "NOT PASSED {:<28} {:<24} used by {}, but {} passes only its `secrets:` mapping",
+            n.name, "", n.place, n.caller
+        );
+    }
+    for (name, environment) in unused {
+        println!(
+            "{:<10} {name:<28} {:<24} defined, referenced by no workflow",
+            "unused",
+            where_words(environment.as_deref())
+        );
+    }
+    for note in notes {
+        eprintln!("note: {note}");
+    }
+    let missing = findings.iter().filter(|f| f.found_in.is_none()).count();
+    eprintln!(
+        "{missing} missing, {} not passed, {} unused (organisation secrets are not counted: one visible to the repository would also do)",
+        scan.not_passed.len(),
+        unused.len()
+    );
+}
+
+fn report_json(
+    repository: &Target,
+    scan: &Scan,
+    findings: &[Finding],
+    unused: &[(String, Option<String>)],
+    notes: &[String],
+    failed: bool,
+) -> Value {
+    json!({
+        "repository": repository.to_string(),
+        "files": scan.files,
+        "secrets": findings.iter().map(|f| json!({
+            "name": f.name,
+            "environment": f.environment,
+            "present": f.found_in.is_some(),
+            "scope": f.found_in,
+            "shadows_repository": f.shadows,
+            "used_in": f.places,
+        })).collect::<Vec<_>>(),
+        "not_passed": scan.not_passed.iter().map(|n| json!({
+            "name": n.name, "used_in": n.place, "caller": n.caller,
+        })).collect::<Vec<_>>(),
+        "unused": unused.iter().map(|(name, environment)| json!({
+            "name": name, "environment": environment,
+        })).collect::<Vec<_>>(),
+        "notes": notes,
+        "ok": !failed,
+    })
+}
