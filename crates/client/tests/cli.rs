@@ -347,11 +347,17 @@ async fn exit_codes_tell_invalid_input_from_failed_operations_from_an_unreachabl
         &stack,
         Some(PatKind::Admin),
         &["secret", "set", "1BAD", "--repo", REPO],
-        Some("v"),
+        // No stdin: the name is refused before the value is read.
+        None,
     )
     .await;
     assert_eq!(bad_name.code, 2, "{}", bad_name.stderr);
-    assert!(bad_name.stderr.contains("invalid_input"));
+    assert!(
+        bad_name.stderr.contains("NAME must not start with a digit")
+            || bad_name.stderr.contains("error: NAME "),
+        "{}",
+        bad_name.stderr
+    );
     let no_pat = cli(&stack, None, &["secret", "list", "--repo", REPO], None).await;
     assert_eq!(no_pat.code, 2);
     assert!(
@@ -1194,6 +1200,14 @@ async fn flag_combinations_that_mean_nothing_are_refused_naming_the_flags() {
         (
             &["secret", "set", "X", "-f", "x.env", "-R", REPO],
             &["NAME", "--env-file"],
+        ),
+        (
+            &["secret", "set", "bad-name", "-R", REPO, "-b", "x"],
+            &["NAME must contain only"],
+        ),
+        (
+            &["presence", "--require", "a b", "-R", REPO],
+            &["a --require name must"],
         ),
         (
             &["apply", "-f", "x.env", "-o", seed::ORG, "-e", "prod"],

@@ -18,7 +18,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use mgraph_deploy_api::{
-    Credentials, ErrorType, OnError, SealedPat, SealedValue, Target, WorkflowOptions,
+    Credentials, ErrorType, OnError, PresenceName, SealedPat, SealedValue, SecretName, Target,
+    WorkflowOptions,
 };
 
 use crate::api::{ApiKey, ClientError, DeployClient, valid};
@@ -104,7 +105,21 @@ pub async fn main() -> ExitCode {
                 ClientError::Timeout(_) => "; --timeout SECONDS waits longer",
                 _ => "",
             };
-            report_error(json_output, kind, &format!("{e}{fix}"));
+            let message = match &e {
+                // The client's names for request fields, as the user knows them.
+                ClientError::Invalid { what, rule } => {
+                    let what = match *what {
+                        "secret name" => "NAME",
+                        "required name" => "a --require name",
+                        "sealed value" => "the value",
+                        "sealed PAT" => "the GitHub PAT",
+                        other => other,
+                    };
+                    format!("{what} {rule} (refused before sending)")
+                }
+                _ => e.to_string(),
+            };
+            report_error(json_output, kind, &format!("{message}{fix}"));
             exit
         }
     };
@@ -197,6 +212,10 @@ async fn run(cli: Cli) -> Result<Exit, Failure> {
             pat,
         } => {
             let target = resolve(&target)?;
+            for name in &require {
+                PresenceName::try_from(name.as_str())
+                    .map_err(|e| InputError(format!("a --require name {e}")))?;
+            }
             let mut session = Session::open(&client, &pat, None).await?;
             let envelope = session
                 .resealing(async |c, s| c.presence(&s.pat, &target, &require).await)
@@ -337,6 +356,7 @@ async fn secret(
                 return apply::apply(client, out, &pat, &file, (target, options), settings).await;
             }
             let name = name.expect("clap requires NAME without --env-file");
+            check_name(&name)?;
             let value = match (value_file, value_env, body) {
                 (Some(path), _, _) => read_file(&path)?,
                 (_, Some(var), _) => Plaintext::new(std::env::var(&var).map_err(|_| {
@@ -423,6 +443,7 @@ async fn secret(
         }
         SecretCommand::Get { name, target, pat } => {
             let target = resolve(&target)?;
+            check_name(&name)?;
             let mut session = Session::open(client, &pat, None).await?;
             let envelope = session
                 .resealing(async |c, s| c.get(&s.pat, &target, &name).await)
@@ -443,6 +464,7 @@ async fn secret(
         }
         SecretCommand::Exists { name, target, pat } => {
             let target = resolve(&target)?;
+            check_name(&name)?;
             let mut session = Session::open(client, &pat, None).await?;
             let envelope = session
                 .resealing(async |c, s| c.exists(&s.pat, &target, &name).await)
@@ -461,6 +483,7 @@ async fn secret(
         }
         SecretCommand::Delete { name, target, pat } => {
             let target = resolve(&target)?;
+            check_name(&name)?;
             let mut session = Session::open(client, &pat, None).await?;
             let envelope = session
                 .resealing(async |c, s| c.delete(&s.pat, &target, &name).await)
@@ -523,6 +546,13 @@ fn suggest_env_fallback(out: Output, target: &Target, error: Option<ErrorType>) 
     if matches!(target, Target::Environment { .. }) && error == Some(ErrorType::NotFound) {
         out.note("if the environment does not exist, create it in the repository's settings, or pass --env-fallback to write repository secrets instead");
     }
+}
+
+/// A secret NAME as GitHub takes it, checked before anything is read or sent.
+fn check_name(name: &str) -> Result<(), InputError> {
+    SecretName::try_from(name)
+        .map(drop)
+        .map_err(|e| InputError(format!("NAME {e}")))
 }
 
 /// A blob this machine sealed, as the request type; a refusal would be a sealing bug.
