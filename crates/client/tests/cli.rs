@@ -431,8 +431,8 @@ async fn seal_output_opens_upstream_and_run_posts_a_hand_built_workflow() {
     let plan = cli(
         &stack,
         Some(PatKind::Admin),
-        &["run", &file, "--plan"],
-        None,
+        &["run", "-", "--plan"],
+        Some(&workflow.to_string()),
     )
     .await;
     assert_eq!(plan.code, 0, "{}", plan.stderr);

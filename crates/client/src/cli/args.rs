@@ -190,7 +190,7 @@ pub(super) enum Command {
     },
     /// Post a workflow file whose values are already sealed (see `seal`).
     Run {
-        /// The workflow JSON. Without `credentials`, the PAT is sealed and added.
+        /// The workflow JSON (`-`: stdin). Without `credentials`, the PAT is sealed and added.
         workflow: PathBuf,
         /// Only plan it (POST /execute/plan).
         #[arg(long)]

@@ -276,9 +276,14 @@ async fn run(cli: Cli) -> Result<Exit, Failure> {
             plan,
             pat,
         } => {
-            let text = std::fs::read_to_string(&workflow)
-                .map_err(|e| InputError(format!("cannot read {}: {e}", workflow.display())))?;
-            let mut document: Value = serde_json::from_str(&text).map_err(|e| {
+            if workflow.as_os_str() == "-" && pat.pat_stdin {
+                return Err(InputError(
+                    "the workflow and the PAT cannot both come from stdin: use --pat-env".into(),
+                )
+                .into());
+            }
+            let text = read_file(&workflow)?;
+            let mut document: Value = serde_json::from_str(text.expose()).map_err(|e| {
                 InputError(format!(
                     "{} is not JSON (line {}, column {})",
                     workflow.display(),
