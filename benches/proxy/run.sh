@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# The proxy path's speed against one nginx hop (issue 14), on loopback, in one interleaved run.
+#
+#   bash benches/proxy/run.sh            # ROUNDS=3 SECONDS_PER_RUN=5 by default
+#
+# Starts (Debian's nginx and wrk, installed when missing):
+#   - an nginx stub of the GitHub Service answering every create with canned JSON ("direct"),
+#   - one nginx proxy_pass hop to that stub (keepalive upstream, 1 worker) ("nginx hop"),
+#   - the release mgraph-deploy pointed at the stub ("this service"),
+# then runs wrk against each target at c=1 and c=64, ROUNDS times, targets interleaved, and
+# prints the medians, the ratios to the nginx hop, the p50 each adds at c=1, and the service's
+# peak RSS (VmHWM). For information: it never fails on a number.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+ROUNDS="${ROUNDS:-3}"
+SECONDS_PER_RUN="${SECONDS_PER_RUN:-5}"
+
+need() {
+    command -v "$1" >/dev/null && return
+    echo "bench: installing $2 (Debian)" >&2
+    if [[ $(id -u) == 0 ]]; then apt-get install -y -q "$2" >/dev/null; else sudo apt-get install -y -q "$2" >/dev/null; fi
+}
+need nginx nginx
+need wrk wrk
+NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+
+cargo build --release --locked --quiet --bin mgraph-deploy
+SERVICE_BIN="target/release/mgraph-deploy"
+
+WORK="$(mktemp -d)"
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    [[ -f "$WORK/stub.pid" ]] && kill "$(cat "$WORK/stub.pid")" 2>/dev/null || true
+    [[ -f "$WORK/hop.pid" ]] && kill "$(cat "$WORK/hop.pid")" 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+STUB_PORT="$(free_port)"
+HOP_PORT="$(free_port)"
+SERVICE_PORT="$(free_port)"
+
+# What the GitHub Service answers to a repository create (docs/github-service-contract.md).
+ANSWER='{"response_context":{"success":true,"status_code":201,"duration":0.0,"timestamp":1795356724737,"messages":["Secret created"],"errors":[],"error_type":"none","rate_limit":{"limit":5000,"remaining":4990,"reset":1795356724,"used":10}},"response_data":{"created":true}}'
+
+nginx_conf() { # name, server block
+    cat >"$WORK/$1.conf" <<CONF
+worker_processes 1;
+pid $WORK/$1.pid;
+error_log $WORK/$1.error.log warn;
+daemon on;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $WORK/$1.body;
+    proxy_temp_path $WORK/$1.proxy;
+    fastcgi_temp_path $WORK/$1.fastcgi;
+    uwsgi_temp_path $WORK/$1.uwsgi;
+    scgi_temp_path $WORK/$1.scgi;
+    keepalive_requests 1000000;
+    $2
+}
+CONF
+    "$NGINX" -c "$WORK/$1.conf" -e "$WORK/$1.error.log"
+}
+
+nginx_conf stub "
+    server {
+        listen 127.0.0.1:$STUB_PORT;
+        location / {
+            client_body_buffer_size 64k;
+            default_type application/json;
+            return 201 '$ANSWER';
+        }
+    }"
+nginx_conf hop "
+    upstream stub { server 127.0.0.1:$STUB_PORT; keepalive 64; }
+    server {
+        listen 127.0.0.1:$HOP_PORT;
+        location / {
+            proxy_pass http://stub;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+        }
+    }"
+
+URL__TARGET_SERVER__GITHUB_SERVICE="http://127.0.0.1:$STUB_PORT" DEPLOY__LISTEN="127.0.0.1:$SERVICE_PORT" \
+    DEPLOY__MAX_CONNECTIONS=4096 "$SERVICE_BIN" >"$WORK/service.log" 2>&1 &
+SERVICE_PID=$!
+PIDS+=("$SERVICE_PID")
+for _ in $(seq 1 100); do
+    curl -s "http://127.0.0.1:$SERVICE_PORT/info/health" >/dev/null && break
+    sleep 0.05
+done
+
+# A create as a client sends it: schema-valid sealed blobs (the service never opens them); and the
+# create the service sends upstream, for the direct and hop targets. Each as JSON and as a wrk script.
+python3 - "$WORK" <<'PY'
+import base64, json, os, sys
+work = sys.argv[1]
+blob = lambda n: base64.b64encode(os.urandom(n)).decode()
+pat, value = blob(88), blob(80)
+bodies = {
+    "service": {"encrypted_pat": pat, "target": {"owner": "octo-org", "repo": "my-service"},
+                "secret_name": "BENCH_SECRET", "encrypted_value": value},
+    "upstream": {"encrypted_pat": pat, "owner": "octo-org", "repo": "my-service",
+                 "secret_name": "BENCH_SECRET", "encrypted_value": value},
+}
+for name, payload in bodies.items():
+    text = json.dumps(payload)
+    open(f"{work}/{name}.json", "w").write(text)
+    open(f"{work}/{name}.lua", "w").write(
+        'wrk.method = "POST"\nwrk.headers["content-type"] = "application/json"\n'
+        f"wrk.body = {json.dumps(text)}\n")
+PY
+
+check() { # url, body name: the HTTP status of one request
+    curl -s -o "$WORK/check.out" -w '%{http_code}' -X POST -H 'content-type: application/json' \
+        --data-binary "@$WORK/$2.json" "$1" || true
+}
+for target in "stub:$STUB_PORT:/github-secrets-repo/create:upstream" "hop:$HOP_PORT:/github-secrets-repo/create:upstream" \
+    "service:$SERVICE_PORT:/operations/github/secrets/create:service"; do
+    IFS=: read -r name port path lua <<<"$target"
+    status="$(check "http://127.0.0.1:$port$path" "$lua")"
+    [[ "$status" == 201 || "$status" == 200 ]] || { echo "bench: $name answered $status: $(head -c 300 "$WORK/check.out")" >&2; exit 1; }
+done
+
+RESULTS="$WORK/results.tsv"
+: >"$RESULTS"
+run_wrk() { # name, port, path, lua, connections
+    local threads=1
+    [[ "$5" -gt 1 ]] && threads=2
+    wrk -t"$threads" -c"$5" -d"${SECONDS_PER_RUN}s" --latency -s "$WORK/$4.lua" "http://127.0.0.1:$2$3" >"$WORK/wrk.out" 2>&1
+    python3 - "$1" "$5" "$WORK/wrk.out" >>"$RESULTS" <<'PY'
+import re, sys
+name, conns, path = sys.argv[1], sys.argv[2], sys.argv[3]
+text = open(path).read()
+def ms(v):
+    n, unit = re.match(r"([\d.]+)(us|ms|s)", v).groups()
+    return float(n) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+p50 = ms(re.search(r"^\s+50%\s+(\S+)", text, re.M).group(1))
+p99 = ms(re.search(r"^\s+99%\s+(\S+)", text, re.M).group(1))
+errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+print(f"{name}\t{conns}\t{rps}\t{p50}\t{p99}\t{errors.group(1) if errors else 0}")
+PY
+}
+
+echo "bench: $ROUNDS rounds x 3 targets x c=1,64, ${SECONDS_PER_RUN}s each (about $((ROUNDS * 6 * SECONDS_PER_RUN)) s)" >&2
+for round in $(seq 1 "$ROUNDS"); do
+    for c in 1 64; do
+        run_wrk direct "$STUB_PORT" /github-secrets-repo/create upstream "$c"
+        run_wrk hop "$HOP_PORT" /github-secrets-repo/create upstream "$c"
+        run_wrk service "$SERVICE_PORT" /operations/github/secrets/create service "$c"
+    done
+    echo "bench: round $round done" >&2
+done
+HWM_KB="$(awk '/VmHWM/ {print $2}' "/proc/$SERVICE_PID/status")"
+
+python3 - "$RESULTS" "$HWM_KB" "$ROUNDS" <<'PY'
+import statistics, sys
+rows = [l.split("\t") for l in open(sys.argv[1]).read().splitlines()]
+hwm_kb, rounds = int(sys.argv[2]), sys.argv[3]
+def med(name, conns, col):
+    return statistics.median(float(r[col]) for r in rows if r[0] == name and r[1] == conns)
+errors = sum(int(r[5]) for r in rows)
+names = {"direct": "direct to the upstream stub", "hop": "one nginx proxy_pass hop (keepalive, 1 worker)",
+         "service": "this service"}
+print(f"create (POST …/secrets/create), medians of {rounds} interleaved rounds\n")
+print("| target | c=1 rps | c=1 p50 | c=64 rps | c=64 p99 |")
+print("|---|---|---|---|---|")
+for n in ("direct", "hop", "service"):
+    print(f"| {names[n]} | {med(n,'1',2):,.0f} | {med(n,'1',3):.3f} ms | {med(n,'64',2):,.0f} | {med(n,'64',4):.1f} ms |")
+hop64, svc64 = med("hop", "64", 2), med("service", "64", 2)
+d50, h50, s50 = med("direct", "1", 3), med("hop", "1", 3), med("service", "1", 3)
+print()
+print(f"service / nginx hop throughput: c=1 {med('service','1',2)/med('hop','1',2):.2f}x, c=64 {svc64/hop64:.2f}x")
+print(f"p50 added to direct at c=1: nginx hop {h50-d50:.3f} ms, this service {s50-d50:.3f} ms")
+print(f"service peak RSS (VmHWM): {hwm_kb/1024:.1f} MB")
+print(f"non-2xx answers: {errors}")
+PY
