@@ -1,6 +1,11 @@
 use mgraph_deploy::config::{self, AuthPolicy, Config, RuntimeMode};
 use mgraph_deploy::{AppState, build_router, runtime, telemetry};
 
+/// mimalloc instead of glibc's malloc: per-thread heaps without the arena lock contention and
+/// consolidation glibc showed under load (benches/proxy/run.sh; issue 14).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     // Configuration is the environment's; the only arguments are these two.
