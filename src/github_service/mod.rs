@@ -27,6 +27,84 @@ pub enum Action {
     Delete,
 }
 
+/// One upstream route: its path (for logs) and its URL, parsed once at start-up.
+#[derive(Debug)]
+struct Route {
+    path: String,
+    url: reqwest::Url,
+}
+
+impl Route {
+    fn new(base: &str, path: String) -> Self {
+        let url = reqwest::Url::parse(&format!("{base}{path}"))
+            .expect("the configuration checked the GitHub Service URL");
+        Self { path, url }
+    }
+}
+
+/// Every route this service calls upstream.
+#[derive(Debug)]
+struct Routes {
+    public_key: Route,
+    /// By scope (repo, environment, org), then action (list, get, create, delete).
+    secrets: [[Route; 4]; 3],
+}
+
+impl Routes {
+    fn new(base: &str) -> Self {
+        let actions = [Action::List, Action::Get, Action::Create, Action::Delete];
+        let scope = |scope: Scope| {
+            actions.map(|action| {
+                Route::new(
+                    base,
+                    format!("{}/{}", scope_prefix(scope), action.segment()),
+                )
+            })
+        };
+        Self {
+            public_key: Route::new(base, "/encryption/public-key".to_owned()),
+            secrets: [
+                scope(Scope::Repo),
+                scope(Scope::Environment),
+                scope(Scope::Org),
+            ],
+        }
+    }
+
+    fn secrets(&self, scope: Scope, action: Action) -> &Route {
+        let s = match scope {
+            Scope::Repo => 0,
+            Scope::Environment => 1,
+            Scope::Org => 2,
+        };
+        let a = match action {
+            Action::List => 0,
+            Action::Get => 1,
+            Action::Create => 2,
+            Action::Delete => 3,
+        };
+        &self.secrets[s][a]
+    }
+}
+
+/// Why an upstream answer is not a GitHub Service envelope: not JSON, no `response_context`
+/// object (a framework error, whose detail is kept), or a malformed one.
+fn not_an_envelope(status: u16, bytes: &[u8]) -> UpstreamError {
+    match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Err(_) => UpstreamError::NotJson { status },
+        Ok(value) if value.get("response_context").is_some_and(|c| c.is_object()) => {
+            UpstreamError::NoEnvelope {
+                status,
+                detail: Some("malformed response_context".into()),
+            }
+        }
+        Ok(_) => match framework_detail(bytes) {
+            Ok(detail) => UpstreamError::NoEnvelope { status, detail },
+            Err(()) => UpstreamError::NotJson { status },
+        },
+    }
+}
+
 impl Action {
     fn method(self) -> Method {
         match self {
@@ -141,7 +219,7 @@ pub struct GitHubService {
     /// Never reuses a connection: for the one retry of a request that the upstream dropped
     /// before answering (see [`GitHubService::send`]).
     fresh: reqwest::Client,
-    base_url: Arc<str>,
+    routes: Arc<Routes>,
     api_key: Option<ApiKey>,
     timeout: Duration,
     key_ttl: Duration,
@@ -168,7 +246,7 @@ impl GitHubService {
         Self {
             http,
             fresh,
-            base_url: Arc::from(config.github_service_url.as_str()),
+            routes: Arc::new(Routes::new(&config.github_service_url)),
             api_key: config.upstream_api_key.clone(),
             timeout: config.upstream_timeout,
             key_ttl: config.public_key_ttl,
@@ -186,7 +264,7 @@ impl GitHubService {
             }
         }
         let (status, body) = self
-            .send(Method::GET, "/encryption/public-key", None)
+            .send(Method::GET, &self.routes.public_key, None)
             .await?;
         if status != 200 {
             return Err(match framework_detail(&body) {
@@ -217,29 +295,20 @@ impl GitHubService {
         encrypted_pat: &SealedBlob,
         request_data: RequestData<'_>,
     ) -> Result<Reply, UpstreamError> {
-        let path = format!("{}/{}", scope_prefix(scope), action.segment());
+        let route = self.routes.secrets(scope, action);
         let body = serde_json::to_vec(&wire::SecretsRequest {
             encrypted_pat: encrypted_pat.expose(),
             request_data,
         })
         .expect("request bodies serialise")
         .into();
-        let (status, bytes) = self.send(action.method(), &path, Some(body)).await?;
-        let envelope = match serde_json::from_slice::<serde_json::Value>(&bytes) {
-            Err(_) => return Err(UpstreamError::NotJson { status }),
-            Ok(value) if value.get("response_context").is_some_and(|c| c.is_object()) => value,
-            Ok(_) => {
-                return Err(match framework_detail(&bytes) {
-                    Ok(detail) => UpstreamError::NoEnvelope { status, detail },
-                    Err(()) => UpstreamError::NotJson { status },
-                });
-            }
+        let (status, bytes) = self.send(action.method(), route, Some(body)).await?;
+        // One pass for the envelope the upstream normally sends; only an answer that is not one
+        // is read again, to say what it is.
+        let parsed: wire::SecretsResponse = match serde_json::from_slice(&bytes) {
+            Ok(parsed) => parsed,
+            Err(_) => return Err(not_an_envelope(status, &bytes)),
         };
-        let parsed: wire::SecretsResponse =
-            serde_json::from_value(envelope).map_err(|_| UpstreamError::NoEnvelope {
-                status,
-                detail: Some("malformed response_context".into()),
-            })?;
         let reply = Reply {
             http_status: status,
             context: parsed.response_context,
@@ -263,14 +332,14 @@ impl GitHubService {
     async fn send(
         &self,
         method: Method,
-        path: &str,
+        route: &Route,
         body: Option<bytes::Bytes>,
     ) -> Result<(u16, bytes::Bytes), UpstreamError> {
         crate::request_context::record_upstream_call();
         let started = Instant::now();
-        let url = format!("{}{}", self.base_url, path);
+        let path = route.path.as_str();
         let request = |client: &reqwest::Client| {
-            let mut request = client.request(method.clone(), &url);
+            let mut request = client.request(method.clone(), route.url.clone());
             if let Some(key) = &self.api_key {
                 request = request.header(key.name.clone(), key.value.clone());
             }
