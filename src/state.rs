@@ -9,7 +9,8 @@ use crate::workflow::{Defaults, RetryPolicy, WorkflowSettings};
 
 #[derive(Clone, Debug)]
 pub struct AppState {
-    pub operations: Operations,
+    /// Shared, not copied: axum clones the state for every request.
+    pub operations: Arc<Operations>,
     pub runtime: RuntimeMode,
     pub auth: Arc<AuthPolicy>,
     pub max_body_bytes: usize,
@@ -19,7 +20,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: &Config) -> Self {
         Self {
-            operations: Operations::new(GitHubService::new(config)),
+            operations: Arc::new(Operations::new(GitHubService::new(config))),
             runtime: config.runtime,
             auth: Arc::new(config.auth.clone()),
             max_body_bytes: config.max_body_bytes,
