@@ -31,14 +31,19 @@ pub struct NamedValue {
     pub line: Option<usize>,
 }
 
-/// The named values of `path` (`-` is standard input), in file order.
-pub fn read_values(path: &Path) -> Result<Vec<NamedValue>, ValuesError> {
-    let stdin = path.as_os_str() == "-";
-    let shown = if stdin {
+/// How messages name `path`: `-` is standard input.
+pub fn source_name(path: &Path) -> String {
+    if path.as_os_str() == "-" {
         "standard input".to_owned()
     } else {
         path.display().to_string()
-    };
+    }
+}
+
+/// The named values of `path` (`-` is standard input), in file order.
+pub fn read_values(path: &Path) -> Result<Vec<NamedValue>, ValuesError> {
+    let stdin = path.as_os_str() == "-";
+    let shown = source_name(path);
     let read_error = |reason: String| ValuesError::Read {
         path: shown.clone(),
         reason,

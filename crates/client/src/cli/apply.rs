@@ -19,7 +19,10 @@ use super::pacing::{Pacer, human};
 use super::session::Session;
 use super::{Exit, Failure, InputError, sealed_pat, sealed_value};
 use crate::api::{Answer, ClientError, DeployClient, Execution, Target, WriteOptions};
-use crate::values::{NamedValue, read_values};
+use crate::values::{NamedValue, read_values, source_name};
+
+/// Why values after a Ctrl-C were not sent.
+const INTERRUPTED: &str = "not sent: interrupted (Ctrl-C)";
 
 /// How an apply runs, besides what it writes where.
 #[derive(Debug, Clone)]
@@ -129,10 +132,8 @@ pub(super) async fn apply(
                 batches.len()
             ));
             if !progress.sleep(wait, &mut interrupted).await {
-                stop = Some("not sent: interrupted (Ctrl-C)");
-                report
-                    .results
-                    .extend(job.not_sent(range, stop.unwrap_or_default()));
+                stop = Some(INTERRUPTED);
+                report.results.extend(job.not_sent(range, INTERRUPTED));
                 continue;
             }
         }
@@ -167,7 +168,7 @@ pub(super) async fn apply(
             stop = Some("not sent: an earlier workflow failed and --on-error is stop");
         }
         if *interrupted.borrow() && stop.is_none() {
-            stop = Some("not sent: interrupted (Ctrl-C)");
+            stop = Some(INTERRUPTED);
         }
     }
     progress.finish();
@@ -323,7 +324,7 @@ pub(super) fn refuse_empty_values(file: &Path, values: &[NamedValue]) -> Result<
         0 => Ok(()),
         n => Err(InputError(format!(
             "{}: {} {} empty; pass --allow-empty to write empty values",
-            shown(file),
+            source_name(file),
             empty.join(", "),
             if n == 1 { "is" } else { "are" }
         ))),
@@ -345,17 +346,9 @@ fn secret_names(file: &Path, values: &[NamedValue]) -> Result<Vec<SecretName>, I
     }
     Err(InputError(format!(
         "{} holds names GitHub refuses:\n  {}",
-        shown(file),
+        source_name(file),
         bad.join("\n  ")
     )))
-}
-
-fn shown(file: &Path) -> String {
-    if file.as_os_str() == "-" {
-        "standard input".to_owned()
-    } else {
-        file.display().to_string()
-    }
 }
 
 /// Set by the first Ctrl-C: no further workflow is sent, the running one finishes and is
