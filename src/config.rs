@@ -26,6 +26,10 @@ pub const VAR_LOG_FORMAT: &str = "DEPLOY__LOG_FORMAT";
 pub const VAR_LAMBDA_TIMEOUT: &str = "DEPLOY__LAMBDA_TIMEOUT_SECONDS";
 pub const VAR_HEADER_READ_TIMEOUT: &str = "DEPLOY__HEADER_READ_TIMEOUT_SECONDS";
 pub const VAR_MAX_CONNECTIONS: &str = "DEPLOY__MAX_CONNECTIONS";
+pub const VAR_WORKERS: &str = "DEPLOY__WORKERS";
+
+/// The most worker threads `DEPLOY__WORKERS` may ask for.
+pub const MAX_WORKERS: usize = 64;
 pub const VAR_RUST_LOG: &str = "RUST_LOG";
 pub const VAR_LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
 
@@ -49,6 +53,7 @@ Environment (a bad value stops start-up with exit code 2, naming the variable):
   DEPLOY__MAX_BODY_BYTES                    request body limit [6291456]
   DEPLOY__HEADER_READ_TIMEOUT_SECONDS       local: headers and keep-alive idle time [10]
   DEPLOY__MAX_CONNECTIONS                   local: open connections at most [512]
+  DEPLOY__WORKERS                           local: threads serving connections [one per core] (1-64)
   DEPLOY__LAMBDA_TIMEOUT_SECONDS            Lambda: budget when the deadline is unbelievable [29]
   DEPLOY__WORKFLOW_CONCURRENCY              default /execute parallelism [4] (1-16)
   DEPLOY__WORKFLOW_DEADLINE_SECONDS         default /execute budget [25] (1-840)
@@ -159,6 +164,9 @@ pub struct Config {
     /// Local mode: how long a client has to send a request's headers (and a kept-alive
     /// connection may idle), and how many connections may be open at once.
     pub listener: ListenerLimits,
+    /// Local mode: the threads serving connections, each with its own runtime and upstream
+    /// connection pool.
+    pub workers: usize,
     pub upstream_timeout: Duration,
     pub max_body_bytes: usize,
     pub workflow_concurrency: usize,
@@ -253,6 +261,14 @@ impl Config {
             )?),
             max_connections: int(&get, VAR_MAX_CONNECTIONS, 512, 1, 65_536)? as usize,
         };
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = int(
+            &get,
+            VAR_WORKERS,
+            cores.min(MAX_WORKERS) as u64,
+            1,
+            MAX_WORKERS as u64,
+        )? as usize;
 
         let log_format = match get(VAR_LOG_FORMAT).map(|v| v.trim().to_ascii_lowercase()) {
             None if runtime == RuntimeMode::Lambda => LogFormat::Json,
@@ -272,6 +288,7 @@ impl Config {
             auth,
             listen,
             listener,
+            workers,
             upstream_timeout,
             max_body_bytes,
             workflow_concurrency,
@@ -388,6 +405,14 @@ mod tests {
         assert_eq!(c.log_format, LogFormat::Pretty);
         assert_eq!(c.log_filter, "info");
         assert!(c.upstream_api_key.is_none());
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(c.workers, cores.min(MAX_WORKERS));
+    }
+
+    #[test]
+    fn the_number_of_workers_can_be_set() {
+        assert_eq!(config(&[(VAR_WORKERS, "3")]).unwrap().workers, 3);
+        assert_eq!(config(&[(VAR_WORKERS, " 1 ")]).unwrap().workers, 1);
     }
 
     #[test]
@@ -436,6 +461,9 @@ mod tests {
             (VAR_LAMBDA_TIMEOUT, "901"),
             (VAR_HEADER_READ_TIMEOUT, "0"),
             (VAR_MAX_CONNECTIONS, "0"),
+            (VAR_WORKERS, "0"),
+            (VAR_WORKERS, "65"),
+            (VAR_WORKERS, "two"),
             (VAR_LOG_FORMAT, "xml"),
             (VAR_UPSTREAM_KEY_NAME, "x-api-key"),
             (VAR_API_KEY_VALUE, "v"),

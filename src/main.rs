@@ -6,8 +6,7 @@ use mgraph_deploy::{AppState, build_router, runtime, telemetry};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     // Configuration is the environment's; the only arguments are these two.
     match std::env::args_os().nth(1) {
         None => {}
@@ -41,10 +40,12 @@ async fn main() -> std::process::ExitCode {
     }
     tracing::info!(github_service = %config.github_service_url, version = env!("MGRAPH_DEPLOY_VERSION"), "starting");
 
-    let router = build_router(AppState::new(&config));
+    let state = AppState::new(&config);
     let result = match config.runtime {
-        RuntimeMode::Lambda => runtime::serve_lambda(router, config.lambda_timeout).await,
-        RuntimeMode::Local => runtime::serve_local(router, config.listen, config.listener).await,
+        RuntimeMode::Lambda => runtime::run_lambda(build_router(state), config.lambda_timeout),
+        RuntimeMode::Local => {
+            runtime::serve_local(&state, config.listen, config.listener, config.workers)
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

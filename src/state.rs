@@ -18,6 +18,17 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The state for one more worker thread of the local server: its own upstream connection
+    /// pool (a connection belongs to the runtime that opened it), everything else shared.
+    pub fn for_worker(&self) -> Self {
+        Self {
+            operations: Arc::new(Operations::new(
+                self.operations.upstream().with_own_connections(),
+            )),
+            ..self.clone()
+        }
+    }
+
     pub fn new(config: &Config) -> Self {
         Self {
             operations: Arc::new(Operations::new(GitHubService::new(config))),

@@ -228,21 +228,7 @@ pub struct GitHubService {
 
 impl GitHubService {
     pub fn new(config: &Config) -> Self {
-        let builder = || {
-            reqwest::Client::builder()
-                .connect_timeout(config.upstream_timeout.min(Duration::from_secs(3)))
-                .timeout(config.upstream_timeout)
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(concat!("mgraph-deploy/", env!("CARGO_PKG_VERSION")))
-        };
-        let http = builder()
-            .pool_idle_timeout(Duration::from_secs(50))
-            .build()
-            .expect("the HTTP client configuration is valid");
-        let fresh = builder()
-            .pool_max_idle_per_host(0)
-            .build()
-            .expect("the HTTP client configuration is valid");
+        let (http, fresh) = clients(config.upstream_timeout);
         Self {
             http,
             fresh,
@@ -251,6 +237,17 @@ impl GitHubService {
             timeout: config.upstream_timeout,
             key_ttl: config.public_key_ttl,
             key_cache: Arc::new(RwLock::new(None)),
+        }
+    }
+
+    /// The same client with a connection pool of its own; the key cache stays shared. For a
+    /// runtime of its own: a pooled connection is driven by a task of the runtime that opened it.
+    pub fn with_own_connections(&self) -> Self {
+        let (http, fresh) = clients(self.timeout);
+        Self {
+            http,
+            fresh,
+            ..self.clone()
         }
     }
 
@@ -389,6 +386,26 @@ impl GitHubService {
             }
         }
     }
+}
+
+/// The pooled client, and the one that never reuses a connection.
+fn clients(timeout: Duration) -> (reqwest::Client, reqwest::Client) {
+    let builder = || {
+        reqwest::Client::builder()
+            .connect_timeout(timeout.min(Duration::from_secs(3)))
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("mgraph-deploy/", env!("CARGO_PKG_VERSION")))
+    };
+    let http = builder()
+        .pool_idle_timeout(Duration::from_secs(50))
+        .build()
+        .expect("the HTTP client configuration is valid");
+    let fresh = builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("the HTTP client configuration is valid");
+    (http, fresh)
 }
 
 enum Failed {

@@ -82,6 +82,60 @@ fn the_binary_serves_on_the_address_it_prints_and_stops_cleanly_on_sigterm() {
     assert!(stderr.contains("shutdown signal received"), "{stderr}");
 }
 
+/// The names of the process's threads.
+fn thread_names(child: &Child) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", child.id()))
+        .expect("Linux /proc")
+        .map(|task| {
+            let comm = task.unwrap().path().join("comm");
+            std::fs::read_to_string(comm).unwrap().trim().to_owned()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn the_local_binary_serves_its_connections_on_deploy_workers_threads() {
+    let mut child = service(&[("DEPLOY__LISTEN", "127.0.0.1:0"), ("DEPLOY__WORKERS", "3")])
+        .spawn()
+        .unwrap();
+    let addr = listening_address(&mut child);
+    let workers: Vec<String> = thread_names(&child)
+        .into_iter()
+        .filter(|name| name.starts_with("worker-"))
+        .collect();
+    assert_eq!(workers, ["worker-0", "worker-1", "worker-2"]);
+
+    // More kept-alive connections than workers, each answering several requests in turn.
+    let mut connections: Vec<TcpStream> =
+        (0..7).map(|_| TcpStream::connect(&addr).unwrap()).collect();
+    for round in 0..3 {
+        for stream in &mut connections {
+            let request = format!("GET /info/health HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+            stream.write_all(request.as_bytes()).unwrap();
+            let mut answer = [0u8; 512];
+            let read = stream.read(&mut answer).unwrap();
+            let answer = String::from_utf8_lossy(&answer[..read]);
+            assert!(
+                answer.starts_with("HTTP/1.1 200"),
+                "round {round}: {answer}"
+            );
+            assert!(
+                answer.ends_with(r#"{"status":"ok"}"#),
+                "round {round}: {answer}"
+            );
+        }
+    }
+    drop(connections);
+
+    terminate(&child);
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("stopped"), "{stderr}");
+}
+
 #[test]
 fn without_an_api_key_the_local_binary_warns_that_it_is_open() {
     let mut child = service(&[("DEPLOY__LISTEN", "127.0.0.1:0")])
@@ -101,6 +155,7 @@ fn a_bad_setting_stops_start_up_with_a_message_naming_the_variable() {
     for (var, value) in [
         ("DEPLOY__UPSTREAM_TIMEOUT_SECONDS", "ten"),
         ("DEPLOY__MAX_BODY_BYTES", "0"),
+        ("DEPLOY__WORKERS", "0"),
         ("DEPLOY__LISTEN", "localhost"),
         ("URL__TARGET_SERVER__GITHUB_SERVICE", "github.dev.mgraph.ai"),
         ("DEPLOY__LOG_FORMAT", "xml"),
