@@ -8,8 +8,8 @@
 #   - one nginx proxy_pass hop to that stub (keepalive upstream, 1 worker) ("nginx hop"),
 #   - the release mgraph-deploy pointed at the stub ("this service"),
 # then runs wrk against each target at c=1 and c=64, ROUNDS times, targets interleaved, and
-# prints the medians, the ratios to the nginx hop, the p50 each adds at c=1, and the service's
-# peak RSS (VmHWM). For information: it never fails on a number.
+# prints the medians, the ratios to the nginx hop, the p50 each adds at c=1, the CPU time each
+# serving process spends per request, and the service's peak RSS (VmHWM). For information: it never fails on a number.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -128,15 +128,24 @@ for target in "stub:$STUB_PORT:/github-secrets-repo/create:upstream" "hop:$HOP_P
     [[ "$status" == 201 || "$status" == 200 ]] || { echo "bench: $name answered $status: $(head -c 300 "$WORK/check.out")" >&2; exit 1; }
 done
 
+# The process serving each target, whose CPU time per request is measured: nginx's worker, or the
+# service. (CPU per request does not depend on what else the machine is doing the way rps does.)
+STUB_WORKER="$(pgrep -P "$(cat "$WORK/stub.pid")" | head -1)"
+HOP_WORKER="$(pgrep -P "$(cat "$WORK/hop.pid")" | head -1)"
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
 RESULTS="$WORK/results.tsv"
 : >"$RESULTS"
-run_wrk() { # name, port, path, lua, connections
-    local threads=1
+run_wrk() { # name, port, path, lua, connections, pid serving it
+    local threads=1 before after
     [[ "$5" -gt 1 ]] && threads=2
+    before="$(cpu_ticks "$6")"
     wrk -t"$threads" -c"$5" -d"${SECONDS_PER_RUN}s" --latency -s "$WORK/$4.lua" "http://127.0.0.1:$2$3" >"$WORK/wrk.out" 2>&1
-    python3 - "$1" "$5" "$WORK/wrk.out" >>"$RESULTS" <<'PY'
+    after="$(cpu_ticks "$6")"
+    python3 - "$1" "$5" "$WORK/wrk.out" "$((after - before))" "$(getconf CLK_TCK)" >>"$RESULTS" <<'PY'
 import re, sys
 name, conns, path = sys.argv[1], sys.argv[2], sys.argv[3]
+ticks, per_second = int(sys.argv[4]), int(sys.argv[5])
 text = open(path).read()
 def ms(v):
     n, unit = re.match(r"([\d.]+)(us|ms|s)", v).groups()
@@ -145,16 +154,18 @@ rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 p50 = ms(re.search(r"^\s+50%\s+(\S+)", text, re.M).group(1))
 p99 = ms(re.search(r"^\s+99%\s+(\S+)", text, re.M).group(1))
 errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-print(f"{name}\t{conns}\t{rps}\t{p50}\t{p99}\t{errors.group(1) if errors else 0}")
+requests = int(re.search(r"(\d+) requests in", text).group(1))
+cpu_us = ticks / per_second / max(requests, 1) * 1e6
+print(f"{name}\t{conns}\t{rps}\t{p50}\t{p99}\t{errors.group(1) if errors else 0}\t{cpu_us}")
 PY
 }
 
 echo "bench: $ROUNDS rounds x 3 targets x c=1,64, ${SECONDS_PER_RUN}s each (about $((ROUNDS * 6 * SECONDS_PER_RUN)) s)" >&2
 for round in $(seq 1 "$ROUNDS"); do
     for c in 1 64; do
-        run_wrk direct "$STUB_PORT" /github-secrets-repo/create upstream "$c"
-        run_wrk hop "$HOP_PORT" /github-secrets-repo/create upstream "$c"
-        run_wrk service "$SERVICE_PORT" /operations/github/secrets/create service "$c"
+        run_wrk direct "$STUB_PORT" /github-secrets-repo/create upstream "$c" "$STUB_WORKER"
+        run_wrk hop "$HOP_PORT" /github-secrets-repo/create upstream "$c" "$HOP_WORKER"
+        run_wrk service "$SERVICE_PORT" /operations/github/secrets/create service "$c" "$SERVICE_PID"
     done
     echo "bench: round $round done" >&2
 done
@@ -170,15 +181,18 @@ errors = sum(int(r[5]) for r in rows)
 names = {"direct": "direct to the upstream stub", "hop": "one nginx proxy_pass hop (keepalive, 1 worker)",
          "service": "this service"}
 print(f"create (POST …/secrets/create), medians of {rounds} interleaved rounds\n")
-print("| target | c=1 rps | c=1 p50 | c=64 rps | c=64 p99 |")
-print("|---|---|---|---|---|")
+print("| target | c=1 rps | c=1 p50 | c=64 rps | c=64 p99 | CPU per request, c=1 / c=64 |")
+print("|---|---|---|---|---|---|")
 for n in ("direct", "hop", "service"):
-    print(f"| {names[n]} | {med(n,'1',2):,.0f} | {med(n,'1',3):.3f} ms | {med(n,'64',2):,.0f} | {med(n,'64',4):.1f} ms |")
+    print(f"| {names[n]} | {med(n,'1',2):,.0f} | {med(n,'1',3):.3f} ms | {med(n,'64',2):,.0f} | {med(n,'64',4):.1f} ms"
+          f" | {med(n,'1',6):.0f} / {med(n,'64',6):.0f} µs |")
 hop64, svc64 = med("hop", "64", 2), med("service", "64", 2)
 d50, h50, s50 = med("direct", "1", 3), med("hop", "1", 3), med("service", "1", 3)
 print()
 print(f"service / nginx hop throughput: c=1 {med('service','1',2)/med('hop','1',2):.2f}x, c=64 {svc64/hop64:.2f}x")
 print(f"p50 added to direct at c=1: nginx hop {h50-d50:.3f} ms, this service {s50-d50:.3f} ms")
+print(f"CPU per request at c=64 (the serving process only; the hop's excludes the stub's): "
+      f"nginx hop {med('hop','64',6):.0f} µs, this service {med('service','64',6):.0f} µs")
 print(f"service peak RSS (VmHWM): {hwm_kb/1024:.1f} MB")
 print(f"non-2xx answers: {errors}")
 PY
