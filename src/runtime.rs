@@ -50,6 +50,10 @@ pub fn serve_local(
         .block_on(TcpListener::bind(listen))
         .map_err(|e| format!("cannot listen on {listen} (DEPLOY__LISTEN): {e}"))?;
     let addr = listener.local_addr()?;
+    let shutdown = {
+        let _runtime = acceptor.enter();
+        shutdown_signal()?
+    };
     let pool = (0..workers.max(1))
         .map(|index| Worker::start(index, build_router(state.for_worker()), limits))
         .collect::<std::io::Result<Vec<_>>>()?;
@@ -57,7 +61,7 @@ pub fn serve_local(
     tracing::info!(%addr, workers = pool.len(), "listening");
     acceptor.block_on(accept_until(
         listener,
-        shutdown_signal(),
+        shutdown,
         limits.max_connections,
         |stream, slot| hand_to_least_busy(&pool, stream, slot),
     ));
@@ -391,26 +395,30 @@ fn without_stage(path: &str, stage: &str) -> Option<String> {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGTERM or Ctrl-C. The handlers are installed by this call, not when the future is
+/// first polled: a signal that comes as soon as the address is printed must stop the server
+/// gracefully, not kill it. Call inside a runtime.
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let stopped = {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        async move {
+            tokio::select! {
+                _ = interrupt.recv() => {},
+                _ = terminate.recv() => {},
             }
-            Err(_) => std::future::pending::<()>().await,
         }
     };
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutdown signal received; finishing in-flight requests");
+    let stopped = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    Ok(async move {
+        stopped.await;
+        tracing::info!("shutdown signal received; finishing in-flight requests");
+    })
 }
 
 #[cfg(test)]

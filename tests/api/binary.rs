@@ -82,6 +82,19 @@ fn the_binary_serves_on_the_address_it_prints_and_stops_cleanly_on_sigterm() {
     assert!(stderr.contains("shutdown signal received"), "{stderr}");
 }
 
+#[test]
+fn a_sigterm_as_soon_as_the_address_is_printed_still_stops_the_binary_cleanly() {
+    for _ in 0..20 {
+        let mut child = service(&[("DEPLOY__LISTEN", "127.0.0.1:0")])
+            .spawn()
+            .unwrap();
+        listening_address(&mut child);
+        terminate(&child);
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "{output:?}");
+    }
+}
+
 /// The names of the process's threads.
 fn thread_names(child: &Child) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", child.id()))

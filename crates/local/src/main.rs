@@ -73,9 +73,16 @@ async fn main() -> ExitCode {
     stack
         .emulator
         .set_latency(Duration::from_millis(args.emulator_latency_ms));
+    let stopped = match stop_signal() {
+        Ok(stopped) => stopped,
+        Err(e) => {
+            eprintln!("mgraph-deploy-local: cannot handle Ctrl-C and SIGTERM: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     // Not println!: a closed stdout (a pipe whose reader left) must not stop the stack.
     let _ = writeln!(std::io::stdout(), "{}", banner(&stack));
-    let signal = stop_signal().await;
+    let signal = stopped.await;
     eprintln!(
         "mgraph-deploy-local: {signal}: stopping; requests in flight (a running /execute included) finish first (Ctrl-C again to quit at once)"
     );
@@ -102,20 +109,27 @@ fn api_key_from_env() -> Result<Option<ApiKey>, String> {
 }
 
 /// Waits for Ctrl-C (SIGINT) or SIGTERM, and names it.
-async fn stop_signal() -> &'static str {
+/// Resolves on Ctrl-C or SIGTERM, naming it. The handlers are installed by this call, before the
+/// banner tells anyone the stack is up: a signal right after it must stop the stack gracefully.
+fn stop_signal() -> std::io::Result<impl Future<Output = &'static str>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler can be installed");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => "interrupted",
-            _ = term.recv() => "SIGTERM",
-        }
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut term = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => "interrupted",
+                _ = term.recv() => "SIGTERM",
+            }
+        })
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
-        "interrupted"
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            "interrupted"
+        })
     }
 }
 
