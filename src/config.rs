@@ -27,11 +27,11 @@ pub const VAR_LAMBDA_TIMEOUT: &str = "DEPLOY__LAMBDA_TIMEOUT_SECONDS";
 pub const VAR_HEADER_READ_TIMEOUT: &str = "DEPLOY__HEADER_READ_TIMEOUT_SECONDS";
 pub const VAR_MAX_CONNECTIONS: &str = "DEPLOY__MAX_CONNECTIONS";
 pub const VAR_WORKERS: &str = "DEPLOY__WORKERS";
+pub const VAR_RUST_LOG: &str = "RUST_LOG";
+pub const VAR_LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
 
 /// The most worker threads `DEPLOY__WORKERS` may ask for.
 pub const MAX_WORKERS: usize = 64;
-pub const VAR_RUST_LOG: &str = "RUST_LOG";
-pub const VAR_LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
 
 /// What `mgraph-deploy --help` prints: the binary takes no arguments, only these variables.
 pub const HELP: &str = "\

@@ -50,9 +50,13 @@ pub fn serve_local(
         .block_on(TcpListener::bind(listen))
         .map_err(|e| format!("cannot listen on {listen} (DEPLOY__LISTEN): {e}"))?;
     let addr = listener.local_addr()?;
-    let shutdown = {
+    let stopped = {
         let _runtime = acceptor.enter();
-        shutdown_signal()?
+        stop_signal()?
+    };
+    let shutdown = async {
+        stopped.await;
+        tracing::info!("shutdown signal received; finishing in-flight requests");
     };
     let pool = (0..workers.max(1))
         .map(|index| Worker::start(index, build_router(state.for_worker()), limits))
@@ -395,30 +399,29 @@ fn without_stage(path: &str, stage: &str) -> Option<String> {
     }
 }
 
-/// Resolves on SIGTERM or Ctrl-C. The handlers are installed by this call, not when the future is
-/// first polled: a signal that comes as soon as the address is printed must stop the server
-/// gracefully, not kill it. Call inside a runtime.
-fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
+/// Resolves on Ctrl-C (`"interrupted"`) or SIGTERM (`"SIGTERM"`), naming it. The handlers are
+/// installed by this call, not when the future is first polled: a signal that comes as soon as a
+/// binary has said it is up must stop it gracefully, not kill it. Call inside a runtime.
+pub fn stop_signal() -> std::io::Result<impl Future<Output = &'static str> + Send + 'static> {
     #[cfg(unix)]
-    let stopped = {
+    {
         use tokio::signal::unix::{SignalKind, signal};
         let mut interrupt = signal(SignalKind::interrupt())?;
         let mut terminate = signal(SignalKind::terminate())?;
-        async move {
+        Ok(async move {
             tokio::select! {
-                _ = interrupt.recv() => {},
-                _ = terminate.recv() => {},
+                _ = interrupt.recv() => "interrupted",
+                _ = terminate.recv() => "SIGTERM",
             }
-        }
-    };
+        })
+    }
     #[cfg(not(unix))]
-    let stopped = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    Ok(async move {
-        stopped.await;
-        tracing::info!("shutdown signal received; finishing in-flight requests");
-    })
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            "interrupted"
+        })
+    }
 }
 
 #[cfg(test)]

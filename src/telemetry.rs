@@ -108,9 +108,6 @@ impl Write for &LineWriter {
     }
 }
 
-/// Installs the process-wide subscriber on stderr (coloured only on a terminal), and a panic
-/// hook that logs where a panic happened but not its message, which could carry input. Call
-/// once, first thing in `main`.
 /// Whether `filter` is a valid `RUST_LOG` filter, or why not.
 pub fn check_filter(filter: &str) -> Result<(), String> {
     EnvFilter::try_new(filter)
@@ -118,6 +115,9 @@ pub fn check_filter(filter: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// Installs the process-wide subscriber on stderr (coloured only on a terminal), and a panic
+/// hook that logs where a panic happened but not its message, which could carry input. Call
+/// once, first thing in `main`.
 pub fn init(format: LogFormat, filter: &str) {
     let ansi = std::io::stderr().is_terminal();
     let subscriber = match LineWriter::stderr() {

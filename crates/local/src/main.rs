@@ -73,7 +73,7 @@ async fn main() -> ExitCode {
     stack
         .emulator
         .set_latency(Duration::from_millis(args.emulator_latency_ms));
-    let stopped = match stop_signal() {
+    let stopped = match mgraph_deploy::runtime::stop_signal() {
         Ok(stopped) => stopped,
         Err(e) => {
             eprintln!("mgraph-deploy-local: cannot handle Ctrl-C and SIGTERM: {e}");
@@ -105,31 +105,6 @@ fn api_key_from_env() -> Result<Option<ApiKey>, String> {
         _ => Err(format!(
             "set both {VAR_API_KEY_NAME} and {VAR_API_KEY_VALUE}, or neither (a fresh key is made)"
         )),
-    }
-}
-
-/// Waits for Ctrl-C (SIGINT) or SIGTERM, and names it.
-/// Resolves on Ctrl-C or SIGTERM, naming it. The handlers are installed by this call, before the
-/// banner tells anyone the stack is up: a signal right after it must stop the stack gracefully.
-fn stop_signal() -> std::io::Result<impl Future<Output = &'static str>> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut interrupt = signal(SignalKind::interrupt())?;
-        let mut term = signal(SignalKind::terminate())?;
-        Ok(async move {
-            tokio::select! {
-                _ = interrupt.recv() => "interrupted",
-                _ = term.recv() => "SIGTERM",
-            }
-        })
-    }
-    #[cfg(not(unix))]
-    {
-        Ok(async {
-            let _ = tokio::signal::ctrl_c().await;
-            "interrupted"
-        })
     }
 }
 
