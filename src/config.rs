@@ -319,8 +319,25 @@ fn parse_base_url(raw: &str) -> Result<String, ConfigError> {
             "must be a base URL such as https://github.dev.mgraph.ai (no query or fragment)",
         ));
     }
-    reqwest::Url::parse(url)
+    let uri: http::Uri = url
+        .parse()
         .map_err(|e| error(VAR_GITHUB_SERVICE_URL, format!("is not a valid URL: {e}")))?;
+    let authority = uri.authority().map_or("", |a| a.as_str());
+    if authority.contains('@') {
+        return Err(error(
+            VAR_GITHUB_SERVICE_URL,
+            format!(
+                "must not carry credentials (user@host): the GitHub Service's API key is {VAR_UPSTREAM_KEY_NAME} and __KEY_VALUE"
+            ),
+        ));
+    }
+    // A port is what follows the last `:` outside an IPv6 literal's brackets.
+    let port_given = authority
+        .rsplit_once(':')
+        .is_some_and(|(_, after)| !after.contains(']'));
+    if port_given && uri.port_u16().is_none_or(|port| port == 0) {
+        return Err(error(VAR_GITHUB_SERVICE_URL, "has an invalid port"));
+    }
     Ok(url.to_owned())
 }
 
@@ -452,6 +469,13 @@ mod tests {
     fn each_bad_value_names_its_variable() {
         let cases: &[(&str, &str)] = &[
             (VAR_GITHUB_SERVICE_URL, "ftp://x"),
+            (
+                VAR_GITHUB_SERVICE_URL,
+                "https://user:pass@github.dev.mgraph.ai",
+            ),
+            (VAR_GITHUB_SERVICE_URL, "http://127.0.0.1:99999"),
+            (VAR_GITHUB_SERVICE_URL, "http://127.0.0.1:0"),
+            (VAR_GITHUB_SERVICE_URL, "https://gïthub.example"),
             (VAR_LISTEN, "localhost"),
             (VAR_UPSTREAM_TIMEOUT, "0"),
             (VAR_MAX_BODY_BYTES, "lots"),

@@ -1,21 +1,23 @@
-//! Client of the upstream GitHub Service: one pooled `reqwest` client, the API-key header sent
-//! verbatim, the right method per route, and lenient parsing of the upstream envelope.
+//! Client of the upstream GitHub Service: kept-alive connections ([`transport`]), the API-key
+//! header sent verbatim, the right method per route, and lenient parsing of the upstream envelope.
 //!
 //! This module reports what the upstream said; deciding what it *means* is `operations`' job.
 
 mod scrub;
+mod transport;
 mod wire;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::Method;
+use http::{Method, Uri};
 use tokio::sync::RwLock;
 
-use crate::config::{ApiKey, Config};
+use crate::config::Config;
 use crate::domain::{Scope, SealedBlob};
 
 pub use scrub::scrub;
+use transport::{CallFailure, Endpoint, Transport};
 pub use wire::{RequestData, ResponseContext, UpstreamErrorType, UpstreamRateLimit};
 
 /// The upstream's verb for a secrets route.
@@ -27,18 +29,17 @@ pub enum Action {
     Delete,
 }
 
-/// One upstream route: its path (for logs) and its URL, parsed once at start-up.
+/// One upstream route: its path (for logs) and its request target, made once at start-up.
 #[derive(Debug)]
 struct Route {
     path: String,
-    url: reqwest::Url,
+    target: Uri,
 }
 
 impl Route {
-    fn new(base: &str, path: String) -> Self {
-        let url = reqwest::Url::parse(&format!("{base}{path}"))
-            .expect("the configuration checked the GitHub Service URL");
-        Self { path, url }
+    fn new(endpoint: &Endpoint, path: String) -> Self {
+        let target = endpoint.target(&path);
+        Self { path, target }
     }
 }
 
@@ -51,18 +52,18 @@ struct Routes {
 }
 
 impl Routes {
-    fn new(base: &str) -> Self {
+    fn new(endpoint: &Endpoint) -> Self {
         let actions = [Action::List, Action::Get, Action::Create, Action::Delete];
         let scope = |scope: Scope| {
             actions.map(|action| {
                 Route::new(
-                    base,
+                    endpoint,
                     format!("{}/{}", scope_prefix(scope), action.segment()),
                 )
             })
         };
         Self {
-            public_key: Route::new(base, "/encryption/public-key".to_owned()),
+            public_key: Route::new(endpoint, "/encryption/public-key".to_owned()),
             secrets: [
                 scope(Scope::Repo),
                 scope(Scope::Environment),
@@ -212,41 +213,36 @@ struct CachedKey {
     fetched: Instant,
 }
 
-/// The GitHub Service client. Cheap to clone; clones share the connection pool and the key cache.
+/// The GitHub Service client. Cheap to clone; clones share the connections and the key cache.
 #[derive(Clone, Debug)]
 pub struct GitHubService {
-    http: reqwest::Client,
-    /// Never reuses a connection: for the one retry of a request that the upstream dropped
-    /// before answering (see [`GitHubService::send`]).
-    fresh: reqwest::Client,
+    transport: Arc<Transport>,
     routes: Arc<Routes>,
-    api_key: Option<ApiKey>,
-    timeout: Duration,
     key_ttl: Duration,
     key_cache: Arc<RwLock<Option<CachedKey>>>,
 }
 
 impl GitHubService {
     pub fn new(config: &Config) -> Self {
-        let (http, fresh) = clients(config.upstream_timeout);
+        let api_key = config
+            .upstream_api_key
+            .as_ref()
+            .map(|key| (key.name.clone(), key.value.clone()));
+        let endpoint = Endpoint::new(&config.github_service_url, api_key)
+            .expect("the configuration checked the GitHub Service URL");
         Self {
-            http,
-            fresh,
-            routes: Arc::new(Routes::new(&config.github_service_url)),
-            api_key: config.upstream_api_key.clone(),
-            timeout: config.upstream_timeout,
+            routes: Arc::new(Routes::new(&endpoint)),
+            transport: Arc::new(Transport::new(endpoint, config.upstream_timeout)),
             key_ttl: config.public_key_ttl,
             key_cache: Arc::new(RwLock::new(None)),
         }
     }
 
-    /// The same client with a connection pool of its own; the key cache stays shared. For a
-    /// runtime of its own: a pooled connection is driven by a task of the runtime that opened it.
+    /// The same client with connections of its own; the key cache stays shared. For a runtime
+    /// of its own: a connection is driven by a task of the runtime that opened it.
     pub fn with_own_connections(&self) -> Self {
-        let (http, fresh) = clients(self.timeout);
         Self {
-            http,
-            fresh,
+            transport: Arc::new(self.transport.fresh()),
             ..self.clone()
         }
     }
@@ -335,29 +331,12 @@ impl GitHubService {
         crate::request_context::record_upstream_call();
         let started = Instant::now();
         let path = route.path.as_str();
-        let request = |client: &reqwest::Client| {
-            let mut request = client.request(method.clone(), route.url.clone());
-            if let Some(key) = &self.api_key {
-                request = request.header(key.name.clone(), key.value.clone());
-            }
-            if let Some(body) = &body {
-                request = request
-                    .header(http::header::CONTENT_TYPE, "application/json")
-                    .body(body.clone());
-            }
-            request
-        };
-        let response = match request(&self.http).send().await {
-            Err(err) if closed_before_answer(&err) => {
+        let result = self
+            .transport
+            .call(&method, &route.target, body, MAX_ANSWER_BYTES, || {
                 tracing::debug!(%method, path, "the upstream dropped the request before answering; sending it once more on a new connection");
-                request(&self.fresh).send().await
-            }
-            other => other,
-        };
-        let result = match response {
-            Ok(response) => read_bounded(response).await,
-            Err(err) => Err(Failed::Http(err)),
-        };
+            })
+            .await;
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         match result {
             Ok((status, bytes)) => {
@@ -370,93 +349,22 @@ impl GitHubService {
                 }
                 Ok((status, bytes))
             }
-            Err(failed) => {
-                let error = match failed {
-                    Failed::TooLarge => UpstreamError::TooLarge {
+            Err(failure) => {
+                let error = match failure {
+                    CallFailure::TooLarge => UpstreamError::TooLarge {
                         limit: MAX_ANSWER_BYTES,
                     },
-                    Failed::Http(err) if err.is_connect() => UpstreamError::Unavailable,
-                    Failed::Http(err) if err.is_timeout() => {
-                        UpstreamError::Timeout(self.timeout.as_secs())
+                    CallFailure::Connect => UpstreamError::Unavailable,
+                    CallFailure::Timeout => {
+                        UpstreamError::Timeout(self.transport.timeout().as_secs())
                     }
-                    Failed::Http(_) => UpstreamError::Transport,
+                    CallFailure::Transport => UpstreamError::Transport,
                 };
                 tracing::warn!(%method, path, elapsed_ms, error = %error, "upstream call failed");
                 Err(error)
             }
         }
     }
-}
-
-/// The pooled client, and the one that never reuses a connection.
-fn clients(timeout: Duration) -> (reqwest::Client, reqwest::Client) {
-    let builder = || {
-        reqwest::Client::builder()
-            .connect_timeout(timeout.min(Duration::from_secs(3)))
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("mgraph-deploy/", env!("CARGO_PKG_VERSION")))
-    };
-    let http = builder()
-        .pool_idle_timeout(Duration::from_secs(50))
-        .build()
-        .expect("the HTTP client configuration is valid");
-    let fresh = builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .expect("the HTTP client configuration is valid");
-    (http, fresh)
-}
-
-enum Failed {
-    Http(reqwest::Error),
-    TooLarge,
-}
-
-/// The status and body of `response`, refusing to hold more than [`MAX_ANSWER_BYTES`].
-async fn read_bounded(mut response: reqwest::Response) -> Result<(u16, bytes::Bytes), Failed> {
-    let status = response.status().as_u16();
-    let declared = response.content_length().unwrap_or(0);
-    if declared > MAX_ANSWER_BYTES as u64 {
-        return Err(Failed::TooLarge);
-    }
-    let mut body = bytes::BytesMut::with_capacity(declared as usize);
-    while let Some(chunk) = response.chunk().await.map_err(Failed::Http)? {
-        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-            return Err(Failed::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok((status, body.freeze()))
-}
-
-/// The connection closed before any part of an answer arrived: what a kept-alive connection
-/// that the upstream had already closed looks like. (Errors after the answer's head began are
-/// not these, and are never sent again.)
-fn closed_before_answer(err: &reqwest::Error) -> bool {
-    if err.is_connect() || err.is_timeout() {
-        return false;
-    }
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        if let Some(hyper_error) = cause.downcast_ref::<hyper::Error>() {
-            if hyper_error.is_incomplete_message() {
-                return true;
-            }
-        }
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            if matches!(
-                io.kind(),
-                std::io::ErrorKind::ConnectionReset
-                    | std::io::ErrorKind::ConnectionAborted
-                    | std::io::ErrorKind::BrokenPipe
-            ) {
-                return true;
-            }
-        }
-        source = cause.source();
-    }
-    false
 }
 
 /// The upstream's API-key middleware answers 401 with `{"status": "error", "message": ...}` and no envelope.

@@ -239,6 +239,49 @@ async fn a_connection_the_upstream_closed_after_an_error_is_not_reused_for_the_n
     assert_eq!(second.json["data"]["secrets"], json!([]));
 }
 
+#[tokio::test]
+async fn an_https_upstream_is_spoken_to_only_in_tls_and_one_that_answers_in_clear_is_unavailable() {
+    // A plain TCP server where the configuration says https: it records what arrives and
+    // answers in clear, as a misconfigured or intercepting host would.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let record = received.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut buffer = [0u8; 4096];
+            if let Ok(n) = stream.read(&mut buffer).await {
+                record.lock().unwrap().extend_from_slice(&buffer[..n]);
+            }
+            let _ = stream
+                .write_all(&http_response("200 OK", &list_envelope()))
+                .await;
+        }
+    });
+    let h = harness_for(&format!("https://127.0.0.1:{port}")).await;
+
+    let reply = h
+        .operation("create", &create_body(repo_target(), "API_KEY"))
+        .await;
+
+    assert_eq!(reply.status, 503, "{}", reply.text);
+    assert_eq!(reply.error_type(), "upstream_unavailable");
+    let received = received.lock().unwrap().clone();
+    assert_eq!(
+        received.first(),
+        Some(&0x16),
+        "a TLS handshake record first"
+    );
+    let text = String::from_utf8_lossy(&received);
+    for blob in [sealed_pat(), sealed_value()] {
+        assert!(!text.contains(&blob[..16]), "a blob went out in clear");
+    }
+    assert!(
+        !text.contains("github-secrets"),
+        "the request went out in clear"
+    );
+}
+
 /// A list the upstream refuses as rate limited, with a reset time near 2^64.
 fn rate_limited_until_the_end_of_time() -> ResponseTemplate {
     ResponseTemplate::new(429).set_body_json(json!({
