@@ -73,7 +73,7 @@ impl<'a> Event<'a> {
         tracing::info!(
             target: "audit",
             request_id = request_context::request_id(),
-            caller = request_context::caller(),
+            caller = request_context::caller().as_ref().map(http::HeaderName::as_str),
             operation = self.operation,
             step = self.step,
             scope = self.target.map(|t| t.scope().as_str()),

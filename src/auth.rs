@@ -1,8 +1,7 @@
 //! This service's own API key: a header, or a cookie of the same name when the header is absent.
 //! Compared in constant time. Only a few exact (method, path) pairs are exempt.
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::{Method, header};
 use subtle::ConstantTimeEq;
@@ -12,7 +11,6 @@ use crate::config::{ApiKey, AuthPolicy};
 use crate::operations::{ErrorType, OperationKind};
 use crate::request_context;
 use crate::routes::ApiError;
-use crate::state::AppState;
 
 /// Routes anyone may call: exact paths, exact methods (`HEAD` only where it is a `GET` too), and
 /// `GET` of the documentation page's own files under `/docs/`.
@@ -23,21 +21,21 @@ fn is_exempt(method: &Method, path: &str) -> bool {
     ) || (method == Method::GET && path.starts_with("/docs/"))
 }
 
-pub async fn require_api_key(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// Whether `request` may be served under `policy`: `Err` is the 401 to answer, its refusal
+/// audited. A caller that presented the key is recorded in the request context, by the key's
+/// name.
+#[allow(clippy::result_large_err)] // the refusal is the answer, built once and returned
+pub fn check(policy: &AuthPolicy, request: &Request) -> Result<(), Response> {
     if is_exempt(request.method(), request.uri().path()) {
-        return next.run(request).await;
+        return Ok(());
     }
-    let path = request.uri().path().to_owned();
+    let path = request.uri().path();
     let unauthorized = |message: &str| {
-        audit::Event::refused(&audited_name(&path), ErrorType::Unauthorized).record();
-        ApiError::at(&path, ErrorType::Unauthorized, message).into_response()
+        audit::Event::refused(&audited_name(path), ErrorType::Unauthorized).record();
+        Err(ApiError::at(path, ErrorType::Unauthorized, message).into_response())
     };
-    match state.auth.as_ref() {
-        AuthPolicy::Open => next.run(request).await,
+    match policy {
+        AuthPolicy::Open => Ok(()),
         AuthPolicy::Locked => {
             tracing::error!(
                 "refused a request: no API key is configured (FAST_API__AUTH__API_KEY__NAME / __VALUE are unset) and this service runs in AWS Lambda, so it fails closed"
@@ -46,14 +44,14 @@ pub async fn require_api_key(
                 "This service has no API key configured; it refuses requests until one is set",
             )
         }
-        AuthPolicy::Required(key) => match presented(&request, key) {
+        AuthPolicy::Required(key) => match presented(request, key) {
             None => unauthorized(&format!(
                 "API key missing: send it in the `{}` header (or a cookie of that name)",
                 key.name
             )),
             Some(given) if bool::from(given.ct_eq(key.value.as_bytes())) => {
-                request_context::set_caller(key.name.as_str());
-                next.run(request).await
+                request_context::set_caller(&key.name);
+                Ok(())
             }
             Some(_) => unauthorized("Invalid API key"),
         },

@@ -1,5 +1,6 @@
 //! What the service knows about the request being served, wherever in the core it is needed:
-//! its id, the API key the caller presented (by name), and the upstream calls made so far.
+//! its method, route and id (every log line shows them), the API key the caller presented (by
+//! name), and the upstream calls made so far.
 //!
 //! The router scopes one context around each request ([`scope`]); the core reads it through the
 //! free functions below, which are harmless no-ops outside a request (unit tests, benchmarks).
@@ -9,10 +10,13 @@ use std::cell::{Cell, RefCell};
 use std::future::Future;
 
 /// The context of one request.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RequestContext {
+    method: http::Method,
+    /// The route that matched (`/operations/github/secrets/create`), or `<unmatched>`.
+    route: std::sync::Arc<str>,
     request_id: String,
-    caller: RefCell<Option<String>>,
+    caller: RefCell<Option<http::HeaderName>>,
     upstream_calls: Cell<u32>,
 }
 
@@ -20,11 +24,19 @@ tokio::task_local! {
     static CONTEXT: RequestContext;
 }
 
-/// Runs `future` as the request `request_id`.
-pub async fn scope<F: Future>(request_id: String, future: F) -> F::Output {
+/// Runs `future` as the request `request_id`, a `method` on `route`.
+pub async fn scope<F: Future>(
+    method: http::Method,
+    route: std::sync::Arc<str>,
+    request_id: String,
+    future: F,
+) -> F::Output {
     let context = RequestContext {
+        method,
+        route,
         request_id,
-        ..RequestContext::default()
+        caller: RefCell::new(None),
+        upstream_calls: Cell::new(0),
     };
     CONTEXT.scope(context, future).await
 }
@@ -36,14 +48,21 @@ pub fn request_id() -> String {
         .unwrap_or_default()
 }
 
+/// Calls `show` with the current request's method, route and id; `None` outside a request.
+pub fn span_fields<R>(show: impl FnOnce(&str, &str, &str) -> R) -> Option<R> {
+    CONTEXT
+        .try_with(|c| show(c.method.as_str(), &c.route, &c.request_id))
+        .ok()
+}
+
 /// Records that the caller presented the API key named `name` (a header or cookie name from
 /// the configuration, never the key's value).
-pub fn set_caller(name: &str) {
-    let _ = CONTEXT.try_with(|c| *c.caller.borrow_mut() = Some(name.to_owned()));
+pub fn set_caller(name: &http::HeaderName) {
+    let _ = CONTEXT.try_with(|c| *c.caller.borrow_mut() = Some(name.clone()));
 }
 
 /// The name of the API key the caller presented; `None` when the service runs without one.
-pub fn caller() -> Option<String> {
+pub fn caller() -> Option<http::HeaderName> {
     CONTEXT
         .try_with(|c| c.caller.borrow().clone())
         .ok()

@@ -26,6 +26,7 @@ use crate::operations::ErrorType;
 use crate::router::build_router;
 use crate::routes::{ApiError, RespondBy};
 use crate::state::AppState;
+use crate::telemetry;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -203,14 +204,17 @@ impl Worker {
     /// Starts `worker-{index}` and returns once it runs. It serves until its sender is dropped,
     /// then drains.
     fn start(index: usize, router: Router, limits: ListenerLimits) -> std::io::Result<Self> {
+        // The lines its requests log are written together each time it waits for I/O.
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
+            .on_thread_park(telemetry::flush_this_thread)
             .build()?;
         let (connections, mut handed) = mpsc::unbounded_channel::<Handed>();
         let (running, started) = std::sync::mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
             .name(format!("worker-{index}"))
             .spawn(move || {
+                let _batching = telemetry::batch_this_thread();
                 runtime.block_on(async move {
                     let _ = running.send(());
                     let served = Connections::new(limits);

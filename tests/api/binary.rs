@@ -150,6 +150,42 @@ fn the_local_binary_serves_its_connections_on_deploy_workers_threads() {
 }
 
 #[test]
+fn a_request_s_log_line_is_written_while_the_binary_idles_not_when_it_stops() {
+    let mut child = service(&[("DEPLOY__LISTEN", "127.0.0.1:0"), ("DEPLOY__WORKERS", "2")])
+        .spawn()
+        .unwrap();
+    let addr = listening_address(&mut child);
+    let stderr = BufReader::new(child.stderr.take().expect("stderr is piped"));
+    let (lines, logged) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let health = http_get(&addr, "/info/health", "x-request-id: idle-line-1\r\n");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+
+    // No other request, no signal: the worker that served it goes idle and writes its line.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let line = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = logged
+            .recv_timeout(left)
+            .expect("the request's line is written while the binary runs");
+        if line.contains("idle-line-1") {
+            break line;
+        }
+    };
+    assert!(line.contains("request completed"), "{line}");
+    assert!(line.contains("route=\"/info/health\""), "{line}");
+
+    terminate(&child);
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
 fn without_an_api_key_the_local_binary_warns_that_it_is_open() {
     let mut child = service(&[("DEPLOY__LISTEN", "127.0.0.1:0")])
         .spawn()

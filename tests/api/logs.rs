@@ -532,6 +532,13 @@ async fn each_workflow_step_logs_inside_its_own_span_so_concurrent_steps_are_tol
         .map(|l| serde_json::from_str(l).expect("every line is JSON"))
         .filter(|l: &Value| l["message"] == "upstream call")
         .collect();
+    assert!(
+        failures.iter().all(|l| l["span"]["request_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty())
+            && l["span"]["route"] == "/execute"),
+        "a step's lines carry its request too: {failures:#?}"
+    );
     let mut steps: Vec<(Value, Value)> = failures
         .iter()
         .map(|l| (l["span"]["step"].clone(), l["span"]["secret_name"].clone()))
