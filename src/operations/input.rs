@@ -1,7 +1,9 @@
 //! Requests of the operation routes: JSON parsing with field-naming errors, then the checks that
 //! span several fields. Everything here runs before any upstream call.
 
-use mgraph_deploy_api::{CreateOp, ListOp, OptionMisfit, OrgAccess, PresenceOp, SecretOp};
+use mgraph_deploy_api::{
+    CreateOp, ListOp, OperationBody, OptionMisfit, OrgAccess, PresenceOp, SecretOp,
+};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -216,20 +218,20 @@ pub(crate) fn is_plain_key(name: &str) -> bool {
 }
 
 /// `list`: every secret's metadata in one scope.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListRequest {
     pub target: Target,
 }
 
 /// `get`, `exists` and `delete`: one secret.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretRequest {
     pub target: Target,
     pub secret_name: SecretName,
 }
 
 /// `create`: write (create or overwrite) one secret.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateRequest {
     pub target: Target,
     pub secret_name: SecretName,
@@ -241,7 +243,7 @@ pub struct CreateRequest {
 }
 
 /// `presence`: which of these names a workflow run in this repository (and environment) would see.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PresenceRequest {
     pub target: Target,
     pub required: Vec<PresenceName>,
@@ -252,7 +254,7 @@ pub const MAX_PRESENCE_NAMES: usize = 100;
 
 /// One operation, validated: what an operation route's body or a workflow step asks (the PAT
 /// travels beside it). A new operation is a variant here and in [`OperationKind`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
     List(ListRequest),
     Get(SecretRequest),
@@ -300,53 +302,64 @@ impl Request {
     /// Reads an operation's fields (no PAT) by the API crate's types, the one grammar of the
     /// operation routes and of workflow steps; then the checks that span several fields.
     pub fn parse(kind: OperationKind, fields: Value) -> Result<Self, InvalidInput> {
-        Ok(match kind {
-            OperationKind::List => {
-                let op: ListOp = parse_value(fields)?;
-                Request::List(ListRequest { target: op.target })
-            }
+        match kind {
+            OperationKind::List => Ok(Self::list(parse_value(fields)?)),
             OperationKind::Get | OperationKind::Exists | OperationKind::Delete => {
-                let op: SecretOp = parse_value(fields)?;
-                let request = SecretRequest {
-                    target: op.target,
-                    secret_name: op.secret_name,
-                };
-                match kind {
-                    OperationKind::Get => Request::Get(request),
-                    OperationKind::Exists => Request::Exists(request),
-                    _ => Request::Delete(request),
-                }
+                Ok(Self::secret(kind, parse_value(fields)?))
             }
-            OperationKind::Create => {
-                let op: CreateOp = parse_value(fields)?;
-                let (org_access, env_fallback) =
-                    write_options(&op.target, op.visibility, op.repo_ids, op.env_fallback, "")?;
-                Request::Create(CreateRequest {
-                    target: op.target,
-                    secret_name: op.secret_name,
-                    value: op.encrypted_value,
-                    org_access,
-                    env_fallback,
-                })
-            }
-            OperationKind::Presence => {
-                let op: PresenceOp = parse_value(fields)?;
-                check_presence(&op.target, &op.required, "")?;
-                Request::Presence(PresenceRequest {
-                    target: op.target,
-                    required: op.required,
-                })
-            }
-        })
+            OperationKind::Create => Self::create(parse_value(fields)?),
+            OperationKind::Presence => Self::presence(parse_value(fields)?),
+        }
+    }
+
+    fn list(op: ListOp) -> Self {
+        Request::List(ListRequest { target: op.target })
+    }
+
+    /// `kind` is get, exists or delete.
+    fn secret(kind: OperationKind, op: SecretOp) -> Self {
+        let request = SecretRequest {
+            target: op.target,
+            secret_name: op.secret_name,
+        };
+        match kind {
+            OperationKind::Get => Request::Get(request),
+            OperationKind::Exists => Request::Exists(request),
+            _ => Request::Delete(request),
+        }
+    }
+
+    fn create(op: CreateOp) -> Result<Self, InvalidInput> {
+        let (org_access, env_fallback) =
+            write_options(&op.target, op.visibility, op.repo_ids, op.env_fallback, "")?;
+        Ok(Request::Create(CreateRequest {
+            target: op.target,
+            secret_name: op.secret_name,
+            value: op.encrypted_value,
+            org_access,
+            env_fallback,
+        }))
+    }
+
+    fn presence(op: PresenceOp) -> Result<Self, InvalidInput> {
+        check_presence(&op.target, &op.required, "")?;
+        Ok(Request::Presence(PresenceRequest {
+            target: op.target,
+            required: op.required,
+        }))
     }
 }
 
-/// An operation route's body: `encrypted_pat` and the operation's fields. The fields are read
-/// first, so a body wrong in several places is told about the operation before the PAT.
+/// An operation route's body: `encrypted_pat` and the operation's fields. A body its types
+/// accept is read in one pass; any other is read again member by member, so that the error
+/// names the field and the rule, and the operation's fields before the PAT.
 pub fn parse_operation(
     kind: OperationKind,
     body: &[u8],
 ) -> Result<(SealedPat, Request), InvalidInput> {
+    if let Some(read) = read_in_one_pass(kind, body) {
+        return read;
+    }
     let mut fields: serde_json::Map<String, Value> = parse_json(body)?;
     let pat = fields.remove("encrypted_pat");
     let request = Request::parse(kind, Value::Object(fields))?;
@@ -363,6 +376,32 @@ pub fn parse_operation(
         }
     };
     Ok((pat, request))
+}
+
+/// The body read straight into its types; `None` when they refuse it. (Their derived readers
+/// refuse a member given twice, so no object of an accepted body repeats a key.)
+fn read_in_one_pass(
+    kind: OperationKind,
+    body: &[u8],
+) -> Option<Result<(SealedPat, Request), InvalidInput>> {
+    fn read<Op: DeserializeOwned>(body: &[u8]) -> Option<(SealedPat, Op)> {
+        let read: OperationBody<Op> = serde_json::from_slice(body).ok()?;
+        Some((read.encrypted_pat, read.op))
+    }
+    Some(match kind {
+        OperationKind::List => read(body).map(|(pat, op)| Ok((pat, Request::list(op))))?,
+        OperationKind::Get | OperationKind::Exists | OperationKind::Delete => {
+            read(body).map(|(pat, op)| Ok((pat, Request::secret(kind, op))))?
+        }
+        OperationKind::Create => {
+            let (pat, op) = read(body)?;
+            Request::create(op).map(|request| (pat, request))
+        }
+        OperationKind::Presence => {
+            let (pat, op) = read(body)?;
+            Request::presence(op).map(|request| (pat, request))
+        }
+    })
 }
 
 /// Checks the write options against the target's scope. `prefix` is prepended to field names
@@ -553,6 +592,141 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!err.contains(&b[..16]), "{err}");
+    }
+
+    /// The slow reader alone, for comparison.
+    fn member_by_member(
+        kind: OperationKind,
+        body: &str,
+    ) -> Result<(SealedPat, Request), InvalidInput> {
+        let mut fields: serde_json::Map<String, Value> = parse_json(body.as_bytes())?;
+        let pat = fields.remove("encrypted_pat");
+        let request = Request::parse(kind, Value::Object(fields))?;
+        let pat = pat.ok_or_else(|| InvalidInput::new("encrypted_pat", "is required"))?;
+        let pat: SealedPat = serde_json::from_value(pat)
+            .map_err(|_| InvalidInput::new("encrypted_pat", "is invalid"))?;
+        Ok((pat, request))
+    }
+
+    #[test]
+    fn a_body_read_in_one_pass_reads_as_it_does_member_by_member_and_any_other_falls_back() {
+        let b = blob();
+        let repo = r#"{"owner":"o","repo":"r"}"#;
+        let cases: Vec<(OperationKind, String)> = vec![
+            (
+                OperationKind::List,
+                format!(r#"{{"encrypted_pat":"{b}","target":{repo}}}"#),
+            ),
+            (
+                OperationKind::List,
+                format!(r#" {{ "target" : {repo} , "encrypted_pat" : "{b}" }} "#),
+            ),
+            (
+                OperationKind::Get,
+                format!(
+                    r#"{{"encrypted_pat":"{b}","target":{{"owner":"o","repo":"r","environment":"e"}},"secret_name":"S"}}"#
+                ),
+            ),
+            (
+                OperationKind::Delete,
+                format!(
+                    r#"{{"encrypted_pat":"{b}","target":{{"org":"o"}},"secret_n\u0061me":"S"}}"#
+                ),
+            ),
+            (
+                OperationKind::Create,
+                format!(
+                    r#"{{"encrypted_pat":"{b}","target":{{"org":"o"}},"secret_name":"S","encrypted_value":"{b}","repo_ids":[1]}}"#
+                ),
+            ),
+            (
+                OperationKind::Create,
+                format!(
+                    r#"{{"encrypted_pat":"{b}","target":{{"owner":"o","repo":"r","environment":"e"}},"secret_name":"S","encrypted_value":"{b}","env_fallback":"repo"}}"#
+                ),
+            ),
+            (
+                OperationKind::Presence,
+                format!(
+                    r#"{{"encrypted_pat":"{b}","target":{repo},"required":["A","GITHUB_TOKEN"]}}"#
+                ),
+            ),
+            // What the one pass must refuse, for the member-by-member reader to name.
+            (
+                OperationKind::List,
+                format!(r#"{{"encrypted_pat":"{b}","encrypted_pat":"{b}","target":{repo}}}"#),
+            ),
+            (
+                OperationKind::List,
+                format!(
+                    r#"{{"encrypted_pat":"{b}","target":{{"owner":"o","owner":"p","repo":"r"}}}}"#
+                ),
+            ),
+            (
+                OperationKind::Get,
+                format!(
+                    r#"{{"encrypted_pat":"{b}","target":{repo},"secret_name":"S","secret_name":"T"}}"#
+                ),
+            ),
+            (
+                OperationKind::List,
+                format!(r#"{{"encrypted_pat":"{b}","target":{repo},"extra":1}}"#),
+            ),
+            (
+                OperationKind::List,
+                format!(r#"{{"encrypted_pat":"{b}","target":{repo}}} {{}}"#),
+            ),
+            (
+                OperationKind::List,
+                format!(r#"{{"encrypted_pat":null,"target":{repo}}}"#),
+            ),
+            (OperationKind::List, format!(r#"{{"target":{repo}}}"#)),
+            (OperationKind::List, format!(r#"["{b}",{repo}]"#)),
+            (
+                OperationKind::Create,
+                format!(
+                    r#"{{"encrypted_pat":"{b}","target":{repo},"secret_name":"S","encrypted_value":"{b}","visibility":null}}"#
+                ),
+            ),
+            (
+                OperationKind::Create,
+                format!(
+                    r#"{{"encrypted_pat":"{b}","target":{repo},"secret_name":"S","encrypted_value":"{b}","repo_ids":[1]}}"#
+                ),
+            ),
+            (
+                OperationKind::Presence,
+                format!(r#"{{"encrypted_pat":"{b}","target":{{"org":"o"}},"required":["A"]}}"#),
+            ),
+        ];
+        for (kind, body) in &cases {
+            let slow = member_by_member(*kind, body);
+            let parsed = parse_operation(*kind, body.as_bytes());
+            match read_in_one_pass(*kind, body.as_bytes()) {
+                Some(fast) => {
+                    assert_eq!(fast, slow, "{body}");
+                    assert_eq!(
+                        fast.as_ref()
+                            .ok()
+                            .map(|(pat, _)| pat.blob().expose().to_owned()),
+                        slow.as_ref()
+                            .ok()
+                            .map(|(pat, _)| pat.blob().expose().to_owned()),
+                        "{body}"
+                    );
+                }
+                None => assert!(slow.is_err(), "refused in one pass only: {body}"),
+            }
+            assert_eq!(parsed.is_ok(), slow.is_ok(), "{body}");
+        }
+        // Every well-formed case above was read in one pass.
+        assert_eq!(
+            cases
+                .iter()
+                .filter(|(k, b)| read_in_one_pass(*k, b.as_bytes()).is_some_and(|r| r.is_ok()))
+                .count(),
+            7
+        );
     }
 
     #[test]

@@ -75,12 +75,96 @@ pub struct PresenceOp {
 }
 
 /// The body of an operation route: the sealed PAT and the operation's fields. Written by
-/// clients; the service reads the two parts apart (`encrypted_pat`, then the operation).
+/// clients. Read in one pass: the members other than `encrypted_pat` are the operation's, read
+/// by its own type (so they are refused as it refuses them: unknown, duplicated, `null`), and
+/// `encrypted_pat` is required once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OperationBody<Op> {
     pub encrypted_pat: SealedPat,
     #[serde(flatten)]
     pub op: Op,
+}
+
+impl<'de, Op: Deserialize<'de>> Deserialize<'de> for OperationBody<Op> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(OperationBodyVisitor(std::marker::PhantomData))
+    }
+}
+
+struct OperationBodyVisitor<Op>(std::marker::PhantomData<Op>);
+
+impl<'de, Op: Deserialize<'de>> serde::de::Visitor<'de> for OperationBodyVisitor<Op> {
+    type Value = OperationBody<Op>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let mut pat = None;
+        let op = Op::deserialize(serde::de::value::MapAccessDeserializer::new(WithoutPat {
+            map,
+            pat: &mut pat,
+        }))?;
+        let encrypted_pat = pat.ok_or_else(|| serde::de::Error::missing_field("encrypted_pat"))?;
+        Ok(OperationBody { encrypted_pat, op })
+    }
+}
+
+/// The members of an operation body but `encrypted_pat`, which it reads aside.
+struct WithoutPat<'p, A> {
+    map: A,
+    pat: &'p mut Option<SealedPat>,
+}
+
+impl<'de, A: serde::de::MapAccess<'de>> serde::de::MapAccess<'de> for WithoutPat<'_, A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: serde::de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        use serde::de::IntoDeserializer as _;
+        while let Some(key) = self.map.next_key::<Key<'de>>()? {
+            if key.0 != "encrypted_pat" {
+                return seed.deserialize(key.0.into_deserializer()).map(Some);
+            }
+            if self.pat.is_some() {
+                return Err(serde::de::Error::duplicate_field("encrypted_pat"));
+            }
+            *self.pat = Some(self.map.next_value()?);
+        }
+        Ok(None)
+    }
+
+    fn next_value_seed<V: serde::de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, A::Error> {
+        self.map.next_value_seed(seed)
+    }
+}
+
+/// A member's name, borrowed from the input unless it had to be unescaped.
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> serde::de::Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(key)))
+            }
+            fn visit_str<E>(self, key: &str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(key.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
 }
 
 pub type ListBody = OperationBody<ListOp>;
