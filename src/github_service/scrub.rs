@@ -8,27 +8,37 @@ const TOKEN_PREFIXES: [&str; 6] = ["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "gith
 /// Replaces every credential-like run (a GitHub token, or 40+ characters of base64/token alphabet)
 /// with `[redacted]`, drops control characters and caps the length.
 pub fn scrub(text: &str) -> String {
-    let mut out = String::with_capacity(text.len().min(MAX_LEN));
-    let mut run = String::new();
-    let flush = |run: &mut String, out: &mut String| {
-        let lower = run.to_ascii_lowercase();
-        let looks_secret = run.len() >= 40 || TOKEN_PREFIXES.iter().any(|p| lower.contains(p));
-        out.push_str(if looks_secret { "[redacted]" } else { run });
-        run.clear();
-    };
-    for c in text.chars() {
-        if c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '_' | '-') {
-            run.push(c);
-        } else {
-            flush(&mut run, &mut out);
-            out.push(if c.is_control() { ' ' } else { c });
+    let mut out = String::with_capacity(text.len().min(MAX_LEN + 4));
+    let in_run = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '_' | '-');
+    let mut run_start = None;
+    for (at, c) in text.char_indices() {
+        if in_run(c) {
+            run_start.get_or_insert(at);
+            continue;
         }
+        if let Some(start) = run_start.take() {
+            push_run(&mut out, &text[start..at]);
+        }
+        out.push(if c.is_control() { ' ' } else { c });
     }
-    flush(&mut run, &mut out);
-    if out.chars().count() > MAX_LEN {
+    if let Some(start) = run_start {
+        push_run(&mut out, &text[start..]);
+    }
+    if out.len() > MAX_LEN && out.chars().count() > MAX_LEN {
         out = out.chars().take(MAX_LEN).collect::<String>() + "…";
     }
     out
+}
+
+/// A run of token characters (ASCII), or `[redacted]` when it looks like a credential.
+fn push_run(out: &mut String, run: &str) {
+    let has_prefix = |prefix: &str| {
+        run.as_bytes()
+            .windows(prefix.len())
+            .any(|w| w.eq_ignore_ascii_case(prefix.as_bytes()))
+    };
+    let looks_secret = run.len() >= 40 || TOKEN_PREFIXES.iter().any(|p| has_prefix(p));
+    out.push_str(if looks_secret { "[redacted]" } else { run });
 }
 
 #[cfg(test)]
@@ -51,6 +61,8 @@ mod tests {
     fn redacts_tokens_and_long_base64_runs() {
         let leaked = "Invalid header value: 'token ghp_surrogate_admin_AAAAAAAAAAAAAAAAAAAA_n'";
         assert!(!scrub(leaked).contains("ghp_"));
+        assert_eq!(scrub("a GHO_short one"), "a [redacted] one");
+        assert_eq!(scrub("x-github_PAT_1y"), "[redacted]");
         let blob = "Z".repeat(44) + "==";
         assert_eq!(
             scrub(&format!("bad blob {blob} here")),

@@ -109,14 +109,61 @@ impl UpstreamErrorType {
 
 impl<'de> Deserialize<'de> for UpstreamErrorType {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        // Lenient like the rest of the envelope: a type of another JSON kind is unrecognised.
-        let value = serde_json::Value::deserialize(deserializer)?;
-        Ok(match value {
-            serde_json::Value::Null => Self::None,
-            serde_json::Value::String(text) => Self::parse(Some(&text)),
-            _ => Self::Unknown("unrecognised".to_owned()),
-        })
+        deserializer.deserialize_any(ErrorTypeVisitor)
     }
+}
+
+/// Lenient like the rest of the envelope: `null` is none, and a type of another JSON kind than
+/// a string is unrecognised.
+struct ErrorTypeVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ErrorTypeVisitor {
+    type Value = UpstreamErrorType;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_str<E>(self, text: &str) -> Result<Self::Value, E> {
+        Ok(UpstreamErrorType::parse(Some(text)))
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(UpstreamErrorType::None)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(unrecognised())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(unrecognised())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(unrecognised())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(unrecognised())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(unrecognised())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(unrecognised())
+    }
+}
+
+fn unrecognised() -> UpstreamErrorType {
+    UpstreamErrorType::Unknown("unrecognised".to_owned())
 }
 
 /// GitHub's rate limit as the GitHub Service reports it; any member may be `null`.
@@ -164,6 +211,9 @@ mod tests {
         for odd in [
             serde_json::json!("AAAA+/==bWFueSBieXRlcw=="),
             serde_json::json!(7),
+            serde_json::json!(true),
+            serde_json::json!([1, "none"]),
+            serde_json::json!({ "type": "none" }),
             serde_json::json!("x".repeat(65)),
         ] {
             assert_eq!(read(odd).as_str(), "unrecognised");

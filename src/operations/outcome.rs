@@ -86,10 +86,10 @@ impl Outcome {
     }
 
     /// The `api.md` §1 envelope; `duration` is the seconds this service spent on the request.
-    pub fn envelope(&self, duration: f64) -> Envelope {
-        let (success, data, error, error_type) = match &self.result {
-            Ok(data) => (true, Some(data.clone()), String::new(), None),
-            Err(f) => (false, None, f.message.clone(), Some(f.error_type)),
+    pub fn into_envelope(self, duration: f64) -> Envelope {
+        let (success, data, error, error_type) = match self.result {
+            Ok(data) => (true, Some(data), String::new(), None),
+            Err(f) => (false, None, f.message, Some(f.error_type)),
         };
         Envelope {
             success,
@@ -97,7 +97,7 @@ impl Outcome {
             data,
             error,
             error_type,
-            messages: self.messages.clone(),
+            messages: self.messages,
             duration,
             rate_limit: self.rate_limit,
         }

@@ -25,7 +25,7 @@ pub async fn handle(
         Err(rejection) => refused(kind, body_failure(&rejection, state.max_body_bytes)),
         Ok(bytes) => run(kind, &state, &bytes).await,
     };
-    respond(&outcome, started.elapsed().as_secs_f64())
+    respond(outcome, started.elapsed().as_secs_f64())
 }
 
 async fn run(kind: OperationKind, state: &AppState, body: &[u8]) -> Outcome {
@@ -83,13 +83,17 @@ fn body_failure(rejection: &BytesRejection, limit: usize) -> Failure {
 }
 
 /// The envelope with its status; `Retry-After` when a rate limit's reset is known.
-pub fn respond(outcome: &Outcome, duration: f64) -> Response {
-    let mut response = (outcome.status(), Json(outcome.envelope(duration))).into_response();
-    if let Some(failure) = outcome.failure() {
+pub fn respond(outcome: Outcome, duration: f64) -> Response {
+    let status = outcome.status();
+    let failed = outcome
+        .failure()
+        .map(|failure| (failure.error_type, failure.retry_after));
+    let mut response = (status, Json(outcome.into_envelope(duration))).into_response();
+    if let Some((error_type, retry_after)) = failed {
         response
             .extensions_mut()
-            .insert(ResponseErrorType(failure.error_type));
-        if let Some(seconds) = failure.retry_after {
+            .insert(ResponseErrorType(error_type));
+        if let Some(seconds) = retry_after {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
