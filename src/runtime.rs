@@ -160,6 +160,8 @@ impl Connections {
 
     /// Serves `stream` on a task of the current runtime; `slot` is held until it closes.
     fn serve(&self, stream: TcpStream, router: Router, slot: impl Send + 'static) {
+        // An answer goes out in one write; nothing is gained by holding it back (Nagle).
+        let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(router);
         let connection = self
             .graceful

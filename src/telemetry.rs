@@ -360,27 +360,24 @@ struct Escaped<W>(W, Style);
 
 impl<W: fmt::Write> fmt::Write for Escaped<W> {
     fn write_str(&mut self, text: &str) -> fmt::Result {
-        let pretty = self.1 != Style::Json;
-        let quoted = self.1 != Style::PrettyBare;
+        let stops = match self.1 {
+            Style::Json => &STOPS_JSON,
+            Style::Pretty => &STOPS_PRETTY,
+            Style::PrettyBare => &STOPS_PRETTY_BARE,
+        };
         let bytes = text.as_bytes();
-        let (mut done, mut at) = (0, 0);
-        while at < bytes.len() {
-            let byte = bytes[at];
-            // The length of the character to escape here, if any: C1 controls are U+0080 to
-            // U+009F, `C2 80` to `C2 9F` in UTF-8.
-            let escape = match byte {
-                b'"' | b'\\' if quoted => 1,
-                0..0x20 => 1,
-                0x7f if pretty => 1,
-                0xc2 if pretty && matches!(bytes.get(at + 1), Some(0x80..=0x9f)) => 2,
-                _ => 0,
-            };
-            if escape == 0 {
-                at += 1;
+        let mut done = 0;
+        while let Some(found) = bytes[done..].iter().position(|&b| stops[usize::from(b)]) {
+            let at = done + found;
+            // A stop at 0xC2 is a C1 control only when followed by 0x80 to 0x9F (U+0080 to
+            // U+009F); any other character starting with it is written as it is.
+            let c = text[at..].chars().next().expect("a character starts here");
+            if bytes[at] == 0xc2 && !c.is_control() {
+                self.0.write_str(&text[done..at + c.len_utf8()])?;
+                done = at + c.len_utf8();
                 continue;
             }
             self.0.write_str(&text[done..at])?;
-            let c = text[at..].chars().next().expect("a character starts here");
             match (c, self.1) {
                 ('"', _) => self.0.write_str("\\\"")?,
                 ('\\', _) => self.0.write_str("\\\\")?,
@@ -390,11 +387,30 @@ impl<W: fmt::Write> fmt::Write for Escaped<W> {
                 (other, Style::Json) => write!(self.0, "\\u{:04x}", other as u32)?,
                 (other, _) => write!(self.0, "\\u{{{:x}}}", other as u32)?,
             }
-            at += escape;
-            done = at;
+            done = at + c.len_utf8();
         }
         self.0.write_str(&text[done..])
     }
+}
+
+/// The bytes where [`Escaped`] stops to look, by style: control characters below U+0020,
+/// and `"` and `\\` inside quotes; for a terminal also DEL and the lead byte of C1 controls.
+const STOPS_JSON: [bool; 256] = stops(true, false);
+const STOPS_PRETTY: [bool; 256] = stops(true, true);
+const STOPS_PRETTY_BARE: [bool; 256] = stops(false, true);
+
+const fn stops(quoted: bool, terminal: bool) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'"' as usize] = quoted;
+    table[b'\\' as usize] = quoted;
+    table[0x7f] = terminal;
+    table[0xc2] = terminal;
+    table
 }
 
 /// The current time as RFC 3339 in UTC with microseconds (`2026-12-05T23:05:30.599778Z`). The
@@ -673,7 +689,7 @@ mod tests {
 
     #[test]
     fn values_cannot_break_a_line_or_reach_the_terminal_unescaped() {
-        let text = "a\"b\\c\nd\u{1b}[31me\u{9b}f\u{7f}g\u{e9}";
+        let text = "a\"b\\c\nd\u{1b}[31me\u{9b}f\u{7f}g\u{e9}\u{a9}";
         let mut json = String::new();
         quoted(&mut json, text, Style::Json).unwrap();
         assert_eq!(serde_json::from_str::<String>(&json).unwrap(), text);
@@ -681,13 +697,13 @@ mod tests {
         quoted(&mut pretty, text, Style::Pretty).unwrap();
         assert_eq!(
             pretty,
-            "\"a\\\"b\\\\c\\nd\\u{1b}[31me\\u{9b}f\\u{7f}g\u{e9}\""
+            "\"a\\\"b\\\\c\\nd\\u{1b}[31me\\u{9b}f\\u{7f}g\u{e9}\u{a9}\""
         );
         let mut bare = String::new();
         Escaped(&mut bare, Style::PrettyBare)
             .write_str(text)
             .unwrap();
-        assert_eq!(bare, "a\"b\\c\\nd\\u{1b}[31me\\u{9b}f\\u{7f}g\u{e9}");
+        assert_eq!(bare, "a\"b\\c\\nd\\u{1b}[31me\\u{9b}f\\u{7f}g\u{e9}\u{a9}");
     }
 
     /// What a subscriber wrote.

@@ -298,7 +298,18 @@ impl GitHubService {
         let (status, bytes) = self.send(action.method(), route, Some(body)).await?;
         // One pass for the envelope the upstream normally sends; only an answer that is not one
         // is read again, to say what it is.
-        let parsed: wire::SecretsResponse = match serde_json::from_slice(&bytes) {
+        // A write's or a delete's `response_data` is never read: it is skipped, not built.
+        let parsed = match action {
+            Action::List | Action::Get => serde_json::from_slice(&bytes),
+            Action::Create | Action::Delete => serde_json::from_slice::<
+                wire::SecretsResponse<serde::de::IgnoredAny>,
+            >(&bytes)
+            .map(|parsed| wire::SecretsResponse {
+                response_context: parsed.response_context,
+                response_data: serde_json::Value::Null,
+            }),
+        };
+        let parsed: wire::SecretsResponse = match parsed {
             Ok(parsed) => parsed,
             Err(_) => return Err(not_an_envelope(status, &bytes)),
         };

@@ -33,12 +33,13 @@ pub struct RequestData<'a> {
 }
 
 /// The envelope every secrets route answers with. Lenient: the upstream sends `null` for members
-/// it could not fill, and an unexpected extra field must not break us.
+/// it could not fill, and an unexpected extra field must not break us. `D` is what is kept of
+/// `response_data`.
 #[derive(Debug, Deserialize)]
-pub struct SecretsResponse {
+pub struct SecretsResponse<D = serde_json::Value> {
     pub response_context: ResponseContext,
     #[serde(default)]
-    pub response_data: serde_json::Value,
+    pub response_data: D,
 }
 
 #[derive(Debug, Deserialize)]
