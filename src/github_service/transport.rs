@@ -8,8 +8,9 @@
 //! more CPU per call on this path: a pool shared across runtimes, a spawned task per HTTP/1
 //! request to return its connection, URL re-parsing (issue 14's profile and benchmark).
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, header};
@@ -17,6 +18,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
+use tokio::time::Instant;
 use tower::ServiceExt;
 
 /// How long an idle connection is kept for reuse.
@@ -101,7 +103,8 @@ pub struct Transport {
     connector: HttpsConnector<HttpConnector>,
     timeout: Duration,
     connect_timeout: Duration,
-    idle: Mutex<Vec<Idle>>,
+    /// Oldest first; the most recently used is taken first.
+    idle: Mutex<VecDeque<Idle>>,
 }
 
 #[derive(Debug)]
@@ -134,7 +137,7 @@ impl Transport {
             connector,
             timeout,
             connect_timeout: timeout.min(CONNECT_TIMEOUT),
-            idle: Mutex::new(Vec::new()),
+            idle: Mutex::new(VecDeque::new()),
         }
     }
 
@@ -145,7 +148,7 @@ impl Transport {
             connector: self.connector.clone(),
             timeout: self.timeout,
             connect_timeout: self.connect_timeout,
-            idle: Mutex::new(Vec::new()),
+            idle: Mutex::new(VecDeque::new()),
         }
     }
 
@@ -205,7 +208,7 @@ impl Transport {
     /// The most recently used idle connection that is still open and ready.
     fn checkout(&self) -> Option<SendRequest<Full<Bytes>>> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        while let Some(Idle { sender, since }) = idle.pop() {
+        while let Some(Idle { sender, since }) = idle.pop_back() {
             if sender.is_ready() && since.elapsed() < IDLE_TIMEOUT {
                 return Some(sender);
             }
@@ -213,14 +216,18 @@ impl Transport {
         None
     }
 
-    /// Keeps a connection whose answer was read whole for the next request.
+    /// Keeps a connection whose answer was read whole for the next request, and closes the
+    /// oldest ones that idled too long or that the upstream closed (dropping a sender closes
+    /// its connection).
     fn checkin(&self, sender: SendRequest<Full<Bytes>>) {
-        if !sender.is_ready() {
-            return;
-        }
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        if idle.len() < MAX_IDLE {
-            idle.push(Idle {
+        while idle.front().is_some_and(|oldest| {
+            oldest.since.elapsed() >= IDLE_TIMEOUT || oldest.sender.is_closed()
+        }) {
+            idle.pop_front();
+        }
+        if sender.is_ready() && idle.len() < MAX_IDLE {
+            idle.push_back(Idle {
                 sender,
                 since: Instant::now(),
             });
@@ -373,7 +380,7 @@ mod tests {
         port
     }
 
-    fn endpoint(port: u16) -> Endpoint {
+    fn tls_endpoint(port: u16) -> Endpoint {
         Endpoint::new(&format!("https://localhost:{port}"), None).unwrap()
     }
 
@@ -382,6 +389,55 @@ mod tests {
         transport
             .call(&Method::GET, &target, None, 1024, || {})
             .await
+    }
+
+    /// A plain HTTP upstream answering every request `200 ok`, counting the connections it
+    /// accepted; its port and the count.
+    async fn counting_server() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buffer = [0u8; 1024];
+                    let mut request = Vec::new();
+                    loop {
+                        match stream.read(&mut buffer).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buffer[..n]),
+                        }
+                        while let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                            request.drain(..end + 4);
+                            let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                            if stream.write_all(answer).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (port, accepted)
+    }
+
+    #[tokio::test]
+    async fn calls_one_after_another_reuse_one_connection_until_it_idled_too_long() {
+        let (port, accepted) = counting_server().await;
+        let endpoint = Endpoint::new(&format!("http://127.0.0.1:{port}"), None).unwrap();
+        let transport = Transport::new(endpoint, Duration::from_secs(5));
+        for _ in 0..5 {
+            assert_eq!(get(&transport).await.unwrap().0, 200);
+        }
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+        tokio::time::pause();
+        tokio::time::advance(IDLE_TIMEOUT).await;
+        tokio::time::resume();
+        assert_eq!(get(&transport).await.unwrap().0, 200);
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
     #[tokio::test]
@@ -402,12 +458,12 @@ mod tests {
             .with_root_certificates(roots)
             .with_no_client_auth(),
         );
-        let trusting = Transport::with_tls(endpoint(port), timeout, tls);
+        let trusting = Transport::with_tls(tls_endpoint(port), timeout, tls);
         let (status, body) = get(&trusting).await.unwrap();
         assert_eq!((status, &body[..]), (200, &b"ok"[..]));
 
         // With the service's own roots, a certificate from elsewhere is refused: no connection.
-        let service = Transport::new(endpoint(port), timeout);
+        let service = Transport::new(tls_endpoint(port), timeout);
         assert!(matches!(get(&service).await, Err(CallFailure::Connect)));
     }
 }
