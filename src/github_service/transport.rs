@@ -423,6 +423,18 @@ mod tests {
         (port, accepted)
     }
 
+    #[test]
+    fn the_upstream_api_key_never_shows_in_a_debug_print() {
+        let mut value = HeaderValue::from_static("upstream-key-SECRET-42");
+        value.set_sensitive(true);
+        let name = HeaderName::from_static("x-api-key");
+        let endpoint = Endpoint::new("https://github.dev.mgraph.ai", Some((name, value))).unwrap();
+        let transport = Transport::new(endpoint, Duration::from_secs(1));
+        let printed = format!("{transport:?}");
+        assert!(printed.contains("x-api-key"), "{printed}");
+        assert!(!printed.contains("SECRET"), "{printed}");
+    }
+
     #[tokio::test]
     async fn calls_one_after_another_reuse_one_connection_until_it_idled_too_long() {
         let (port, accepted) = counting_server().await;
