@@ -39,6 +39,33 @@ def loopback_socket() -> socket.socket:
     return sock
 
 
+# The GitHub Service classifies GitHub's errors by looking for these anywhere in the exception
+# text, which here reads "403 Client Error: Forbidden for url: http://127.0.0.1:<port>/repos/...".
+# (docs/github-service-contract.md, known bug 6).
+STATUS_SUBSTRINGS = ("401", "403", "404")
+
+
+def surrogate_socket() -> socket.socket:
+    """A loopback socket for the GitHub API surrogate whose port does not contain 401, 403 or 404.
+
+    On port 37401 every GitHub error the GitHub Service relays becomes 401 invalid_pat, on 40403 a
+    429 becomes 403 forbidden: the interop checks would then fail for a reason that is neither
+    ours nor the one under test, about once in twenty runs. Sockets with such a port stay bound
+    until one without is found, so the OS never hands the same port back.
+    """
+    refused = []
+    try:
+        while True:
+            sock = loopback_socket()
+            port = str(sock.getsockname()[1])
+            if not any(status in port for status in STATUS_SUBSTRINGS):
+                return sock
+            refused.append(sock)
+    finally:
+        for sock in refused:
+            sock.close()
+
+
 class EmptyNoContent:
     """The surrogate answers 204 with a JSON `null` body, which uvicorn refuses to send."""
 
@@ -134,7 +161,7 @@ def main():
         service.setup()
         gs_app = EmptyNoContent(service.app())
 
-    gs_sock, control_sock, surrogate_sock = loopback_socket(), loopback_socket(), loopback_socket()
+    gs_sock, control_sock, surrogate_sock = loopback_socket(), loopback_socket(), surrogate_socket()
     surrogate_base = f"http://127.0.0.1:{surrogate_sock.getsockname()[1]}"
 
     class SurrogateSession(Requests__Session__Github):
