@@ -40,9 +40,9 @@ impl<'a> MakeWriter<'a> for Capture {
     }
 }
 
-/// Everything this crate, tower-http and the HTTP client log, at every level.
-const VERBOSE: &str =
-    "mgraph_deploy=trace,tower_http=trace,reqwest=trace,hyper=trace,hyper_util=trace,warn";
+/// Everything this crate and the HTTP stack under it (hyper, hyper-util, rustls) log, at every
+/// level.
+const VERBOSE: &str = "mgraph_deploy=trace,hyper=trace,hyper_util=trace,rustls=trace,warn";
 
 /// The blobs every request below carries, in the right and in the wrong places.
 fn blobs() -> Vec<String> {
