@@ -394,7 +394,7 @@ impl<W: fmt::Write> fmt::Write for Escaped<W> {
 }
 
 /// The bytes where [`Escaped`] stops to look, by style: control characters below U+0020,
-/// and `"` and `\\` inside quotes; for a terminal also DEL and the lead byte of C1 controls.
+/// and `"` and `\` inside quotes; for a terminal also DEL and the lead byte of C1 controls.
 const STOPS_JSON: [bool; 256] = stops(true, false);
 const STOPS_PRETTY: [bool; 256] = stops(true, true);
 const STOPS_PRETTY_BARE: [bool; 256] = stops(false, true);
