@@ -63,7 +63,7 @@ fn routes(key_name: &str) -> (Router<AppState>, Vec<(Method, String)>) {
     for kind in OperationKind::ALL {
         let handler =
             post(move |State(state): State<AppState>, body| secrets::handle(kind, state, body));
-        routes = add(routes, Method::POST, &kind.path(), handler);
+        routes = add(routes, Method::POST, kind.path(), handler);
     }
     // `/docs` (Swagger UI, vendored: no download at build or run time; its files are under
     // `/docs/`) and `/openapi.json`.

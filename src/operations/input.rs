@@ -11,39 +11,8 @@ use crate::domain::{
     EnvFallback, PresenceName, SealedPat, SealedValue, SecretName, Target, Visibility,
 };
 
-use super::{ErrorType, Failure, OperationKind, strict};
-
-/// A rejected request: which field, and which rule it broke. Never holds the rejected value.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}", self.sentence())]
-pub struct InvalidInput {
-    /// Dotted path of the field (`target.owner`, `operations[2].secret_name`); empty for the whole body.
-    pub field: String,
-    pub message: String,
-}
-
-impl InvalidInput {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-
-    fn sentence(&self) -> String {
-        if self.field.is_empty() {
-            self.message.clone()
-        } else {
-            format!("`{}` {}", self.field, self.message)
-        }
-    }
-}
-
-impl From<InvalidInput> for Failure {
-    fn from(e: InvalidInput) -> Self {
-        Failure::new(ErrorType::InvalidInput, e.to_string())
-    }
-}
+use super::invalid::{InvalidInput, is_plain_key, position};
+use super::{OperationKind, strict};
 
 /// Parses a JSON body whatever its `Content-Type`. Errors name the field and the rule; values
 /// the client sent are never repeated (a misplaced sealed blob must not come back in an error).
@@ -72,14 +41,6 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, InvalidInput> {
 /// errors as [`parse_json`]. Field paths are relative to `value`.
 pub fn parse_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, InvalidInput> {
     serde_path_to_error::deserialize(value).map_err(describe)
-}
-
-pub(crate) fn position(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    let reason = text
-        .rsplit_once(" at line ")
-        .map_or(text.as_str(), |(r, _)| r);
-    format!("{reason} at line {} column {}", e.line(), e.column())
 }
 
 fn describe(err: serde_path_to_error::Error<serde_json::Error>) -> InvalidInput {
@@ -211,10 +172,6 @@ fn join_to(path: &str, name: &str) -> String {
     } else {
         format!("{path}.{name}")
     }
-}
-
-pub(crate) fn is_plain_key(name: &str) -> bool {
-    (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// `list`: every secret's metadata in one scope.

@@ -6,15 +6,17 @@
 //! "does not exist" is only ever given once the PAT is known to work.
 
 mod input;
+mod invalid;
 mod metadata;
 mod outcome;
 mod secrets;
 mod strict;
 
 pub use input::{
-    CreateRequest, InvalidInput, ListRequest, MAX_PRESENCE_NAMES, PresenceRequest, Request,
-    SecretRequest, check_presence, parse_json, parse_operation, parse_value, write_options,
+    CreateRequest, ListRequest, MAX_PRESENCE_NAMES, PresenceRequest, Request, SecretRequest,
+    check_presence, parse_json, parse_operation, parse_value, write_options,
 };
+pub use invalid::InvalidInput;
 pub use metadata::{Page, SecretMeta, UPSTREAM_PAGE};
 pub use mgraph_deploy_api::OrgAccess;
 pub use outcome::{

@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 
-use super::input::{InvalidInput, is_plain_key, position};
+use super::invalid::{InvalidInput, is_plain_key, position};
 
 /// Where a value is in the document, as a chain of borrowed segments (no allocation unless an
 /// error is reported).

@@ -129,32 +129,60 @@ impl OperationKind {
         OperationKind::Presence,
     ];
 
-    /// `github:secrets:<verb>`.
-    pub fn name(self) -> &'static str {
+    /// Its wire name, its route and the route's last segment: the one table they all come from.
+    const fn names(self) -> (&'static str, &'static str, &'static str) {
         match self {
-            OperationKind::List => "github:secrets:list",
-            OperationKind::Get => "github:secrets:get",
-            OperationKind::Exists => "github:secrets:exists",
-            OperationKind::Create => "github:secrets:create",
-            OperationKind::Delete => "github:secrets:delete",
-            OperationKind::Presence => "github:secrets:presence",
+            OperationKind::List => (
+                "github:secrets:list",
+                "/operations/github/secrets/list",
+                "list",
+            ),
+            OperationKind::Get => (
+                "github:secrets:get",
+                "/operations/github/secrets/get",
+                "get",
+            ),
+            OperationKind::Exists => (
+                "github:secrets:exists",
+                "/operations/github/secrets/exists",
+                "exists",
+            ),
+            OperationKind::Create => (
+                "github:secrets:create",
+                "/operations/github/secrets/create",
+                "create",
+            ),
+            OperationKind::Delete => (
+                "github:secrets:delete",
+                "/operations/github/secrets/delete",
+                "delete",
+            ),
+            OperationKind::Presence => (
+                "github:secrets:presence",
+                "/operations/github/secrets/presence",
+                "presence",
+            ),
         }
     }
 
-    /// The last path segment of its route.
-    pub fn verb(self) -> &'static str {
-        &self.name()["github:secrets:".len()..]
+    /// `github:secrets:<verb>`: the `operation` of an envelope, a workflow step's `type`.
+    pub fn name(self) -> &'static str {
+        self.names().0
     }
 
-    /// `/operations/github/secrets/<verb>`.
-    pub fn path(self) -> String {
-        format!("/operations/github/secrets/{}", self.verb())
+    /// The last path segment of its route (the OpenAPI operation id).
+    pub fn verb(self) -> &'static str {
+        self.names().2
+    }
+
+    /// Its route: `/operations/github/secrets/<verb>`.
+    pub fn path(self) -> &'static str {
+        self.names().1
     }
 
     /// The operation whose route is `path`.
     pub fn from_path(path: &str) -> Option<Self> {
-        let verb = path.strip_prefix("/operations/github/secrets/")?;
-        Self::ALL.into_iter().find(|k| k.verb() == verb)
+        Self::ALL.into_iter().find(|k| k.path() == path)
     }
 }
 
@@ -175,7 +203,8 @@ mod tests {
     fn every_operation_s_name_is_its_serde_name_and_routes_back() {
         for k in OperationKind::ALL {
             assert_eq!(serde_json::to_value(k).unwrap(), k.name());
-            assert_eq!(OperationKind::from_path(&k.path()), Some(k));
+            assert_eq!(OperationKind::from_path(k.path()), Some(k));
+            assert!(k.path().ends_with(&format!("/{}", k.verb())), "{k:?}");
         }
     }
 }

@@ -280,7 +280,7 @@ impl DeployClient {
             op,
         };
         let body = serde_json::to_value(body).expect("a request body is plain JSON");
-        let (status, body) = self.post(&kind.path(), &body).await?;
+        let (status, body) = self.post(kind.path(), &body).await?;
         parse(status, body)
     }
 
