@@ -90,7 +90,7 @@ env -i PATH="$PATH" \
     FAST_API__AUTH__API_KEY__VALUE="$DEPLOY_KEY_VALUE" \
     DEPLOY__LISTEN="127.0.0.1:0" \
     DEPLOY__LOG_FORMAT=json \
-    RUST_LOG="mgraph_deploy=trace,info" \
+    RUST_LOG="mgraph_deploy=trace,tower_http=debug,reqwest=debug,info" \
     "$BIN" >"$WORK/deploy.out" 2>"$WORK/deploy.log" &
 PIDS+=($!)
 wait_for_line "$WORK/deploy.out" 30 "${PIDS[-1]}" || { cat "$WORK/deploy.log" >&2; exit 1; }

@@ -26,12 +26,16 @@ pub const VAR_LOG_FORMAT: &str = "DEPLOY__LOG_FORMAT";
 pub const VAR_LAMBDA_TIMEOUT: &str = "DEPLOY__LAMBDA_TIMEOUT_SECONDS";
 pub const VAR_HEADER_READ_TIMEOUT: &str = "DEPLOY__HEADER_READ_TIMEOUT_SECONDS";
 pub const VAR_MAX_CONNECTIONS: &str = "DEPLOY__MAX_CONNECTIONS";
+/// Read by earlier versions, ignored now: setting it is logged at start-up with the reason.
 pub const VAR_WORKERS: &str = "DEPLOY__WORKERS";
 pub const VAR_RUST_LOG: &str = "RUST_LOG";
 pub const VAR_LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
 
-/// The most worker threads `DEPLOY__WORKERS` may ask for.
-pub const MAX_WORKERS: usize = 64;
+/// Variables this service no longer reads, and why.
+const RETIRED: [(&str, &str); 1] = [(
+    VAR_WORKERS,
+    "local mode serves every connection on one multi-threaded runtime, a thread per core",
+)];
 
 /// What `mgraph-deploy --help` prints: the binary takes no arguments, only these variables.
 pub const HELP: &str = "\
@@ -53,7 +57,6 @@ Environment (a bad value stops start-up with exit code 2, naming the variable):
   DEPLOY__MAX_BODY_BYTES                    request body limit [6291456]
   DEPLOY__HEADER_READ_TIMEOUT_SECONDS       local: headers and keep-alive idle time [10]
   DEPLOY__MAX_CONNECTIONS                   local: open connections at most [512]
-  DEPLOY__WORKERS                           local: threads serving connections [one per core] (1-64)
   DEPLOY__LAMBDA_TIMEOUT_SECONDS            Lambda: budget when the deadline is unbelievable [29]
   DEPLOY__WORKFLOW_CONCURRENCY              default /execute parallelism [4] (1-16)
   DEPLOY__WORKFLOW_DEADLINE_SECONDS         default /execute budget [25] (1-840)
@@ -164,9 +167,8 @@ pub struct Config {
     /// Local mode: how long a client has to send a request's headers (and a kept-alive
     /// connection may idle), and how many connections may be open at once.
     pub listener: ListenerLimits,
-    /// Local mode: the threads serving connections, each with its own runtime and upstream
-    /// connection pool.
-    pub workers: usize,
+    /// Variables that are set but no longer read, each with the reason (logged at start-up).
+    pub retired: Vec<(&'static str, &'static str)>,
     pub upstream_timeout: Duration,
     pub max_body_bytes: usize,
     pub workflow_concurrency: usize,
@@ -261,14 +263,10 @@ impl Config {
             )?),
             max_connections: int(&get, VAR_MAX_CONNECTIONS, 512, 1, 65_536)? as usize,
         };
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let workers = int(
-            &get,
-            VAR_WORKERS,
-            cores.min(MAX_WORKERS) as u64,
-            1,
-            MAX_WORKERS as u64,
-        )? as usize;
+        let retired = RETIRED
+            .into_iter()
+            .filter(|(var, _)| get(var).is_some())
+            .collect();
 
         let log_format = match get(VAR_LOG_FORMAT).map(|v| v.trim().to_ascii_lowercase()) {
             None if runtime == RuntimeMode::Lambda => LogFormat::Json,
@@ -278,7 +276,7 @@ impl Config {
             Some(_) => return Err(error(VAR_LOG_FORMAT, "must be `json` or `pretty`")),
         };
         let log_filter = get(VAR_RUST_LOG).unwrap_or_else(|| "info".to_owned());
-        crate::telemetry::check_filter(&log_filter)
+        check_log_filter(&log_filter)
             .map_err(|e| error(VAR_RUST_LOG, format!("is not a log filter: {e}")))?;
 
         Ok(Config {
@@ -288,7 +286,7 @@ impl Config {
             auth,
             listen,
             listener,
-            workers,
+            retired,
             upstream_timeout,
             max_body_bytes,
             workflow_concurrency,
@@ -299,6 +297,13 @@ impl Config {
             log_filter,
         })
     }
+}
+
+/// Whether `filter` is a log filter in `RUST_LOG`'s syntax, or why not.
+pub fn check_log_filter(filter: &str) -> Result<(), String> {
+    tracing_subscriber::EnvFilter::try_new(filter)
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 fn parse_base_url(raw: &str) -> Result<String, ConfigError> {
@@ -422,14 +427,17 @@ mod tests {
         assert_eq!(c.log_format, LogFormat::Pretty);
         assert_eq!(c.log_filter, "info");
         assert!(c.upstream_api_key.is_none());
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        assert_eq!(c.workers, cores.min(MAX_WORKERS));
+        assert!(c.retired.is_empty());
     }
 
     #[test]
-    fn the_number_of_workers_can_be_set() {
-        assert_eq!(config(&[(VAR_WORKERS, "3")]).unwrap().workers, 3);
-        assert_eq!(config(&[(VAR_WORKERS, " 1 ")]).unwrap().workers, 1);
+    fn a_retired_variable_is_not_read_but_named_with_its_reason() {
+        for value in ["3", "0", "two"] {
+            let c = config(&[(VAR_WORKERS, value)]).unwrap();
+            assert_eq!(c.retired.len(), 1, "{value}");
+            assert_eq!(c.retired[0].0, VAR_WORKERS);
+            assert!(c.retired[0].1.contains("one multi-threaded runtime"));
+        }
     }
 
     #[test]
@@ -485,9 +493,6 @@ mod tests {
             (VAR_LAMBDA_TIMEOUT, "901"),
             (VAR_HEADER_READ_TIMEOUT, "0"),
             (VAR_MAX_CONNECTIONS, "0"),
-            (VAR_WORKERS, "0"),
-            (VAR_WORKERS, "65"),
-            (VAR_WORKERS, "two"),
             (VAR_LOG_FORMAT, "xml"),
             (VAR_UPSTREAM_KEY_NAME, "x-api-key"),
             (VAR_API_KEY_VALUE, "v"),

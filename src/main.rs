@@ -1,11 +1,6 @@
 use mgraph_deploy::config::{self, AuthPolicy, Config, RuntimeMode};
 use mgraph_deploy::{AppState, build_router, runtime, telemetry};
 
-/// mimalloc instead of glibc's malloc: per-thread heaps without the arena lock contention and
-/// consolidation glibc showed under load (benches/proxy/run.sh; issue 14).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> std::process::ExitCode {
     // Configuration is the environment's; the only arguments are these two.
     match std::env::args_os().nth(1) {
@@ -38,14 +33,15 @@ fn main() -> std::process::ExitCode {
             "NO API KEY CONFIGURED: any process on this machine may use this service. Set FAST_API__AUTH__API_KEY__NAME and FAST_API__AUTH__API_KEY__VALUE."
         );
     }
+    for (var, reason) in &config.retired {
+        tracing::warn!("{var} is set but no longer read: {reason}");
+    }
     tracing::info!(github_service = %config.github_service_url, version = env!("MGRAPH_DEPLOY_VERSION"), "starting");
 
-    let state = AppState::new(&config);
+    let router = build_router(AppState::new(&config));
     let result = match config.runtime {
-        RuntimeMode::Lambda => runtime::run_lambda(build_router(state), config.lambda_timeout),
-        RuntimeMode::Local => {
-            runtime::serve_local(&state, config.listen, config.listener, config.workers)
-        }
+        RuntimeMode::Lambda => runtime::run_lambda(router, config.lambda_timeout),
+        RuntimeMode::Local => runtime::run_local(router, config.listen, config.listener),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

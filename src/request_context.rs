@@ -1,6 +1,7 @@
 //! What the service knows about the request being served, wherever in the core it is needed:
-//! its method, route and id (every log line shows them), the API key the caller presented (by
-//! name), and the upstream calls made so far.
+//! its id, the API key the caller presented (by name), and the upstream calls made so far. The
+//! audit events carry all three, and the request's log line the last; the request span shows the
+//! id on every line, but a span's fields cannot be read back, so they are kept here as well.
 //!
 //! The router scopes one context around each request ([`scope`]); the core reads it through the
 //! free functions below, which are harmless no-ops outside a request (unit tests, benchmarks).
@@ -12,9 +13,6 @@ use std::future::Future;
 /// The context of one request.
 #[derive(Debug)]
 pub struct RequestContext {
-    method: http::Method,
-    /// The route that matched (`/operations/github/secrets/create`), or `<unmatched>`.
-    route: std::sync::Arc<str>,
     request_id: String,
     caller: RefCell<Option<http::HeaderName>>,
     upstream_calls: Cell<u32>,
@@ -24,16 +22,9 @@ tokio::task_local! {
     static CONTEXT: RequestContext;
 }
 
-/// Runs `future` as the request `request_id`, a `method` on `route`.
-pub async fn scope<F: Future>(
-    method: http::Method,
-    route: std::sync::Arc<str>,
-    request_id: String,
-    future: F,
-) -> F::Output {
+/// Runs `future` as the request `request_id`.
+pub async fn scope<F: Future>(request_id: String, future: F) -> F::Output {
     let context = RequestContext {
-        method,
-        route,
         request_id,
         caller: RefCell::new(None),
         upstream_calls: Cell::new(0),
@@ -46,13 +37,6 @@ pub fn request_id() -> String {
     CONTEXT
         .try_with(|c| c.request_id.clone())
         .unwrap_or_default()
-}
-
-/// Calls `show` with the current request's method, route and id; `None` outside a request.
-pub fn span_fields<R>(show: impl FnOnce(&str, &str, &str) -> R) -> Option<R> {
-    CONTEXT
-        .try_with(|c| show(c.method.as_str(), &c.route, &c.request_id))
-        .ok()
 }
 
 /// Records that the caller presented the API key named `name` (a header or cookie name from

@@ -1,19 +1,23 @@
 //! The route table and every tower layer, in one place.
 
-use std::convert::Infallible;
-use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
+use std::any::Any;
 use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::{get, post};
-use futures_util::FutureExt as _;
-use http::{HeaderName, HeaderValue, Method};
-use tower::{Layer, Service, ServiceBuilder};
+use http::{HeaderName, Method};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::RequestBodyTimeoutLayer;
+use tower_http::trace::TraceLayer;
+use tower_http::validate_request::{ValidateRequest, ValidateRequestHeaderLayer};
+use tracing::Span;
 
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -73,13 +77,28 @@ fn routes(key_name: &str) -> (Router<AppState>, Vec<(Method, String)>) {
     (routes.merge(docs), table)
 }
 
-/// `routes` behind every layer of the service (request id, request context, API key, log line,
-/// panic catching, body limit) and its fallbacks for unknown routes and methods.
+/// `routes` behind every layer of the service and its fallbacks for unknown routes and methods.
+/// From the outside in: a client's unusable request id dropped, the request id set and echoed,
+/// the request context, the request span and its log line, panics caught, the API key checked,
+/// the body's arrival bounded in time and in size.
 pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(request_span)
+        .on_request(())
+        .on_response(log_response)
+        .on_failure(());
+
     let layers = ServiceBuilder::new()
-        .layer(PerRequest {
-            auth: state.auth.clone(),
-        })
+        .map_request(drop_unusable_request_id)
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(middleware::from_fn(request_context))
+        .layer(trace)
+        .layer(CatchPanicLayer::custom(internal_error))
+        .layer(ValidateRequestHeaderLayer::custom(ApiKey(
+            state.auth.clone(),
+        )))
+        .layer(RequestBodyTimeoutLayer::new(state.body_timeout))
         .layer(DefaultBodyLimit::max(state.max_body_bytes));
 
     routes
@@ -89,102 +108,22 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Outermost, around every route: what every request gets. Its id (the client's `x-request-id`
-/// when it is a plain identifier, which can then be logged and echoed without carrying a blob;
-/// else a new one), the request context that log lines and audit events read, the API key
-/// check, a panic turned into a 500, the request's log line, and `x-request-id` on the answer.
-///
-/// One layer rather than one per concern: each layer of its own (`from_fn` in particular,
-/// which boxes the rest of the stack) cost measurable time per request (issue 14).
-#[derive(Clone)]
-struct PerRequest {
-    auth: Arc<AuthPolicy>,
-}
-
-impl<S> Layer<S> for PerRequest {
-    type Service = PerRequestService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        PerRequestService {
-            inner,
-            auth: self.auth.clone(),
-        }
-    }
-}
-
-#[derive(Clone)]
-struct PerRequestService<S> {
-    inner: S,
-    auth: Arc<AuthPolicy>,
-}
-
-impl<S> Service<Request> for PerRequestService<S>
-where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: Request) -> Self::Future {
-        let started = Instant::now();
-        let (id, id_text) = request_id(&mut request);
-        let route: Arc<str> = request
-            .extensions()
-            .get::<MatchedPath>()
-            .map_or_else(|| Arc::from("<unmatched>"), |p| Arc::from(p.as_str()));
-        let method = request.method().clone();
-        // The service that was polled ready is the one to call (tower's contract).
-        let ready = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, ready);
-        let auth = self.auth.clone();
-        Box::pin(request_context::scope(method, route, id_text, async move {
-            let mut response = match auth::check(&auth, &request) {
-                Ok(()) => {
-                    // The route's own code runs when its future is polled; `call` only makes it.
-                    let served = AssertUnwindSafe(inner.call(request)).catch_unwind().await;
-                    served.unwrap_or_else(|_| Ok(internal_error()))?
-                }
-                Err(refused) => refused,
-            };
-            response.headers_mut().insert(REQUEST_ID, id);
-            log_response(&response, started.elapsed());
-            Ok(response)
-        }))
-    }
-}
-
-/// The request's id, set on the request: the client's `x-request-id` when it is a plain
-/// identifier, else a new UUID.
-fn request_id(request: &mut Request) -> (HeaderValue, String) {
-    if let Some(given) = request.headers().get(&REQUEST_ID) {
-        if is_plain_id(given.as_bytes()) {
-            let text = String::from_utf8_lossy(given.as_bytes()).into_owned();
-            return (given.clone(), text);
-        }
-    }
-    let mut buffer = uuid::Uuid::encode_buffer();
-    let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
-    let id = HeaderValue::from_str(text).expect("a UUID is a valid header value");
-    request.headers_mut().insert(REQUEST_ID, id.clone());
-    (id, text.to_owned())
-}
-
-/// 1 to 128 letters, digits, `-`, `_` or `.`.
-fn is_plain_id(id: &[u8]) -> bool {
-    (1..=128).contains(&id.len())
-        && id
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+/// The span every line logged while serving a request is in: method, route and request id.
+fn request_span(request: &Request) -> Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("<unmatched>", MatchedPath::as_str);
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        route,
+        request_id = request_context::request_id()
+    )
 }
 
 /// The request's log line: status, time, upstream calls and the failure class.
-fn log_response(response: &Response, latency: Duration) {
+fn log_response<B>(response: &http::Response<B>, latency: Duration, _span: &Span) {
     let error_type = response
         .extensions()
         .get::<ResponseErrorType>()
@@ -198,9 +137,51 @@ fn log_response(response: &Response, latency: Duration) {
     );
 }
 
+/// A client's `x-request-id` is logged and echoed, so it must not be able to carry a blob: one
+/// that is not 1 to 128 letters, digits, `-`, `_` or `.` is dropped, and the next layer makes one.
+fn drop_unusable_request_id(mut request: Request) -> Request {
+    let acceptable = request.headers().get(&REQUEST_ID).is_none_or(|v| {
+        (1..=128).contains(&v.len())
+            && v.as_bytes()
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    });
+    if !acceptable {
+        request.headers_mut().remove(&REQUEST_ID);
+    }
+    request
+}
+
+/// A layer of our own, for a rule of `api.md` §4 that no tower-http layer can say: every audit
+/// event carries the request id, the *name* of the API key the caller presented and the upstream
+/// calls the request made, and the request's log line that count. The request runs inside its
+/// [`request_context`], where the core records and reads them.
+async fn request_context(request: Request, next: Next) -> Response {
+    let request_id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    request_context::scope(request_id, next.run(request)).await
+}
+
+/// This service's API key, checked by tower-http's `ValidateRequestHeaderLayer` with the rule of
+/// [`auth::check`].
+#[derive(Clone)]
+struct ApiKey(Arc<AuthPolicy>);
+
+impl ValidateRequest<Body> for ApiKey {
+    type ResponseBody = Body;
+
+    fn validate(&mut self, request: &mut Request) -> Result<(), Response> {
+        auth::check(&self.0, request)
+    }
+}
+
 /// A panic is a bug: 500 `internal_error` whose message carries the request id and nothing of
 /// the panic (whose payload could hold input). The log line says where to look, not what.
-fn internal_error() -> Response {
+fn internal_error(_payload: Box<dyn Any + Send + 'static>) -> Response {
     let request_id = request_context::request_id();
     tracing::error!(
         request_id,

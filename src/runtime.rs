@@ -3,89 +3,68 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::response::{IntoResponse as _, Response};
 use http::{HeaderName, HeaderValue};
-use lambda_http::RequestExt;
-use lambda_http::request::RequestContext;
-use std::sync::Arc;
-
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use lambda_http::RequestExt;
+use lambda_http::request::RequestContext;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio::time::{Instant, timeout_at};
 use tower::{ServiceExt, service_fn};
 
 use crate::config::ListenerLimits;
 use crate::operations::ErrorType;
-use crate::router::build_router;
 use crate::routes::{ApiError, RespondBy};
-use crate::state::AppState;
-use crate::telemetry;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Serves `state` on `listen` until SIGTERM or Ctrl-C, then drains in-flight requests, blocking
-/// the calling thread. Prints the bound address on stdout (useful with port 0).
-///
-/// Connections are served by `workers` threads, each running a single-threaded runtime with its
-/// own router and upstream connection pool, so that a request, from its first byte to its upstream
-/// call and its answer, never leaves the thread that read it: no cross-thread wakeups per request
-/// (issue 14's profile showed them as the largest cost after the kernel's own socket work). The
-/// calling thread accepts and hands each connection to the worker with the fewest open ones.
-pub fn serve_local(
-    state: &AppState,
+/// Serves `router` on `listen` on a multi-threaded runtime (a thread per core), blocking the
+/// calling thread, until SIGTERM or Ctrl-C; then drains in-flight requests. Prints the bound
+/// address on stdout (useful with port 0).
+pub fn run_local(
+    router: Router,
     listen: SocketAddr,
     limits: ListenerLimits,
-    workers: usize,
 ) -> Result<(), BoxError> {
-    let acceptor = tokio::runtime::Builder::new_current_thread()
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?;
-    let listener = acceptor
-        .block_on(TcpListener::bind(listen))
+        .build()?
+        .block_on(serve_local(router, listen, limits))
+}
+
+async fn serve_local(
+    router: Router,
+    listen: SocketAddr,
+    limits: ListenerLimits,
+) -> Result<(), BoxError> {
+    let listener = TcpListener::bind(listen)
+        .await
         .map_err(|e| format!("cannot listen on {listen} (DEPLOY__LISTEN): {e}"))?;
     let addr = listener.local_addr()?;
-    let stopped = {
-        let _runtime = acceptor.enter();
-        stop_signal()?
-    };
+    let stopped = stop_signal()?;
     let shutdown = async {
         stopped.await;
         tracing::info!("shutdown signal received; finishing in-flight requests");
     };
-    let pool = (0..workers.max(1))
-        .map(|index| Worker::start(index, build_router(state.for_worker()), limits))
-        .collect::<std::io::Result<Vec<_>>>()?;
     println!("mgraph-deploy listening on http://{addr}");
-    tracing::info!(%addr, workers = pool.len(), "listening");
-    acceptor.block_on(accept_until(
-        listener,
-        shutdown,
-        limits.max_connections,
-        |stream, slot| hand_to_least_busy(&pool, stream, slot),
-    ));
-    let mut panicked = 0;
-    for worker in pool {
-        drop(worker.connections);
-        if worker.thread.join().is_err() {
-            panicked += 1;
-        }
-    }
-    if panicked > 0 {
-        return Err(format!("{panicked} worker thread(s) panicked").into());
-    }
+    tracing::info!(%addr, "listening");
+    serve_until(listener, router, shutdown, limits).await?;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Serves `router` on an already bound `listener`, in the caller's runtime, until `shutdown`
-/// completes, then drains in-flight requests. (The offline local stack runs the service
+/// Serves `router` on an already bound `listener` until `shutdown` completes, then drains
+/// in-flight requests. A client must send each request's headers within the header-read timeout
+/// (which is also how long a kept-alive connection may idle); past `max_connections` open
+/// connections, new ones wait to be accepted. (The offline local stack runs the service
 /// in-process with this.)
 pub async fn serve_until(
     listener: TcpListener,
@@ -93,29 +72,12 @@ pub async fn serve_until(
     shutdown: impl Future<Output = ()> + Send + 'static,
     limits: ListenerLimits,
 ) -> std::io::Result<()> {
-    let connections = Connections::new(limits);
-    accept_until(
-        listener,
-        shutdown,
-        limits.max_connections,
-        |stream, slot| {
-            connections.serve(stream, router.clone(), slot);
-        },
-    )
-    .await;
-    connections.drain().await;
-    Ok(())
-}
-
-/// Accepts connections until `shutdown` completes, handing each to `hand` with its slot: past
-/// `max_connections` open connections (slots held), new ones wait to be accepted.
-async fn accept_until(
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()>,
-    max_connections: usize,
-    mut hand: impl FnMut(TcpStream, OwnedSemaphorePermit),
-) {
-    let slots = Arc::new(Semaphore::new(max_connections));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(true);
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
         let slot = tokio::select! {
@@ -134,133 +96,18 @@ async fn accept_until(
             },
             () = &mut shutdown => break,
         };
-        hand(stream, slot);
-    }
-}
-
-/// The HTTP/1 connections of one runtime: a client must send each request's headers within the
-/// header-read timeout (which is also how long a kept-alive connection may idle), and draining
-/// lets the requests in flight finish.
-struct Connections {
-    http: hyper::server::conn::http1::Builder,
-    graceful: GracefulShutdown,
-}
-
-impl Connections {
-    fn new(limits: ListenerLimits) -> Self {
-        let mut http = hyper::server::conn::http1::Builder::new();
-        http.timer(TokioTimer::new())
-            .header_read_timeout(limits.header_read_timeout)
-            .keep_alive(true);
-        Self {
-            http,
-            graceful: GracefulShutdown::new(),
-        }
-    }
-
-    /// Serves `stream` on a task of the current runtime; `slot` is held until it closes.
-    fn serve(&self, stream: TcpStream, router: Router, slot: impl Send + 'static) {
         // An answer goes out in one write; nothing is gained by holding it back (Nagle).
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router);
-        let connection = self
-            .graceful
-            .watch(self.http.serve_connection(TokioIo::new(stream), service));
+        let service = TowerToHyperService::new(router.clone());
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             let _ = connection.await;
             drop(slot);
         });
     }
-
-    async fn drain(self) {
-        self.graceful.shutdown().await;
-    }
-}
-
-/// A connection handed to a worker, with what it holds while open.
-struct Handed {
-    stream: std::net::TcpStream,
-    held: Held,
-}
-
-/// A connection's slot under `DEPLOY__MAX_CONNECTIONS`, and its place in its worker's count.
-struct Held {
-    _slot: OwnedSemaphorePermit,
-    open: Arc<AtomicUsize>,
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        self.open.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// One thread with its own single-threaded runtime, serving the connections handed to it.
-struct Worker {
-    connections: mpsc::UnboundedSender<Handed>,
-    open: Arc<AtomicUsize>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Worker {
-    /// Starts `worker-{index}` and returns once it runs. It serves until its sender is dropped,
-    /// then drains.
-    fn start(index: usize, router: Router, limits: ListenerLimits) -> std::io::Result<Self> {
-        // The lines its requests log are written together each time it waits for I/O.
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .on_thread_park(telemetry::flush_this_thread)
-            .build()?;
-        let (connections, mut handed) = mpsc::unbounded_channel::<Handed>();
-        let (running, started) = std::sync::mpsc::sync_channel(1);
-        let thread = std::thread::Builder::new()
-            .name(format!("worker-{index}"))
-            .spawn(move || {
-                let _batching = telemetry::batch_this_thread();
-                runtime.block_on(async move {
-                    let _ = running.send(());
-                    let served = Connections::new(limits);
-                    while let Some(Handed { stream, held }) = handed.recv().await {
-                        match TcpStream::from_std(stream) {
-                            Ok(stream) => served.serve(stream, router.clone(), held),
-                            Err(e) => {
-                                tracing::warn!(error = %e, "could not take over a connection");
-                            }
-                        }
-                    }
-                    served.drain().await;
-                });
-            })?;
-        started
-            .recv()
-            .map_err(|_| std::io::Error::other(format!("worker-{index} did not start")))?;
-        Ok(Self {
-            connections,
-            open: Arc::new(AtomicUsize::new(0)),
-            thread,
-        })
-    }
-}
-
-/// Hands `stream` to the worker with the fewest open connections.
-fn hand_to_least_busy(pool: &[Worker], stream: TcpStream, slot: OwnedSemaphorePermit) {
-    let Some(worker) = pool.iter().min_by_key(|w| w.open.load(Ordering::Relaxed)) else {
-        return;
-    };
-    let stream = match stream.into_std() {
-        Ok(stream) => stream,
-        Err(e) => {
-            tracing::warn!(error = %e, "could not hand a connection to a worker");
-            return;
-        }
-    };
-    worker.open.fetch_add(1, Ordering::Relaxed);
-    let held = Held {
-        _slot: slot,
-        open: worker.open.clone(),
-    };
-    // A worker stops receiving only after this thread stopped handing out connections.
-    let _ = worker.connections.send(Handed { stream, held });
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// Serves `router` through the Lambda Runtime API on a single-threaded runtime, blocking the

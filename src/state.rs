@@ -1,6 +1,7 @@
 //! The one `Clone` state every handler shares.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::config::{AuthPolicy, Config, RuntimeMode};
 use crate::github_service::GitHubService;
@@ -14,27 +15,19 @@ pub struct AppState {
     pub runtime: RuntimeMode,
     pub auth: Arc<AuthPolicy>,
     pub max_body_bytes: usize,
+    /// The longest a client may pause while sending a request body.
+    pub body_timeout: Duration,
     pub workflow: WorkflowSettings,
 }
 
 impl AppState {
-    /// The state for one more worker thread of the local server: its own upstream connection
-    /// pool (a connection belongs to the runtime that opened it), everything else shared.
-    pub fn for_worker(&self) -> Self {
-        Self {
-            operations: Arc::new(Operations::new(
-                self.operations.upstream().with_own_connections(),
-            )),
-            ..self.clone()
-        }
-    }
-
     pub fn new(config: &Config) -> Self {
         Self {
             operations: Arc::new(Operations::new(GitHubService::new(config))),
             runtime: config.runtime,
             auth: Arc::new(config.auth.clone()),
             max_body_bytes: config.max_body_bytes,
+            body_timeout: config.listener.header_read_timeout,
             workflow: WorkflowSettings {
                 defaults: Defaults {
                     concurrency: config.workflow_concurrency,

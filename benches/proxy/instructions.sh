@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# The instructions the service executes per create (issue 14): a count that does not move with
-# the machine's other load, unlike requests per second, so that a change to the request path can
-# be measured alone, to the instruction.
+# The instructions the service executes per create: a count that does not move with the machine's
+# other load, unlike requests per second, so that a change to the request path can be measured
+# alone, to the instruction.
 #
 #   bash benches/proxy/instructions.sh       # REQUESTS=2000 by default
+#   SERVICE_BIN=/path/to/another/build bash benches/proxy/instructions.sh
 #
-# Runs the profiling build (the release build with symbols) under valgrind's callgrind with one
-# worker thread, against the nginx stub of run.sh; sends REQUESTS creates one after another on
-# one kept-alive connection (after 200 not counted), and prints the user-space instructions per
-# request and the functions that cost the most, inclusive. Kernel time (the socket calls) is not
-# in the count. For information: it never fails on a number.
+# Runs the profiling build (the release build with symbols; or SERVICE_BIN) under valgrind's
+# callgrind, against the nginx stub of run.sh; sends REQUESTS creates one after another on one
+# kept-alive connection (after 200 not counted), and prints the user-space instructions per
+# request (every thread's) and the functions that cost the most, inclusive. Kernel time (the
+# socket calls) is not in the count. For information: it never fails on a number.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -20,7 +21,10 @@ source benches/proxy/common.sh
 need nginx nginx
 need valgrind valgrind
 
-cargo build --profile profiling --locked --quiet --bin mgraph-deploy
+if [[ -z "${SERVICE_BIN:-}" ]]; then
+    cargo build --profile profiling --locked --quiet --bin mgraph-deploy
+    SERVICE_BIN=target/profiling/mgraph-deploy
+fi
 
 WORK="$(mktemp -d)"
 SERVICE_PID=
@@ -35,8 +39,8 @@ start_stub
 write_bodies
 SERVICE_PORT="$(free_port)"
 URL__TARGET_SERVER__GITHUB_SERVICE="http://127.0.0.1:$STUB_PORT" DEPLOY__LISTEN="127.0.0.1:$SERVICE_PORT" \
-    DEPLOY__WORKERS=1 valgrind --tool=callgrind --instr-atstart=no \
-    --callgrind-out-file="$WORK/callgrind.out" target/profiling/mgraph-deploy >"$WORK/service.log" 2>&1 &
+    valgrind --tool=callgrind --instr-atstart=no \
+    --callgrind-out-file="$WORK/callgrind.out" "$SERVICE_BIN" >"$WORK/service.log" 2>&1 &
 SERVICE_PID=$!
 for _ in $(seq 1 300); do
     curl -s "http://127.0.0.1:$SERVICE_PORT/info/health" >/dev/null && break
@@ -89,7 +93,7 @@ def rows(path):
 
 inclusive = list(rows(sys.argv[1]))
 total = next(ir for ir, name in inclusive if "PROGRAM TOTALS" in name)
-print(f"create (POST …/secrets/create), one worker, {requests} requests on one connection\n")
+print(f"create (POST …/secrets/create), {requests} requests on one connection\n")
 print(f"user-space instructions per request: {total / requests:,.0f}\n")
 print("the service's own functions that cost the most, inclusive, per request:")
 shown = set()

@@ -1,24 +1,33 @@
-//! Client of the upstream GitHub Service: kept-alive connections ([`transport`]), the API-key
-//! header sent verbatim, the right method per route, and lenient parsing of the upstream envelope.
+//! Client of the upstream GitHub Service: one `reqwest` client, built once and shared (its pool
+//! keeps connections alive), the API-key header sent verbatim, the right method per route, and
+//! lenient parsing of the upstream envelope.
 //!
 //! This module reports what the upstream said; deciding what it *means* is `operations`' job.
 
 mod scrub;
-mod transport;
 mod wire;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::{Method, Uri};
+use http::{HeaderMap, Method};
+use reqwest::Url;
 use tokio::sync::RwLock;
 
-use crate::config::Config;
+use crate::config::{ApiKey, Config};
 use crate::domain::{Scope, SealedBlob};
 
 pub use scrub::scrub;
-use transport::{CallFailure, Endpoint, Transport};
 pub use wire::{RequestData, ResponseContext, UpstreamErrorType, UpstreamRateLimit};
+
+/// How long an idle upstream connection is kept for reuse; the pool closes it then, whether or
+/// not another request comes. Shorter than the 5 s keep-alive of common servers (uvicorn, Node):
+/// a connection the upstream is closing at the moment a write goes out on it leaves that write's
+/// fate unknown, which costs more than a new connection does.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+/// The longest a new connection may take to open (TCP and TLS), when the call's own timeout is
+/// longer.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The upstream's verb for a secrets route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,18 +38,45 @@ pub enum Action {
     Delete,
 }
 
-/// One upstream route: its path (for logs) and its request target, made once at start-up.
+impl Action {
+    const ALL: [Action; 4] = [Action::List, Action::Get, Action::Create, Action::Delete];
+
+    fn method(self) -> Method {
+        match self {
+            Action::List | Action::Get | Action::Create => Method::POST,
+            // The upstream takes a JSON body on DELETE.
+            Action::Delete => Method::DELETE,
+        }
+    }
+
+    fn segment(self) -> &'static str {
+        match self {
+            Action::List => "list",
+            Action::Get => "get",
+            Action::Create => "create",
+            Action::Delete => "delete",
+        }
+    }
+
+    /// Whether the upstream acts on this call only by reading: such a call may be sent again.
+    pub fn is_read(self) -> bool {
+        matches!(self, Action::List | Action::Get)
+    }
+}
+
+fn scope_prefix(scope: Scope) -> &'static str {
+    match scope {
+        Scope::Repo => "/github-secrets-repo",
+        Scope::Environment => "/github-secrets-env",
+        Scope::Org => "/github-secrets-org",
+    }
+}
+
+/// One upstream route: its path (for logs) and its URL, made once at start-up.
 #[derive(Debug)]
 struct Route {
     path: String,
-    target: Uri,
-}
-
-impl Route {
-    fn new(endpoint: &Endpoint, path: String) -> Self {
-        let target = endpoint.target(&path);
-        Self { path, target }
-    }
+    url: Url,
 }
 
 /// Every route this service calls upstream.
@@ -52,24 +88,30 @@ struct Routes {
 }
 
 impl Routes {
-    fn new(endpoint: &Endpoint) -> Self {
-        let actions = [Action::List, Action::Get, Action::Create, Action::Delete];
-        let scope = |scope: Scope| {
-            actions.map(|action| {
-                Route::new(
-                    endpoint,
-                    format!("{}/{}", scope_prefix(scope), action.segment()),
-                )
-            })
+    /// The routes under `base` (`http://` or `https://`, optionally with a path, no credentials;
+    /// the configuration checked it).
+    fn new(base: &str) -> Result<Self, String> {
+        let base = base.trim_end_matches('/');
+        let route = |path: String| -> Result<Route, String> {
+            let url = Url::parse(&format!("{base}{path}")).map_err(|e| e.to_string())?;
+            if !url.username().is_empty() || url.password().is_some() {
+                return Err("it must not carry credentials".into());
+            }
+            Ok(Route { path, url })
         };
-        Self {
-            public_key: Route::new(endpoint, "/encryption/public-key".to_owned()),
+        let scope = |scope: Scope| -> Result<[Route; 4], String> {
+            let [list, get, create, delete] = Action::ALL
+                .map(|action| route(format!("{}/{}", scope_prefix(scope), action.segment())));
+            Ok([list?, get?, create?, delete?])
+        };
+        Ok(Self {
+            public_key: route("/encryption/public-key".to_owned())?,
             secrets: [
-                scope(Scope::Repo),
-                scope(Scope::Environment),
-                scope(Scope::Org),
+                scope(Scope::Repo)?,
+                scope(Scope::Environment)?,
+                scope(Scope::Org)?,
             ],
-        }
+        })
     }
 
     fn secrets(&self, scope: Scope, action: Action) -> &Route {
@@ -85,6 +127,16 @@ impl Routes {
             Action::Delete => 3,
         };
         &self.secrets[s][a]
+    }
+
+    /// Whether `method path` only reads: the public key, or a list or get of any scope.
+    fn is_read(&self, method: &Method, path: &str) -> bool {
+        (method == Method::GET && path == self.public_key.url.path())
+            || self
+                .secrets
+                .iter()
+                .flat_map(|by_action| by_action.iter().zip(Action::ALL))
+                .any(|(route, action)| action.is_read() && route.url.path() == path)
     }
 }
 
@@ -106,33 +158,6 @@ fn not_an_envelope(status: u16, bytes: &[u8]) -> UpstreamError {
     }
 }
 
-impl Action {
-    fn method(self) -> Method {
-        match self {
-            Action::List | Action::Get | Action::Create => Method::POST,
-            // The upstream takes a JSON body on DELETE.
-            Action::Delete => Method::DELETE,
-        }
-    }
-
-    fn segment(self) -> &'static str {
-        match self {
-            Action::List => "list",
-            Action::Get => "get",
-            Action::Create => "create",
-            Action::Delete => "delete",
-        }
-    }
-}
-
-fn scope_prefix(scope: Scope) -> &'static str {
-    match scope {
-        Scope::Repo => "/github-secrets-repo",
-        Scope::Environment => "/github-secrets-env",
-        Scope::Org => "/github-secrets-org",
-    }
-}
-
 /// A failure to get a usable envelope from the upstream.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UpstreamError {
@@ -140,8 +165,10 @@ pub enum UpstreamError {
     Unavailable,
     #[error("the GitHub Service did not answer within {0} s")]
     Timeout(u64),
-    #[error("the connection to the GitHub Service failed mid-request")]
-    Transport,
+    /// The request went out (at least in part) and the connection failed before the answer was
+    /// whole: the upstream may have acted on it. A read has already been sent once more.
+    #[error("the connection to the GitHub Service failed before its answer was complete")]
+    Dropped,
     #[error(
         "the GitHub Service rejected this service's API key (HTTP {status}); check AUTH__TARGET_SERVER__GITHUB_SERVICE__KEY_NAME and __KEY_VALUE"
     )]
@@ -213,37 +240,44 @@ struct CachedKey {
     fetched: Instant,
 }
 
-/// The GitHub Service client. Cheap to clone; clones share the connections and the key cache.
+/// The GitHub Service client. Cheap to clone; clones share the connection pool and the key cache.
 #[derive(Clone, Debug)]
 pub struct GitHubService {
-    transport: Arc<Transport>,
+    http: reqwest::Client,
     routes: Arc<Routes>,
+    timeout: Duration,
     key_ttl: Duration,
     key_cache: Arc<RwLock<Option<CachedKey>>>,
 }
 
 impl GitHubService {
     pub fn new(config: &Config) -> Self {
-        let api_key = config
-            .upstream_api_key
-            .as_ref()
-            .map(|key| (key.name.clone(), key.value.clone()));
-        let endpoint = Endpoint::new(&config.github_service_url, api_key)
-            .expect("the configuration checked the GitHub Service URL");
-        Self {
-            routes: Arc::new(Routes::new(&endpoint)),
-            transport: Arc::new(Transport::new(endpoint, config.upstream_timeout)),
-            key_ttl: config.public_key_ttl,
-            key_cache: Arc::new(RwLock::new(None)),
-        }
+        Self::with_client(config, |builder| builder)
     }
 
-    /// The same client with connections of its own; the key cache stays shared. For a runtime
-    /// of its own: a connection is driven by a task of the runtime that opened it.
-    pub fn with_own_connections(&self) -> Self {
+    /// The client of `new`, with `adjust` applied to its builder last (tests add a root
+    /// certificate of their own).
+    fn with_client(
+        config: &Config,
+        adjust: impl FnOnce(reqwest::ClientBuilder) -> reqwest::ClientBuilder,
+    ) -> Self {
+        let routes = Arc::new(
+            Routes::new(&config.github_service_url)
+                .expect("the configuration checked the GitHub Service URL"),
+        );
+        let builder = client_builder(
+            config.upstream_timeout,
+            config.upstream_api_key.as_ref(),
+            &routes,
+        );
         Self {
-            transport: Arc::new(self.transport.fresh()),
-            ..self.clone()
+            http: adjust(builder)
+                .build()
+                .expect("the HTTP client configuration is valid"),
+            routes,
+            timeout: config.upstream_timeout,
+            key_ttl: config.public_key_ttl,
+            key_cache: Arc::new(RwLock::new(None)),
         }
     }
 
@@ -293,26 +327,10 @@ impl GitHubService {
             encrypted_pat: encrypted_pat.expose(),
             request_data,
         })
-        .expect("request bodies serialise")
-        .into();
+        .expect("request bodies serialise");
         let (status, bytes) = self.send(action.method(), route, Some(body)).await?;
-        // One pass for the envelope the upstream normally sends; only an answer that is not one
-        // is read again, to say what it is.
-        // A write's or a delete's `response_data` is never read: it is skipped, not built.
-        let parsed = match action {
-            Action::List | Action::Get => serde_json::from_slice(&bytes),
-            Action::Create | Action::Delete => serde_json::from_slice::<
-                wire::SecretsResponse<serde::de::IgnoredAny>,
-            >(&bytes)
-            .map(|parsed| wire::SecretsResponse {
-                response_context: parsed.response_context,
-                response_data: serde_json::Value::Null,
-            }),
-        };
-        let parsed: wire::SecretsResponse = match parsed {
-            Ok(parsed) => parsed,
-            Err(_) => return Err(not_an_envelope(status, &bytes)),
-        };
+        let parsed: wire::SecretsResponse =
+            serde_json::from_slice(&bytes).map_err(|_| not_an_envelope(status, &bytes))?;
         let reply = Reply {
             http_status: status,
             context: parsed.response_context,
@@ -330,24 +348,26 @@ impl GitHubService {
         *self.key_cache.write().await = None;
     }
 
-    /// One upstream call; the answer read up to [`MAX_ANSWER_BYTES`]. A request the upstream
-    /// dropped before any answer came back (a kept-alive connection it had closed after an error
-    /// of its own) is sent once more on a new connection.
+    /// One upstream call; the answer read up to [`MAX_ANSWER_BYTES`].
     async fn send(
         &self,
         method: Method,
         route: &Route,
-        body: Option<bytes::Bytes>,
+        body: Option<Vec<u8>>,
     ) -> Result<(u16, bytes::Bytes), UpstreamError> {
         crate::request_context::record_upstream_call();
         let started = Instant::now();
         let path = route.path.as_str();
-        let result = self
-            .transport
-            .call(&method, &route.target, body, MAX_ANSWER_BYTES, || {
-                tracing::debug!(%method, path, "the upstream dropped the request before answering; sending it once more on a new connection");
-            })
-            .await;
+        let mut request = self.http.request(method.clone(), route.url.clone());
+        if let Some(body) = body {
+            request = request
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+        let result = match request.send().await {
+            Ok(response) => read_bounded(response).await,
+            Err(err) => Err(Failed::Http(err)),
+        };
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         match result {
             Ok((status, bytes)) => {
@@ -360,22 +380,117 @@ impl GitHubService {
                 }
                 Ok((status, bytes))
             }
-            Err(failure) => {
-                let error = match failure {
-                    CallFailure::TooLarge => UpstreamError::TooLarge {
+            Err(failed) => {
+                let error = match failed {
+                    Failed::TooLarge => UpstreamError::TooLarge {
                         limit: MAX_ANSWER_BYTES,
                     },
-                    CallFailure::Connect => UpstreamError::Unavailable,
-                    CallFailure::Timeout => {
-                        UpstreamError::Timeout(self.transport.timeout().as_secs())
+                    Failed::Http(err) if err.is_timeout() => {
+                        UpstreamError::Timeout(self.timeout.as_secs())
                     }
-                    CallFailure::Transport => UpstreamError::Transport,
+                    Failed::Http(err) if never_sent(&err) => UpstreamError::Unavailable,
+                    Failed::Http(_) => UpstreamError::Dropped,
                 };
                 tracing::warn!(%method, path, elapsed_ms, error = %error, "upstream call failed");
                 Err(error)
             }
         }
     }
+}
+
+/// The one client every call goes through: HTTP/1.1, rustls with the webpki (Mozilla) roots,
+/// `TCP_NODELAY`, redirects never followed (the API key and the sealed blobs go to the
+/// configured GitHub Service and nowhere else), `HTTP(S)_PROXY` ignored, the API key sent with
+/// every request and marked sensitive.
+///
+/// A request is sent again only when it is certain that the upstream did not act on it: it was
+/// never written to a connection (hyper-util's pool resends that by itself), or it only reads
+/// (the public key, a list, a get) and its connection failed before the answer was whole. A
+/// create or delete whose connection failed after it went out is not resent: `operations`
+/// finds out what became of it.
+fn client_builder(
+    timeout: Duration,
+    api_key: Option<&ApiKey>,
+    routes: &Arc<Routes>,
+) -> reqwest::ClientBuilder {
+    let mut headers = HeaderMap::new();
+    if let Some(key) = api_key {
+        let mut value = key.value.clone();
+        value.set_sensitive(true);
+        headers.insert(key.name.clone(), value);
+    }
+    let host = routes
+        .public_key
+        .url
+        .host_str()
+        .unwrap_or_default()
+        .to_owned();
+    let reads = routes.clone();
+    let resend_reads = reqwest::retry::for_host(host)
+        .max_retries_per_request(1)
+        .classify_fn(move |attempt| {
+            let dropped = attempt
+                .error()
+                .and_then(|e| e.downcast_ref::<reqwest::Error>())
+                .is_some_and(|e| !e.is_timeout() && !e.is_connect());
+            if dropped && reads.is_read(attempt.method(), attempt.uri().path()) {
+                attempt.retryable()
+            } else {
+                attempt.success()
+            }
+        });
+    reqwest::Client::builder()
+        .user_agent(concat!("mgraph-deploy/", env!("CARGO_PKG_VERSION")))
+        .default_headers(headers)
+        .http1_only()
+        .tcp_nodelay(true)
+        .timeout(timeout)
+        .connect_timeout(timeout.min(CONNECT_TIMEOUT))
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .retry(resend_reads)
+}
+
+enum Failed {
+    Http(reqwest::Error),
+    TooLarge,
+}
+
+/// The status and body of `response`, refusing to hold more than [`MAX_ANSWER_BYTES`].
+async fn read_bounded(mut response: reqwest::Response) -> Result<(u16, bytes::Bytes), Failed> {
+    let status = response.status().as_u16();
+    let declared = response.content_length().unwrap_or(0);
+    if declared > MAX_ANSWER_BYTES as u64 {
+        return Err(Failed::TooLarge);
+    }
+    let mut body = bytes::BytesMut::with_capacity(declared as usize);
+    while let Some(chunk) = response.chunk().await.map_err(Failed::Http)? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(Failed::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((status, body.freeze()))
+}
+
+/// No byte of the request reached the upstream: the connection could not be opened, or closed
+/// before the request was written to it (hyper's "canceled").
+fn never_sent(err: &reqwest::Error) -> bool {
+    if err.is_connect() {
+        return true;
+    }
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        if cause
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_canceled)
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// The upstream's API-key middleware answers 401 with `{"status": "error", "message": ...}` and no envelope.
@@ -424,4 +539,201 @@ fn framework_detail(body: &[u8]) -> Result<Option<String>, ()> {
     .filter(|d| !d.trim().is_empty())
     .map(|d| scrub(&d));
     Ok(detail)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::sync::watch;
+
+    use super::*;
+
+    /// What the upstream answers to every request below.
+    fn public_key_answer() -> Vec<u8> {
+        let body = format!(r#"{{"public_key":"{}"}}"#, "ab".repeat(32));
+        format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    }
+
+    fn config(url: &str, extra: &[(&str, &str)]) -> Config {
+        let mut vars: std::collections::HashMap<String, String> = extra
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        vars.insert(crate::config::VAR_GITHUB_SERVICE_URL.into(), url.to_owned());
+        // Every call goes upstream: no cached key.
+        vars.insert(crate::config::VAR_PUBLIC_KEY_TTL.into(), "0".into());
+        Config::from_lookup(|k| vars.get(k).cloned()).unwrap()
+    }
+
+    /// A plain HTTP upstream answering every request with a public key, and the number of
+    /// connections open to it, kept up to date.
+    async fn counting_upstream() -> (String, watch::Receiver<usize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (open, watched) = watch::channel(0usize);
+        let open = Arc::new(open);
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                open.send_modify(|n| *n += 1);
+                let open = open.clone();
+                tokio::spawn(async move {
+                    let mut buffer = [0u8; 4096];
+                    let mut request = Vec::new();
+                    loop {
+                        match stream.read(&mut buffer).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => request.extend_from_slice(&buffer[..n]),
+                        }
+                        while let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                            request.drain(..end + 4);
+                            if stream.write_all(&public_key_answer()).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                    open.send_modify(|n| *n -= 1);
+                });
+            }
+        });
+        (url, watched)
+    }
+
+    #[tokio::test]
+    async fn idle_connections_are_closed_after_the_idle_timeout_without_another_request() {
+        let (url, mut open) = counting_upstream().await;
+        // The service's client with a shorter idle timeout than POOL_IDLE_TIMEOUT, not to wait
+        // for that one.
+        let idle = Duration::from_millis(200);
+        let upstream =
+            GitHubService::with_client(&config(&url, &[]), |b| b.pool_idle_timeout(idle));
+
+        // A burst: many calls at once, each on a connection of its own.
+        let calls: Vec<_> = (0..16).map(|_| upstream.public_key()).collect();
+        for key in futures_util::future::join_all(calls).await {
+            assert_eq!(key.unwrap().len(), 64);
+        }
+        assert!(
+            *open.borrow() > 1,
+            "the burst opened {} connections",
+            *open.borrow()
+        );
+
+        // Nothing more is asked of the client: within two idle timeouts (the pool checks once
+        // per timeout), every connection is closed.
+        tokio::time::timeout(Duration::from_secs(10), open.wait_for(|n| *n == 0))
+            .await
+            .expect("every idle connection is closed")
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn calls_one_after_another_reuse_one_connection() {
+        let (url, open) = counting_upstream().await;
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let upstream = GitHubService::new(&config(&url, &[]));
+        for _ in 0..5 {
+            upstream.public_key().await.unwrap();
+            accepted.fetch_max(*open.borrow(), Ordering::SeqCst);
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn the_upstream_api_key_never_shows_in_a_debug_print() {
+        let upstream = GitHubService::new(&config(
+            "https://github.dev.mgraph.ai",
+            &[
+                (crate::config::VAR_UPSTREAM_KEY_NAME, "x-api-key"),
+                (
+                    crate::config::VAR_UPSTREAM_KEY_VALUE,
+                    "upstream-key-SECRET-42",
+                ),
+            ],
+        ));
+        let printed = format!("{upstream:?}");
+        assert!(printed.contains("GitHubService"), "{printed}");
+        assert!(!printed.contains("SECRET"), "{printed}");
+    }
+
+    /// A certificate authority of the test's own, and a certificate it signed for `localhost`.
+    struct Pki {
+        root_pem: String,
+        chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+        key: rustls::pki_types::PrivateKeyDer<'static>,
+    }
+
+    fn pki() -> Pki {
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca =
+            rcgen::CertifiedIssuer::self_signed(ca, rcgen::KeyPair::generate().unwrap()).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .signed_by(&key, &ca)
+            .unwrap();
+        Pki {
+            root_pem: ca.pem(),
+            chain: vec![leaf.der().clone(), ca.der().clone()],
+            key: rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        }
+    }
+
+    /// An HTTPS server on loopback answering every request with a public key; its port.
+    async fn https_upstream(pki: &Pki) -> u16 {
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(pki.chain.clone(), pki.key.clone_key())
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let mut request = Vec::new();
+                    let mut buffer = [0u8; 1024];
+                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match tls.read(&mut buffer).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buffer[..n]),
+                        }
+                    }
+                    let _ = tls.write_all(&public_key_answer()).await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn an_https_upstream_is_called_over_tls_and_its_certificate_is_verified() {
+        let pki = pki();
+        let port = https_upstream(&pki).await;
+        let config = config(&format!("https://localhost:{port}"), &[]);
+
+        // Trusting the test's root, the call goes through.
+        let root = reqwest::Certificate::from_pem(pki.root_pem.as_bytes()).unwrap();
+        let trusting = GitHubService::with_client(&config, |b| b.add_root_certificate(root));
+        assert_eq!(trusting.public_key().await.unwrap(), "ab".repeat(32));
+
+        // With the service's own roots, a certificate from elsewhere is refused: no connection.
+        let service = GitHubService::new(&config);
+        assert_eq!(service.public_key().await, Err(UpstreamError::Unavailable));
+    }
 }

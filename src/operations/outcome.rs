@@ -30,6 +30,14 @@ impl Failure {
         }
     }
 
+    /// A failure that another attempt may not meet (a connection that failed, say).
+    pub fn transient(error_type: ErrorType, message: impl Into<String>) -> Self {
+        Self {
+            transient: true,
+            ..Self::new(error_type, message)
+        }
+    }
+
     /// Whether an idempotent operation that failed this way is worth another attempt.
     pub fn is_retryable(&self) -> bool {
         self.transient

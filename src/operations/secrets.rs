@@ -229,7 +229,7 @@ fn from_upstream_error(e: UpstreamError) -> Failure {
         _ => ErrorType::UpstreamError,
     };
     let transient = match &e {
-        UpstreamError::Transport => true,
+        UpstreamError::Dropped => true,
         UpstreamError::NotJson { status }
         | UpstreamError::NoEnvelope { status, .. }
         | UpstreamError::Failed { status, .. } => matches!(status, 502..=504),
@@ -284,21 +284,32 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// One upstream call; the rate limit it reports is kept.
+    async fn send(
+        &mut self,
+        target: &Target,
+        action: Action,
+        data: RequestData<'_>,
+    ) -> Result<Reply, UpstreamError> {
+        let reply = self
+            .upstream
+            .secrets(target.scope(), action, self.pat, data)
+            .await?;
+        if let Some(rl) = reply.context.rate_limit {
+            self.rate_limit = Some(rl.into());
+        }
+        Ok(reply)
+    }
+
     async fn call(
         &mut self,
         target: &Target,
         action: Action,
         data: RequestData<'_>,
     ) -> Result<Reply, Failure> {
-        let reply = self
-            .upstream
-            .secrets(target.scope(), action, self.pat, data)
+        self.send(target, action, data)
             .await
-            .map_err(from_upstream_error)?;
-        if let Some(rl) = reply.context.rate_limit {
-            self.rate_limit = Some(rl.into());
-        }
-        Ok(reply)
+            .map_err(from_upstream_error)
     }
 
     /// What `reply` says, before any diagnosis: done when `done` accepts it; ambiguous when its
@@ -468,7 +479,10 @@ impl<'a> Run<'a> {
             secret_name: Some(name.as_str()),
             ..request_data(target)
         };
-        let reply = self.call(target, Action::Delete, data).await?;
+        let reply = match self.send(target, Action::Delete, data).await {
+            Err(UpstreamError::Dropped) => return self.delete_interrupted(target, name).await,
+            sent => sent.map_err(from_upstream_error)?,
+        };
         let reply = match self.classify(reply, target, answered_2xx, &NOT_FOUND)? {
             Answer::Done(reply) => {
                 self.messages.extend(reply.messages());
@@ -496,6 +510,76 @@ impl<'a> Run<'a> {
                 }
             }
             Listing::Secrets(_) => Ok(false),
+        }
+    }
+
+    /// A delete whose connection failed after it went out, so that the upstream may have acted on
+    /// it: never sent again blindly. Whether the secret is still there says what became of it.
+    async fn delete_interrupted(
+        &mut self,
+        target: &Target,
+        name: &SecretName,
+    ) -> Result<bool, Failure> {
+        let sent = format!(
+            "The connection to the GitHub Service failed after the delete of secret '{name}' was sent"
+        );
+        match self.locate(target, name).await {
+            Err(f) => Err(unknown_effect(&sent, &f)),
+            Ok(Located::EnvironmentMissing) => Err(environment_missing(target)),
+            Ok(Located::Absent) => {
+                self.messages.push(format!(
+                    "{sent}; a list afterwards shows that it is no longer in {target}"
+                ));
+                Ok(true)
+            }
+            Ok(Located::Present) => Err(Failure::transient(
+                ErrorType::UpstreamError,
+                format!(
+                    "{sent}, and it is still in {target}: the delete did not take effect; try again"
+                ),
+            )),
+        }
+    }
+
+    /// A create whose connection failed after it went out: never sent again blindly. A secret
+    /// that is not there was not written; one that is may hold the old value or the new one,
+    /// which nobody can read back.
+    async fn write_interrupted(
+        &mut self,
+        target: &Target,
+        name: &SecretName,
+    ) -> Result<Written, Failure> {
+        let sent = format!(
+            "The connection to the GitHub Service failed after the write of secret '{name}' was sent"
+        );
+        match self.locate(target, name).await {
+            Err(f) => Err(unknown_effect(&sent, &f)),
+            Ok(Located::EnvironmentMissing) => Ok(Written::EnvironmentMissing),
+            Ok(Located::Absent) => Err(Failure::transient(
+                ErrorType::UpstreamError,
+                format!(
+                    "{sent}, and it is not in {target}: the write did not take effect; try again"
+                ),
+            )),
+            Ok(Located::Present) => Err(Failure::new(
+                ErrorType::UpstreamAmbiguous,
+                format!(
+                    "{sent}: the write may or may not have taken effect; the secret exists in {target}, but GitHub never shows a value, so whether it holds the new one cannot be told; write it again"
+                ),
+            )),
+        }
+    }
+
+    /// Whether `name` is in `target` now: one list, and a get when the list's page may be cut.
+    async fn locate(&mut self, target: &Target, name: &SecretName) -> Result<Located, Failure> {
+        match self.list(target).await? {
+            Listing::EnvironmentMissing => Ok(Located::EnvironmentMissing),
+            Listing::Secrets(page) if page.contains(name) => Ok(Located::Present),
+            Listing::Secrets(page) if page.may_be_cut() => match self.get(target, name).await? {
+                Found::Yes(_) => Ok(Located::Present),
+                Found::No => Ok(Located::Absent),
+            },
+            Listing::Secrets(_) => Ok(Located::Absent),
         }
     }
 
@@ -551,7 +635,12 @@ impl<'a> Run<'a> {
                 .map(|o| o.repo_ids.as_slice()),
             ..request_data(target)
         };
-        let reply = self.call(target, Action::Create, data).await?;
+        let reply = match self.send(target, Action::Create, data).await {
+            Err(UpstreamError::Dropped) => {
+                return self.write_interrupted(target, &req.secret_name).await;
+            }
+            sent => sent.map_err(from_upstream_error)?,
+        };
         let ambiguous = [
             UpstreamErrorType::GithubApiError,
             UpstreamErrorType::NotFound,
@@ -693,6 +782,24 @@ impl<'a> Run<'a> {
 enum Written {
     Yes,
     EnvironmentMissing,
+}
+
+/// Where a secret is, as far as reading tells.
+enum Located {
+    Present,
+    Absent,
+    EnvironmentMissing,
+}
+
+/// A write or delete that went out, whose fate the read after it could not tell.
+fn unknown_effect(sent: &str, check: &Failure) -> Failure {
+    Failure::new(
+        ErrorType::UpstreamAmbiguous,
+        format!(
+            "{sent}: it may or may not have taken effect, and reading the secrets afterwards failed too: {} ({})",
+            check.message, check.error_type
+        ),
+    )
 }
 
 /// An upstream answer, classified.

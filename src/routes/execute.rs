@@ -9,7 +9,7 @@ use http::StatusCode;
 
 use crate::audit;
 use crate::operations::ErrorType;
-use crate::routes::RespondBy;
+use crate::routes::{RespondBy, unreadable_body};
 use crate::state::AppState;
 use crate::workflow::{self, Parsed, Plan, PlanError};
 
@@ -18,18 +18,10 @@ fn parsed(state: &AppState, body: Result<Bytes, BytesRejection>) -> Parsed {
         Ok(bytes) => workflow::parse(&bytes, state.workflow.defaults),
         Err(rejection) => {
             let mut parsed = workflow::parse(b"{}", state.workflow.defaults);
-            let message = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                format!(
-                    "The request body is larger than {} bytes (DEPLOY__MAX_BODY_BYTES)",
-                    state.max_body_bytes
-                )
-            } else {
-                "The request body could not be read".to_owned()
-            };
             parsed.errors = vec![PlanError {
                 step: None,
                 field: String::new(),
-                message,
+                message: unreadable_body(&rejection, state),
             }];
             parsed
         }

@@ -6,11 +6,13 @@ pub mod public_keys;
 pub mod secrets;
 
 use axum::Json;
+use axum::extract::rejection::BytesRejection;
 use axum::response::{IntoResponse, Response};
-use http::{Method, Uri};
+use http::{Method, StatusCode, Uri};
 use mgraph_deploy_api::ErrorBody;
 
 use crate::operations::{ErrorType, Failure, OperationKind, failure_envelope};
+use crate::state::AppState;
 
 /// When the response must be on its way: set by the serving runtime when it has a hard limit
 /// (a Lambda invocation's deadline, less a margin). `/execute` reports by then.
@@ -82,6 +84,21 @@ impl IntoResponse for ApiError {
             .extensions_mut()
             .insert(ResponseErrorType(self.error_type));
         response
+    }
+}
+
+/// Why a request body could not be read, in one sentence naming the setting that bounds it.
+pub fn unreadable_body(rejection: &BytesRejection, state: &AppState) -> String {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        format!(
+            "The request body is larger than {} bytes (DEPLOY__MAX_BODY_BYTES)",
+            state.max_body_bytes
+        )
+    } else {
+        format!(
+            "The request body could not be read: it stopped arriving for more than {} s (DEPLOY__HEADER_READ_TIMEOUT_SECONDS), or the connection failed",
+            state.body_timeout.as_secs()
+        )
     }
 }
 

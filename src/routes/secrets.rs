@@ -4,14 +4,14 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderValue, header};
 
 use crate::audit;
 use crate::domain::{SecretName, Target};
 use crate::operations::{
     AbsentSecret, ErrorType, Failure, OperationKind, Outcome, parse_operation,
 };
-use crate::routes::ResponseErrorType;
+use crate::routes::{ResponseErrorType, unreadable_body};
 use crate::state::AppState;
 
 /// `POST /operations/github/secrets/{kind}`. The body is JSON whatever its `Content-Type`.
@@ -22,7 +22,10 @@ pub async fn handle(
 ) -> Response {
     let started = Instant::now();
     let outcome = match body {
-        Err(rejection) => refused(kind, body_failure(&rejection, state.max_body_bytes)),
+        Err(rejection) => refused(
+            kind,
+            Failure::new(ErrorType::InvalidInput, unreadable_body(&rejection, &state)),
+        ),
         Ok(bytes) => run(kind, &state, &bytes).await,
     };
     respond(outcome, started.elapsed().as_secs_f64())
@@ -66,20 +69,6 @@ fn audited(target: &Target, secret_name: &SecretName, outcome: Outcome) -> Outco
     }
     .record();
     outcome
-}
-
-fn body_failure(rejection: &BytesRejection, limit: usize) -> Failure {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        Failure::new(
-            ErrorType::InvalidInput,
-            format!("The request body is larger than {limit} bytes (DEPLOY__MAX_BODY_BYTES)"),
-        )
-    } else {
-        Failure::new(
-            ErrorType::InvalidInput,
-            "The request body could not be read",
-        )
-    }
 }
 
 /// The envelope with its status; `Retry-After` when a rate limit's reset is known.

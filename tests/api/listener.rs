@@ -1,6 +1,7 @@
 //! The local listener against slow and idle clients: a request's headers must arrive within the
-//! header-read timeout (also how long a kept-alive connection may idle), and the number of open
-//! connections is capped, so half-open connections can neither pile up nor lock health out.
+//! header-read timeout (also how long a kept-alive connection may idle), its body must not pause
+//! for longer, and the number of open connections is capped, so half-open connections can neither
+//! pile up nor lock health out.
 
 use std::time::Duration;
 
@@ -13,8 +14,15 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// Serves the router on a free loopback port with these limits; returns its address.
 async fn serve(limits: ListenerLimits) -> std::net::SocketAddr {
+    serve_with(limits, &[]).await
+}
+
+/// Serves the router, configured also by `vars`, on a free loopback port with these limits.
+async fn serve_with(limits: ListenerLimits, vars: &[(&str, &str)]) -> std::net::SocketAddr {
     let upstream = wiremock::MockServer::start().await;
-    let state = AppState::new(&config_from(&test_env(&upstream.uri())));
+    let mut env = test_env(&upstream.uri());
+    env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let state = AppState::new(&config_from(&env));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -101,4 +109,41 @@ async fn an_idle_kept_alive_connection_is_closed_after_the_header_read_timeout()
         closed_by_server(&mut stream).await,
         "the idle connection was kept"
     );
+}
+
+#[tokio::test]
+async fn a_client_that_stops_sending_its_body_is_answered_400_naming_the_setting() {
+    let addr = serve_with(
+        ListenerLimits::default(),
+        &[("DEPLOY__HEADER_READ_TIMEOUT_SECONDS", "1")],
+    )
+    .await;
+    for (path, status) in [
+        ("/operations/github/secrets/list", "400"),
+        ("/execute", "422"),
+    ] {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: x\r\n{API_KEY_NAME}: {API_KEY_VALUE}\r\ncontent-length: 100\r\n\r\n{{\"encrypted_pat\""
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+
+        // The rest of the body never comes.
+        let mut answer = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut answer))
+            .await
+            .expect("the service waited for the body without bound")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&answer[..n]);
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{path}: {answer}"
+        );
+        assert!(
+            answer.contains(
+                "stopped arriving for more than 1 s (DEPLOY__HEADER_READ_TIMEOUT_SECONDS)"
+            ),
+            "{path}: {answer}"
+        );
+    }
 }

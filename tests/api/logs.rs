@@ -40,9 +40,9 @@ impl<'a> MakeWriter<'a> for Capture {
     }
 }
 
-/// Everything this crate and the HTTP stack under it (hyper, hyper-util, rustls) log, at every
-/// level.
-const VERBOSE: &str = "mgraph_deploy=trace,hyper=trace,hyper_util=trace,rustls=trace,warn";
+/// Everything this crate and the HTTP stack under it (tower-http, reqwest, hyper, hyper-util,
+/// rustls) log, at every level.
+const VERBOSE: &str = "mgraph_deploy=trace,tower_http=trace,reqwest=trace,hyper=trace,hyper_util=trace,rustls=trace,warn";
 
 /// The blobs every request below carries, in the right and in the wrong places.
 fn blobs() -> Vec<String> {
@@ -532,11 +532,13 @@ async fn each_workflow_step_logs_inside_its_own_span_so_concurrent_steps_are_tol
         .map(|l| serde_json::from_str(l).expect("every line is JSON"))
         .filter(|l: &Value| l["message"] == "upstream call")
         .collect();
+    // `span` is the innermost span (the step); `spans` every one from the outside in.
     assert!(
-        failures.iter().all(|l| l["span"]["request_id"]
-            .as_str()
-            .is_some_and(|id| !id.is_empty())
-            && l["span"]["route"] == "/execute"),
+        failures.iter().all(|l| l["spans"][0]["name"] == "request"
+            && l["spans"][0]["request_id"]
+                .as_str()
+                .is_some_and(|id| !id.is_empty())
+            && l["spans"][0]["route"] == "/execute"),
         "a step's lines carry its request too: {failures:#?}"
     );
     let mut steps: Vec<(Value, Value)> = failures

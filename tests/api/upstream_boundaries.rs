@@ -1,6 +1,7 @@
 //! What the upstream sends us, at its edges: redirects (never followed, the credentials go nowhere
 //! else), answers larger than any envelope (read up to a bound), a connection the upstream closed
-//! after an error (never reused), and numbers that would overflow the retry arithmetic.
+//! without answering (a read is sent again, a write never is), and numbers that would overflow the
+//! retry arithmetic.
 
 use std::time::Duration;
 
@@ -123,8 +124,13 @@ where
     url
 }
 
-/// Reads one request head and its `content-length` body; `None` at end of stream.
+/// Reads one request head and its `content-length` body; the head, `None` at end of stream.
 async fn read_request(stream: &mut TcpStream) -> Option<String> {
+    read_request_and_body(stream).await.map(|(head, _)| head)
+}
+
+/// Reads one request: its head and its `content-length` body; `None` at end of stream.
+async fn read_request_and_body(stream: &mut TcpStream) -> Option<(String, Vec<u8>)> {
     let mut buf = Vec::new();
     let mut byte = [0u8; 1];
     while !buf.ends_with(b"\r\n\r\n") {
@@ -144,7 +150,7 @@ async fn read_request(stream: &mut TcpStream) -> Option<String> {
         .unwrap_or(0);
     let mut body = vec![0u8; length];
     stream.read_exact(&mut body).await.ok()?;
-    Some(head)
+    Some((head, body))
 }
 
 fn http_response(status: &str, body: &str) -> Vec<u8> {
@@ -202,29 +208,37 @@ async fn an_endless_answer_is_cut_at_the_bound_not_read_until_the_timeout() {
 }
 
 #[tokio::test]
-async fn a_connection_the_upstream_closed_after_an_error_is_not_reused_for_the_next_request() {
+async fn a_read_the_upstream_dropped_after_an_error_is_sent_once_more_on_a_new_connection() {
     // Connection 0 answers its first request with a framework 500 and then, like uvicorn after an
     // unhandled exception, closes without answering the next request sent on it. Every later
     // connection answers properly.
-    let url = raw_upstream(|n, mut stream| async move {
-        if n == 0 {
-            if read_request(&mut stream).await.is_none() {
-                return;
+    let lists = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = lists.clone();
+    let url = raw_upstream(move |n, mut stream| {
+        let lists = counted.clone();
+        async move {
+            if n == 0 {
+                if read_request(&mut stream).await.is_none() {
+                    return;
+                }
+                let body = r#"{"detail":"An unexpected error occurred.","error":"bad repo"}"#;
+                let _ = stream
+                    .write_all(&http_response("500 Internal Server Error", body))
+                    .await;
+                if read_request(&mut stream).await.is_some() {
+                    lists.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                return; // dropped: closed without an answer
             }
-            let body = r#"{"detail":"An unexpected error occurred.","error":"bad repo"}"#;
-            let _ = stream
-                .write_all(&http_response("500 Internal Server Error", body))
-                .await;
-            let _ = read_request(&mut stream).await;
-            return; // dropped: closed without an answer
-        }
-        while read_request(&mut stream).await.is_some() {
-            if stream
-                .write_all(&http_response("200 OK", &list_envelope()))
-                .await
-                .is_err()
-            {
-                return;
+            while read_request(&mut stream).await.is_some() {
+                lists.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if stream
+                    .write_all(&http_response("200 OK", &list_envelope()))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
             }
         }
     })
@@ -237,6 +251,256 @@ async fn a_connection_the_upstream_closed_after_an_error_is_not_reused_for_the_n
     let second = h.operation("list", &list_body(repo_target())).await;
     assert_eq!(second.status, 200, "{}", second.text);
     assert_eq!(second.json["data"]["secrets"], json!([]));
+    assert_eq!(
+        lists.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "the list the upstream dropped, and the same list once more"
+    );
+}
+
+/// A GitHub Service written by hand, holding the secret names of one repository: list, get,
+/// create and delete answer as the real one does, except that the second request on the first
+/// connection is read and then dropped without an answer, after acting on it when `acts`.
+struct DroppingUpstream {
+    url: String,
+    secrets: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
+    /// `METHOD /path` of every request read, dropped ones included.
+    received: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl DroppingUpstream {
+    async fn start(existing: &[&str], acts: bool) -> Self {
+        let secrets = std::sync::Arc::new(std::sync::Mutex::new(
+            existing.iter().map(|s| s.to_string()).collect(),
+        ));
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (state, log) = (secrets.clone(), received.clone());
+        let url = raw_upstream(move |n, mut stream| {
+            let (state, log) = (state.clone(), log.clone());
+            async move {
+                let mut on_this_connection = 0;
+                while let Some((head, body)) = read_request_and_body(&mut stream).await {
+                    on_this_connection += 1;
+                    let line = head.lines().next().unwrap_or_default();
+                    let request = line.rsplit_once(' ').map_or(line, |(r, _)| r).to_owned();
+                    log.lock().unwrap().push(request.clone());
+                    let dropping = n == 0 && on_this_connection == 2;
+                    if dropping && !acts {
+                        return;
+                    }
+                    let answer = Self::answer(&state, &request, &body);
+                    if dropping {
+                        return; // acted on it, then closed without answering
+                    }
+                    if stream.write_all(&answer).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        })
+        .await;
+        Self {
+            url,
+            secrets,
+            received,
+        }
+    }
+
+    fn answer(
+        state: &std::sync::Mutex<std::collections::BTreeSet<String>>,
+        request: &str,
+        body: &[u8],
+    ) -> Vec<u8> {
+        let body: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        let name = body["request_data"]["secret_name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let mut secrets = state.lock().unwrap();
+        let envelope = |status: u16, success: bool, error_type: &str, data: serde_json::Value| {
+            json!({
+                "response_context": { "success": success, "status_code": status, "errors": [],
+                                      "messages": [], "error_type": error_type, "rate_limit": null },
+                "response_data": data,
+            })
+            .to_string()
+        };
+        let (status, text) = match request {
+            "POST /github-secrets-repo/list" => {
+                let listed: Vec<_> = secrets.iter().map(|n| meta(n)).collect();
+                (
+                    "200 OK",
+                    envelope(200, true, "none", json!({ "secrets": listed })),
+                )
+            }
+            "POST /github-secrets-repo/get" if secrets.contains(&name) => (
+                "200 OK",
+                envelope(200, true, "none", json!({ "secret": meta(&name) })),
+            ),
+            "POST /github-secrets-repo/create" => {
+                secrets.insert(name);
+                (
+                    "201 Created",
+                    envelope(201, true, "none", json!({ "created": true })),
+                )
+            }
+            "DELETE /github-secrets-repo/delete" if secrets.remove(&name) => (
+                "200 OK",
+                envelope(200, true, "none", json!({ "deleted": true })),
+            ),
+            _ => (
+                "404 Not Found",
+                envelope(404, false, "not_found", json!({})),
+            ),
+        };
+        http_response(status, &text)
+    }
+
+    fn received(&self, request: &str) -> usize {
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| *r == request)
+            .count()
+    }
+
+    fn holds(&self, name: &str) -> bool {
+        self.secrets.lock().unwrap().contains(name)
+    }
+}
+
+const DELETE: &str = "DELETE /github-secrets-repo/delete";
+const CREATE: &str = "POST /github-secrets-repo/create";
+
+/// A harness whose first upstream connection has served one list and sits idle in the pool, so
+/// that the next request goes out on it.
+async fn with_one_idle_connection(upstream: &DroppingUpstream) -> Harness {
+    let h = harness_for(&upstream.url).await;
+    let listed = h.operation("list", &list_body(repo_target())).await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    h
+}
+
+#[tokio::test]
+async fn a_delete_the_upstream_acted_on_before_dropping_the_connection_is_sent_once_and_is_not_reported_missing()
+ {
+    let upstream = DroppingUpstream::start(&["OLD_TOKEN"], true).await;
+    let h = with_one_idle_connection(&upstream).await;
+
+    let reply = h
+        .operation("delete", &secret_body(repo_target(), "OLD_TOKEN"))
+        .await;
+
+    assert_eq!(upstream.received(DELETE), 1, "the delete was sent again");
+    assert!(!upstream.holds("OLD_TOKEN"));
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json["data"]["deleted"], true);
+    assert!(
+        reply.messages().iter().any(|m| m
+            .contains("after the delete of secret 'OLD_TOKEN' was sent")
+            && m.contains("no longer in octo-org/my-service")),
+        "{:?}",
+        reply.messages()
+    );
+}
+
+#[tokio::test]
+async fn a_delete_the_upstream_dropped_without_acting_is_sent_once_and_reported_as_not_done() {
+    let upstream = DroppingUpstream::start(&["OLD_TOKEN"], false).await;
+    let h = with_one_idle_connection(&upstream).await;
+
+    let reply = h
+        .operation("delete", &secret_body(repo_target(), "OLD_TOKEN"))
+        .await;
+
+    assert_eq!(upstream.received(DELETE), 1, "the delete was sent again");
+    assert!(upstream.holds("OLD_TOKEN"));
+    assert_eq!(reply.status, 502, "{}", reply.text);
+    assert_eq!(reply.error_type(), "upstream_error");
+    assert!(
+        reply.error().contains("still in octo-org/my-service")
+            && reply.error().contains("did not take effect"),
+        "{}",
+        reply.error()
+    );
+}
+
+#[tokio::test]
+async fn a_create_the_upstream_dropped_without_acting_is_sent_once_and_reported_as_not_written() {
+    let upstream = DroppingUpstream::start(&[], false).await;
+    let h = with_one_idle_connection(&upstream).await;
+
+    let reply = h
+        .operation("create", &create_body(repo_target(), "API_KEY"))
+        .await;
+
+    assert_eq!(upstream.received(CREATE), 1, "the create was sent again");
+    assert_eq!(reply.status, 502, "{}", reply.text);
+    assert_eq!(reply.error_type(), "upstream_error");
+    assert!(
+        reply.error().contains("not in octo-org/my-service")
+            && reply.error().contains("did not take effect"),
+        "{}",
+        reply.error()
+    );
+}
+
+#[tokio::test]
+async fn a_create_dropped_after_it_went_out_over_an_existing_secret_is_ambiguous_and_sent_once() {
+    for acts in [true, false] {
+        let upstream = DroppingUpstream::start(&["API_KEY"], acts).await;
+        let h = with_one_idle_connection(&upstream).await;
+
+        let reply = h
+            .operation("create", &create_body(repo_target(), "API_KEY"))
+            .await;
+
+        assert_eq!(upstream.received(CREATE), 1, "acts: {acts}: sent again");
+        assert_eq!(reply.status, 502, "{}", reply.text);
+        assert_eq!(reply.error_type(), "upstream_ambiguous");
+        assert!(
+            reply.error().contains("may or may not have taken effect"),
+            "{}",
+            reply.error()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_create_the_upstream_acted_on_before_dropping_is_not_reported_as_written_or_failed_by_guess()
+ {
+    // A new secret: the create took effect, but no answer said so.
+    let upstream = DroppingUpstream::start(&[], true).await;
+    let h = with_one_idle_connection(&upstream).await;
+
+    let reply = h
+        .operation("create", &create_body(repo_target(), "API_KEY"))
+        .await;
+
+    assert_eq!(upstream.received(CREATE), 1, "the create was sent again");
+    assert!(upstream.holds("API_KEY"));
+    assert_eq!(reply.error_type(), "upstream_ambiguous", "{}", reply.text);
+}
+
+#[tokio::test]
+async fn in_a_workflow_a_dropped_delete_that_took_effect_completes_without_a_second_delete() {
+    let upstream = DroppingUpstream::start(&["OLD_TOKEN"], true).await;
+    let h = with_one_idle_connection(&upstream).await;
+    let workflow = json!({
+        "credentials": { "github_pat": sealed_pat() },
+        "target": repo_target(),
+        "operations": [ { "type": "github:secrets:delete", "secret_name": "OLD_TOKEN" } ],
+    });
+
+    let reply = h
+        .post_raw("/execute", workflow.to_string().into_bytes())
+        .await;
+
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(upstream.received(DELETE), 1);
+    assert_eq!(reply.json["results"][0]["data"]["deleted"], true);
+    assert_eq!(reply.json["results"][0]["attempts"], 1);
 }
 
 #[tokio::test]

@@ -49,7 +49,7 @@ async fn the_service_log_never_carries_a_sealed_blob_a_plaintext_or_the_pat() {
     let capture = Capture::default();
     tracing::subscriber::set_global_default(telemetry::subscriber(
         LogFormat::Json,
-        "mgraph_deploy=trace,reqwest=trace,hyper=trace,hyper_util=trace,rustls=trace,info",
+        "mgraph_deploy=trace,tower_http=trace,reqwest=trace,hyper=trace,hyper_util=trace,rustls=trace,info",
         capture.clone(),
     ))
     .unwrap();

@@ -44,7 +44,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    if let Err(e) = mgraph_deploy::telemetry::check_filter(&args.log) {
+    if let Err(e) = mgraph_deploy::config::check_log_filter(&args.log) {
         eprintln!("mgraph-deploy-local: --log is not a log filter: {e}");
         return ExitCode::from(2);
     }
