@@ -29,7 +29,8 @@ use crate::request_context;
 use crate::routes::{self, ApiError, ResponseErrorType, execute, info, public_keys, secrets};
 use crate::state::AppState;
 
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// The header that carries a request's id, in and out.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Builds the service's router. Serving it (locally or in Lambda) is `runtime`'s job.
 pub fn build_router(state: AppState) -> Router {

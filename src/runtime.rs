@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::response::{IntoResponse as _, Response};
-use http::{HeaderName, HeaderValue};
+use http::HeaderValue;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -22,6 +22,7 @@ use tower::{ServiceExt, service_fn};
 
 use crate::config::ListenerLimits;
 use crate::operations::ErrorType;
+use crate::router::REQUEST_ID;
 use crate::routes::{ApiError, RespondBy};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -129,8 +130,6 @@ pub async fn serve_lambda(router: Router, timeout: Duration) -> Result<(), BoxEr
     }))
     .await
 }
-
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// `/execute` hands in its report this long before the invocation's deadline.
 const REPORT_MARGIN: Duration = Duration::from_secs(1);

@@ -11,6 +11,7 @@ use std::io::IsTerminal;
 use tracing::Subscriber;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 use crate::config::LogFormat;
 
@@ -54,12 +55,13 @@ where
     }
 }
 
-/// Installs the process-wide subscriber on stderr (coloured only on a terminal), and a panic
-/// hook that logs where a panic happened but not its message, which could carry input. Call
-/// once, first thing in `main`.
+/// Installs the process-wide subscriber on stderr (coloured only on a terminal), with the records
+/// of libraries that log through the `log` crate (reqwest) passed to it, and a panic hook that
+/// logs where a panic happened but not its message, which could carry input. Call once, first
+/// thing in `main`.
 pub fn init(format: LogFormat, filter: &str) {
     let ansi = std::io::stderr().is_terminal();
-    let _ = tracing::subscriber::set_global_default(build(format, filter, std::io::stderr, ansi));
+    let _ = build(format, filter, std::io::stderr, ansi).try_init();
     std::panic::set_hook(Box::new(|info| {
         let location = info
             .location()

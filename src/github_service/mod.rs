@@ -25,8 +25,9 @@ pub use wire::{RequestData, ResponseContext, UpstreamErrorType, UpstreamRateLimi
 /// a connection the upstream is closing at the moment a write goes out on it leaves that write's
 /// fate unknown, which costs more than a new connection does.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
-/// The longest a new connection may take to open (TCP and TLS), when the call's own timeout is
-/// longer.
+/// The longest a new connection may take to open (TCP and TLS), when half the call's own timeout
+/// is longer. Shorter than the call's timeout, so that a connection that could not be opened is
+/// told apart (`Unavailable`) from an upstream that did not answer (`Timeout`).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The upstream's verb for a secrets route.
@@ -58,8 +59,8 @@ impl Action {
         }
     }
 
-    /// Whether the upstream acts on this call only by reading: such a call may be sent again.
-    pub fn is_read(self) -> bool {
+    /// Whether the upstream only reads on this call: such a call may be sent again.
+    fn is_read(self) -> bool {
         matches!(self, Action::List | Action::Get)
     }
 }
@@ -128,16 +129,6 @@ impl Routes {
         };
         &self.secrets[s][a]
     }
-
-    /// Whether `method path` only reads: the public key, or a list or get of any scope.
-    fn is_read(&self, method: &Method, path: &str) -> bool {
-        (method == Method::GET && path == self.public_key.url.path())
-            || self
-                .secrets
-                .iter()
-                .flat_map(|by_action| by_action.iter().zip(Action::ALL))
-                .any(|(route, action)| action.is_read() && route.url.path() == path)
-    }
 }
 
 /// Why an upstream answer is not a GitHub Service envelope: not JSON, no `response_context`
@@ -166,7 +157,7 @@ pub enum UpstreamError {
     #[error("the GitHub Service did not answer within {0} s")]
     Timeout(u64),
     /// The request went out (at least in part) and the connection failed before the answer was
-    /// whole: the upstream may have acted on it. A read has already been sent once more.
+    /// whole: the upstream may have acted on it. A read has been sent once more first.
     #[error("the connection to the GitHub Service failed before its answer was complete")]
     Dropped,
     #[error(
@@ -265,11 +256,7 @@ impl GitHubService {
             Routes::new(&config.github_service_url)
                 .expect("the configuration checked the GitHub Service URL"),
         );
-        let builder = client_builder(
-            config.upstream_timeout,
-            config.upstream_api_key.as_ref(),
-            &routes,
-        );
+        let builder = client_builder(config.upstream_timeout, config.upstream_api_key.as_ref());
         Self {
             http: adjust(builder)
                 .build()
@@ -291,7 +278,12 @@ impl GitHubService {
             }
         }
         let (status, body) = self
-            .send(Method::GET, &self.routes.public_key, None)
+            .send(
+                Method::GET,
+                &self.routes.public_key,
+                None,
+                Resend::IfDropped,
+            )
             .await?;
         if status != 200 {
             return Err(match framework_detail(&body) {
@@ -328,7 +320,14 @@ impl GitHubService {
             request_data,
         })
         .expect("request bodies serialise");
-        let (status, bytes) = self.send(action.method(), route, Some(body)).await?;
+        let resend = if action.is_read() {
+            Resend::IfDropped
+        } else {
+            Resend::Never
+        };
+        let (status, bytes) = self
+            .send(action.method(), route, Some(body), resend)
+            .await?;
         let parsed: wire::SecretsResponse =
             serde_json::from_slice(&bytes).map_err(|_| not_an_envelope(status, &bytes))?;
         let reply = Reply {
@@ -348,26 +347,29 @@ impl GitHubService {
         *self.key_cache.write().await = None;
     }
 
-    /// One upstream call; the answer read up to [`MAX_ANSWER_BYTES`].
+    /// One upstream call; the answer read up to [`MAX_ANSWER_BYTES`]. A read whose connection
+    /// failed after it went out is sent once more (`resend`).
+    ///
+    /// That resend is ours, not reqwest's retry policy: the rule is that a request is sent again
+    /// only when it is certain the upstream did not act on it, which for a read is always; and
+    /// reqwest's policy sees only failures before an answer's head, while a connection can also
+    /// fail in the middle of the body. A request that never went out is resent by hyper-util's
+    /// pool itself, whatever it is.
     async fn send(
         &self,
         method: Method,
         route: &Route,
         body: Option<Vec<u8>>,
+        resend: Resend,
     ) -> Result<(u16, bytes::Bytes), UpstreamError> {
         crate::request_context::record_upstream_call();
         let started = Instant::now();
         let path = route.path.as_str();
-        let mut request = self.http.request(method.clone(), route.url.clone());
-        if let Some(body) = body {
-            request = request
-                .header(http::header::CONTENT_TYPE, "application/json")
-                .body(body);
+        let mut result = self.exchange(&method, route, body.as_ref()).await;
+        if resend == Resend::IfDropped && matches!(result, Err(UpstreamError::Dropped)) {
+            tracing::debug!(%method, path, "the connection failed before the answer was whole; sending this read once more");
+            result = self.exchange(&method, route, body.as_ref()).await;
         }
-        let result = match request.send().await {
-            Ok(response) => read_bounded(response).await,
-            Err(err) => Err(Failed::Http(err)),
-        };
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         match result {
             Ok((status, bytes)) => {
@@ -380,76 +382,78 @@ impl GitHubService {
                 }
                 Ok((status, bytes))
             }
-            Err(failed) => {
-                let error = match failed {
-                    Failed::TooLarge => UpstreamError::TooLarge {
-                        limit: MAX_ANSWER_BYTES,
-                    },
-                    Failed::Http(err) if err.is_timeout() => {
-                        UpstreamError::Timeout(self.timeout.as_secs())
-                    }
-                    Failed::Http(err) if never_sent(&err) => UpstreamError::Unavailable,
-                    Failed::Http(_) => UpstreamError::Dropped,
-                };
+            Err(error) => {
                 tracing::warn!(%method, path, elapsed_ms, error = %error, "upstream call failed");
                 Err(error)
             }
         }
     }
+
+    /// Sends the request once and reads the answer.
+    async fn exchange(
+        &self,
+        method: &Method,
+        route: &Route,
+        body: Option<&Vec<u8>>,
+    ) -> Result<(u16, bytes::Bytes), UpstreamError> {
+        let mut request = self.http.request(method.clone(), route.url.clone());
+        if let Some(body) = body {
+            request = request
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        let response = request.send().await.map_err(|e| self.failure(&e))?;
+        read_bounded(response).await.map_err(|failed| match failed {
+            Failed::TooLarge => UpstreamError::TooLarge {
+                limit: MAX_ANSWER_BYTES,
+            },
+            Failed::Http(e) => self.failure(&e),
+        })
+    }
+
+    /// What a failed exchange means for the caller. A connection that could not be opened in
+    /// time is `Unavailable`, not a `Timeout` (reqwest says both).
+    fn failure(&self, err: &reqwest::Error) -> UpstreamError {
+        if never_sent(err) {
+            UpstreamError::Unavailable
+        } else if err.is_timeout() {
+            UpstreamError::Timeout(self.timeout.as_secs())
+        } else {
+            UpstreamError::Dropped
+        }
+    }
+}
+
+/// Whether a call may be sent once more when its connection failed after it went out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resend {
+    /// A read: the upstream acts on it by reading only.
+    IfDropped,
+    /// A create or delete: `operations` finds out what became of it instead.
+    Never,
 }
 
 /// The one client every call goes through: HTTP/1.1, rustls with the webpki (Mozilla) roots,
 /// `TCP_NODELAY`, redirects never followed (the API key and the sealed blobs go to the
 /// configured GitHub Service and nowhere else), `HTTP(S)_PROXY` ignored, the API key sent with
 /// every request and marked sensitive.
-///
-/// A request is sent again only when it is certain that the upstream did not act on it: it was
-/// never written to a connection (hyper-util's pool resends that by itself), or it only reads
-/// (the public key, a list, a get) and its connection failed before the answer was whole. A
-/// create or delete whose connection failed after it went out is not resent: `operations`
-/// finds out what became of it.
-fn client_builder(
-    timeout: Duration,
-    api_key: Option<&ApiKey>,
-    routes: &Arc<Routes>,
-) -> reqwest::ClientBuilder {
+fn client_builder(timeout: Duration, api_key: Option<&ApiKey>) -> reqwest::ClientBuilder {
     let mut headers = HeaderMap::new();
     if let Some(key) = api_key {
         let mut value = key.value.clone();
         value.set_sensitive(true);
         headers.insert(key.name.clone(), value);
     }
-    let host = routes
-        .public_key
-        .url
-        .host_str()
-        .unwrap_or_default()
-        .to_owned();
-    let reads = routes.clone();
-    let resend_reads = reqwest::retry::for_host(host)
-        .max_retries_per_request(1)
-        .classify_fn(move |attempt| {
-            let dropped = attempt
-                .error()
-                .and_then(|e| e.downcast_ref::<reqwest::Error>())
-                .is_some_and(|e| !e.is_timeout() && !e.is_connect());
-            if dropped && reads.is_read(attempt.method(), attempt.uri().path()) {
-                attempt.retryable()
-            } else {
-                attempt.success()
-            }
-        });
     reqwest::Client::builder()
         .user_agent(concat!("mgraph-deploy/", env!("CARGO_PKG_VERSION")))
         .default_headers(headers)
         .http1_only()
         .tcp_nodelay(true)
         .timeout(timeout)
-        .connect_timeout(timeout.min(CONNECT_TIMEOUT))
+        .connect_timeout((timeout / 2).min(CONNECT_TIMEOUT))
         .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
-        .retry(resend_reads)
 }
 
 enum Failed {
@@ -642,6 +646,27 @@ mod tests {
             accepted.fetch_max(*open.borrow(), Ordering::SeqCst);
         }
         assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_cannot_be_opened_in_time_is_unavailable_not_a_timeout() {
+        // Accepts TCP and never answers the TLS handshake.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        let config = config(
+            &format!("https://127.0.0.1:{port}"),
+            &[(crate::config::VAR_UPSTREAM_TIMEOUT, "1")],
+        );
+
+        let answer = GitHubService::new(&config).public_key().await;
+
+        assert_eq!(answer, Err(UpstreamError::Unavailable));
     }
 
     #[test]

@@ -95,19 +95,36 @@ impl Operations {
 
     async fn delete(&self, pat: &SealedPat, req: &SecretRequest, absent_is_fine: bool) -> Outcome {
         let mut run = Run::new(&self.upstream, pat.blob());
-        let result = match run.delete(&req.target, &req.secret_name).await {
-            Ok(deleted) if deleted || absent_is_fine => Ok(data(DeleteData {
+        let deleted = |deleted| {
+            Ok(data(DeleteData {
                 deleted,
                 secret_name: req.secret_name.clone(),
                 scope: req.target.scope(),
-            })),
-            Ok(_) => Err(Failure::new(
+            }))
+        };
+        let gone = || {
+            format!(
+                "The connection to the GitHub Service failed after the delete of secret '{}' was sent; the secret is not in {} now, but whether this request deleted it or it was already absent cannot be told",
+                req.secret_name, req.target
+            )
+        };
+        let result = match run.delete(&req.target, &req.secret_name).await {
+            Ok(Deleted::Yes) => deleted(true),
+            Ok(Deleted::Absent) if absent_is_fine => deleted(false),
+            Ok(Deleted::GoneUnattributed) if absent_is_fine => {
+                run.messages.push(gone());
+                deleted(false)
+            }
+            Ok(Deleted::Absent) => Err(Failure::new(
                 ErrorType::NotFound,
                 format!(
                     "Secret '{}' does not exist in {}",
                     req.secret_name, req.target
                 ),
             )),
+            Ok(Deleted::GoneUnattributed) => {
+                Err(Failure::new(ErrorType::UpstreamAmbiguous, gone()))
+            }
             Err(f) => Err(f),
         };
         run.finish(OperationKind::Delete, result)
@@ -235,9 +252,12 @@ fn from_upstream_error(e: UpstreamError) -> Failure {
         | UpstreamError::Failed { status, .. } => matches!(status, 502..=504),
         _ => false,
     };
-    let mut failure = Failure::new(error_type, capitalise(&e.to_string()));
-    failure.transient = transient;
-    failure
+    let message = capitalise(&e.to_string());
+    if transient {
+        Failure::transient(error_type, message)
+    } else {
+        Failure::new(error_type, message)
+    }
 }
 
 fn capitalise(s: &str) -> String {
@@ -473,20 +493,22 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// `Ok(true)` deleted, `Ok(false)` confirmed absent.
-    async fn delete(&mut self, target: &Target, name: &SecretName) -> Result<bool, Failure> {
+    async fn delete(&mut self, target: &Target, name: &SecretName) -> Result<Deleted, Failure> {
         let data = RequestData {
             secret_name: Some(name.as_str()),
             ..request_data(target)
         };
         let reply = match self.send(target, Action::Delete, data).await {
             Err(UpstreamError::Dropped) => return self.delete_interrupted(target, name).await,
+            Err(UpstreamError::Timeout(seconds)) => {
+                return Err(unanswered_write("delete", name, seconds));
+            }
             sent => sent.map_err(from_upstream_error)?,
         };
         let reply = match self.classify(reply, target, answered_2xx, &NOT_FOUND)? {
             Answer::Done(reply) => {
                 self.messages.extend(reply.messages());
-                return Ok(true);
+                return Ok(Deleted::Yes);
             }
             Answer::Ambiguous(reply) => reply,
         };
@@ -506,44 +528,40 @@ impl<'a> Run<'a> {
                 // A full page may be cut short: ask for the name itself.
                 match self.get(target, name).await? {
                     Found::Yes(_) => Err(still_there()),
-                    Found::No => Ok(false),
+                    Found::No => Ok(Deleted::Absent),
                 }
             }
-            Listing::Secrets(_) => Ok(false),
+            Listing::Secrets(_) => Ok(Deleted::Absent),
         }
     }
 
     /// A delete whose connection failed after it went out, so that the upstream may have acted on
-    /// it: never sent again blindly. Whether the secret is still there says what became of it.
+    /// it: never sent again blindly. Whether the secret is still there says what became of it, as
+    /// far as reading right after can tell (the upstream may still be at work on it).
     async fn delete_interrupted(
         &mut self,
         target: &Target,
         name: &SecretName,
-    ) -> Result<bool, Failure> {
+    ) -> Result<Deleted, Failure> {
         let sent = format!(
             "The connection to the GitHub Service failed after the delete of secret '{name}' was sent"
         );
         match self.locate(target, name).await {
             Err(f) => Err(unknown_effect(&sent, &f)),
             Ok(Located::EnvironmentMissing) => Err(environment_missing(target)),
-            Ok(Located::Absent) => {
-                self.messages.push(format!(
-                    "{sent}; a list afterwards shows that it is no longer in {target}"
-                ));
-                Ok(true)
-            }
+            Ok(Located::Absent) => Ok(Deleted::GoneUnattributed),
             Ok(Located::Present) => Err(Failure::transient(
                 ErrorType::UpstreamError,
                 format!(
-                    "{sent}, and it is still in {target}: the delete did not take effect; try again"
+                    "{sent}, and a read right after still finds it in {target}: the delete has not taken effect; try again"
                 ),
             )),
         }
     }
 
     /// A create whose connection failed after it went out: never sent again blindly. A secret
-    /// that is not there was not written; one that is may hold the old value or the new one,
-    /// which nobody can read back.
+    /// that is not there has not been written; one that is may hold the old value or the new
+    /// one, which nobody can read back.
     async fn write_interrupted(
         &mut self,
         target: &Target,
@@ -558,7 +576,7 @@ impl<'a> Run<'a> {
             Ok(Located::Absent) => Err(Failure::transient(
                 ErrorType::UpstreamError,
                 format!(
-                    "{sent}, and it is not in {target}: the write did not take effect; try again"
+                    "{sent}, and a read right after does not find it in {target}: the write has not taken effect; try again"
                 ),
             )),
             Ok(Located::Present) => Err(Failure::new(
@@ -638,6 +656,9 @@ impl<'a> Run<'a> {
         let reply = match self.send(target, Action::Create, data).await {
             Err(UpstreamError::Dropped) => {
                 return self.write_interrupted(target, &req.secret_name).await;
+            }
+            Err(UpstreamError::Timeout(seconds)) => {
+                return Err(unanswered_write("write", &req.secret_name, seconds));
             }
             sent => sent.map_err(from_upstream_error)?,
         };
@@ -784,11 +805,30 @@ enum Written {
     EnvironmentMissing,
 }
 
+/// What became of a delete.
+enum Deleted {
+    Yes,
+    /// Confirmed absent: the PAT was shown to work in this scope.
+    Absent,
+    /// Absent after a delete whose connection failed: removed by this delete, or already absent.
+    GoneUnattributed,
+}
+
 /// Where a secret is, as far as reading tells.
 enum Located {
     Present,
     Absent,
     EnvironmentMissing,
+}
+
+/// A write or delete the GitHub Service did not answer in time: it went out, and may be done.
+fn unanswered_write(what: &str, name: &SecretName, seconds: u64) -> Failure {
+    Failure::new(
+        ErrorType::UpstreamTimeout,
+        format!(
+            "The GitHub Service did not answer within {seconds} s after the {what} of secret '{name}' was sent: it may or may not have taken effect"
+        ),
+    )
 }
 
 /// A write or delete that went out, whose fate the read after it could not tell.

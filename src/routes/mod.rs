@@ -89,16 +89,23 @@ impl IntoResponse for ApiError {
 
 /// Why a request body could not be read, in one sentence naming the setting that bounds it.
 pub fn unreadable_body(rejection: &BytesRejection, state: &AppState) -> String {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(error) = cause {
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return format!(
+                "The request body stopped arriving for more than {} s (DEPLOY__HEADER_READ_TIMEOUT_SECONDS)",
+                state.body_timeout.as_secs()
+            );
+        }
+        cause = error.source();
+    }
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         format!(
             "The request body is larger than {} bytes (DEPLOY__MAX_BODY_BYTES)",
             state.max_body_bytes
         )
     } else {
-        format!(
-            "The request body could not be read: it stopped arriving for more than {} s (DEPLOY__HEADER_READ_TIMEOUT_SECONDS), or the connection failed",
-            state.body_timeout.as_secs()
-        )
+        "The request body could not be read: the connection failed, or it was malformed".to_owned()
     }
 }
 

@@ -383,5 +383,7 @@ pub fn keep_every_callsite_live() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = tracing::subscriber::set_global_default(Undecided);
+        // What reqwest logs through the `log` crate reaches the test's subscriber too.
+        let _ = tracing_log::LogTracer::init();
     });
 }

@@ -250,6 +250,10 @@ async fn no_json_log_line_carries_any_part_of_a_sealed_blob() {
         text.contains("workflow step") && text.contains("workflow finished"),
         "the capture must see the workflow's events"
     );
+    assert!(
+        text.contains(r#""target":"reqwest"#),
+        "the capture must see what reqwest logs"
+    );
     assert_no_blob_in(&text);
 }
 

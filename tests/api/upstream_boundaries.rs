@@ -394,15 +394,32 @@ async fn a_delete_the_upstream_acted_on_before_dropping_the_connection_is_sent_o
 
     assert_eq!(upstream.received(DELETE), 1, "the delete was sent again");
     assert!(!upstream.holds("OLD_TOKEN"));
-    assert_eq!(reply.status, 200, "{}", reply.text);
-    assert_eq!(reply.json["data"]["deleted"], true);
+    // Gone now; but "absent afterwards" cannot tell "deleted by this request" from "never there".
+    assert_eq!(reply.status, 502, "{}", reply.text);
+    assert_eq!(reply.error_type(), "upstream_ambiguous");
     assert!(
-        reply.messages().iter().any(|m| m
+        reply
+            .error()
             .contains("after the delete of secret 'OLD_TOKEN' was sent")
-            && m.contains("no longer in octo-org/my-service")),
-        "{:?}",
-        reply.messages()
+            && reply.error().contains("not in octo-org/my-service now"),
+        "{}",
+        reply.error()
     );
+}
+
+#[tokio::test]
+async fn a_dropped_delete_of_a_secret_that_never_existed_is_not_reported_as_deleted() {
+    let upstream = DroppingUpstream::start(&[], true).await;
+    let h = with_one_idle_connection(&upstream).await;
+
+    let reply = h
+        .operation("delete", &secret_body(repo_target(), "NEVER_THERE"))
+        .await;
+
+    assert_eq!(upstream.received(DELETE), 1);
+    assert_ne!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json["data"], json!({}));
+    assert_eq!(reply.error_type(), "upstream_ambiguous");
 }
 
 #[tokio::test]
@@ -419,8 +436,10 @@ async fn a_delete_the_upstream_dropped_without_acting_is_sent_once_and_reported_
     assert_eq!(reply.status, 502, "{}", reply.text);
     assert_eq!(reply.error_type(), "upstream_error");
     assert!(
-        reply.error().contains("still in octo-org/my-service")
-            && reply.error().contains("did not take effect"),
+        reply
+            .error()
+            .contains("still finds it in octo-org/my-service")
+            && reply.error().contains("has not taken effect"),
         "{}",
         reply.error()
     );
@@ -439,8 +458,10 @@ async fn a_create_the_upstream_dropped_without_acting_is_sent_once_and_reported_
     assert_eq!(reply.status, 502, "{}", reply.text);
     assert_eq!(reply.error_type(), "upstream_error");
     assert!(
-        reply.error().contains("not in octo-org/my-service")
-            && reply.error().contains("did not take effect"),
+        reply
+            .error()
+            .contains("does not find it in octo-org/my-service")
+            && reply.error().contains("has not taken effect"),
         "{}",
         reply.error()
     );
@@ -497,10 +518,113 @@ async fn in_a_workflow_a_dropped_delete_that_took_effect_completes_without_a_sec
         .post_raw("/execute", workflow.to_string().into_bytes())
         .await;
 
+    // The step's aim, the secret gone, holds; that this step removed it cannot be said.
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(upstream.received(DELETE), 1);
-    assert_eq!(reply.json["results"][0]["data"]["deleted"], true);
-    assert_eq!(reply.json["results"][0]["attempts"], 1);
+    let step = &reply.json["results"][0];
+    assert_eq!(step["data"]["deleted"], false);
+    assert_eq!(step["attempts"], 1);
+    assert!(
+        step["messages"][0]
+            .as_str()
+            .is_some_and(|m| m.contains("cannot be told")),
+        "{step}"
+    );
+}
+
+/// An upstream whose first connection answers the head of its first request and a part of its
+/// body, then closes; every later connection answers `answer` to everything. Counts the requests
+/// it read whose request line is `request`.
+async fn cut_mid_answer(
+    request: &'static str,
+    answer: fn() -> Vec<u8>,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = count.clone();
+    let url = raw_upstream(move |n, mut stream| {
+        let count = counted.clone();
+        async move {
+            while let Some(head) = read_request(&mut stream).await {
+                if head.starts_with(request) {
+                    count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                let whole = answer();
+                if n == 0 {
+                    let _ = stream.write_all(&whole[..whole.len() - 10]).await;
+                    return;
+                }
+                if stream.write_all(&whole).await.is_err() {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    (url, count)
+}
+
+#[tokio::test]
+async fn a_read_whose_answer_is_cut_in_the_middle_is_sent_once_more() {
+    let (url, lists) = cut_mid_answer("POST /github-secrets-repo/list", || {
+        http_response("200 OK", &list_envelope())
+    })
+    .await;
+    let h = harness_for(&url).await;
+
+    let reply = h.operation("list", &list_body(repo_target())).await;
+
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(lists.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_create_whose_answer_is_cut_in_the_middle_is_not_sent_again() {
+    let (url, creates) = cut_mid_answer("POST /github-secrets-repo/create", || {
+        let created = json!({
+            "response_context": { "success": true, "status_code": 201, "errors": [], "messages": [],
+                                  "error_type": "none", "rate_limit": null },
+            "response_data": { "created": true },
+        });
+        http_response("201 Created", &created.to_string())
+    })
+    .await;
+    let h = harness_for(&url).await;
+
+    let reply = h
+        .operation("create", &create_body(repo_target(), "API_KEY"))
+        .await;
+
+    assert_eq!(creates.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // The check that follows reads a list (this upstream answers it with a create's envelope,
+    // which is no list): whatever it concludes, the write is not claimed.
+    assert_ne!(reply.status, 200, "{}", reply.text);
+}
+
+#[tokio::test]
+async fn a_write_the_upstream_does_not_answer_in_time_says_it_may_have_taken_effect() {
+    let url = raw_upstream(|_, mut stream| async move {
+        while read_request(&mut stream).await.is_some() {
+            // Read, and never answered.
+        }
+    })
+    .await;
+    let h = Harness::with_env(move |vars| {
+        vars.insert("URL__TARGET_SERVER__GITHUB_SERVICE".into(), url);
+        vars.insert("DEPLOY__UPSTREAM_TIMEOUT_SECONDS".into(), "1".into());
+    })
+    .await;
+
+    let reply = h
+        .operation("create", &create_body(repo_target(), "API_KEY"))
+        .await;
+
+    assert_eq!(reply.status, 504, "{}", reply.text);
+    assert_eq!(reply.error_type(), "upstream_timeout");
+    assert!(
+        reply.error().contains("may or may not have taken effect"),
+        "{}",
+        reply.error()
+    );
 }
 
 #[tokio::test]

@@ -136,7 +136,9 @@ pub struct CreateData {
     pub env_fallback: bool,
 }
 
-/// `github:secrets:delete`. `deleted: false` only in a workflow, for a secret already absent.
+/// `github:secrets:delete`. `deleted: false` only in a workflow: the secret was already absent, or
+/// it is absent after a delete whose connection failed, which cannot say it removed it (`messages`
+/// says so).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct DeleteData {
     pub deleted: bool,

@@ -53,6 +53,8 @@ async fn the_service_log_never_carries_a_sealed_blob_a_plaintext_or_the_pat() {
         capture.clone(),
     ))
     .unwrap();
+    // What reqwest logs through the `log` crate is captured too.
+    tracing_log::LogTracer::init().unwrap();
 
     let stack = LocalStack::start(StackOptions::default()).await.unwrap();
     let api_key = ApiKey {
