@@ -33,14 +33,29 @@ impl Operations {
     /// Runs one operation with this sealed PAT. `absent` says what deleting a secret that does
     /// not exist is: `not_found` on the route, done (`deleted: false`) in a workflow.
     pub async fn run(&self, pat: &SealedPat, request: &Request, absent: AbsentSecret) -> Outcome {
-        match request {
+        let mut outcome = match request {
             Request::List(req) => self.list(pat, req).await,
             Request::Get(req) => self.get(pat, req).await,
             Request::Exists(req) => self.exists(pat, req).await,
             Request::Create(req) => self.create(pat, req).await,
             Request::Delete(req) => self.delete(pat, req, absent == AbsentSecret::IsDone).await,
             Request::Presence(req) => self.presence(pat, req).await,
-        }
+        };
+        // A name given in another case than GitHub stores it in is sent, and answered, as stored.
+        let renamed: Vec<String> = match request {
+            Request::Presence(req) => req
+                .required
+                .iter()
+                .filter_map(PresenceName::stored_otherwise)
+                .collect(),
+            other => other
+                .secret_name()
+                .and_then(SecretName::stored_otherwise)
+                .into_iter()
+                .collect(),
+        };
+        outcome.messages.splice(0..0, renamed);
+        outcome
     }
 
     async fn list(&self, pat: &SealedPat, req: &ListRequest) -> Outcome {

@@ -639,3 +639,54 @@ async fn presence_confirms_names_missing_from_a_full_page_one_by_one() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_secret_name_in_lower_case_is_sent_and_answered_as_github_stores_it_and_the_envelope_says_so()
+ {
+    let h = Harness::start().await;
+    h.upstream_answers(
+        "POST",
+        "/github-secrets-repo/create",
+        upstream_ok(201, json!({ "created": true }), &[]),
+    )
+    .await;
+
+    let reply = h
+        .operation("create", &create_body(repo_target(), "api_key"))
+        .await;
+
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let sent = upstream_body(&h.upstream_requests().await[0]);
+    assert_eq!(sent["request_data"]["secret_name"], "API_KEY");
+    assert_eq!(reply.json["data"]["secret_name"], "API_KEY");
+    assert_eq!(
+        reply.messages()[0],
+        "'api_key' is written as 'API_KEY': GitHub stores secret names in upper case and treats names that differ only in case as one"
+    );
+}
+
+#[tokio::test]
+async fn presence_finds_a_secret_whatever_the_case_it_is_asked_in() {
+    let h = Harness::start().await;
+    h.upstream_answers(
+        "POST",
+        "/github-secrets-repo/list",
+        listing(&["AWS_ROLE_ARN"]),
+    )
+    .await;
+
+    let reply = h
+        .operation(
+            "presence",
+            &json!({ "encrypted_pat": sealed_pat(), "target": repo_target(),
+                     "required": ["aws_role_arn"] }),
+        )
+        .await;
+
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(
+        reply.json["data"]["secrets"],
+        json!([{ "name": "AWS_ROLE_ARN", "present": true, "scope": "repo" }])
+    );
+    assert!(reply.messages()[0].starts_with("'aws_role_arn' is written as 'AWS_ROLE_ARN'"));
+}

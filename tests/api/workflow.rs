@@ -169,6 +169,38 @@ async fn steps_on_the_same_secret_never_overlap_and_keep_file_order() {
 }
 
 #[tokio::test]
+async fn names_that_differ_only_in_case_are_one_secret_written_one_at_a_time_in_file_order() {
+    let (h, recorder) = recording_service(Duration::from_millis(30)).await;
+    let ops = vec![
+        create_op("shared"),
+        create_op("SHARED"),
+        create_op("Shared"),
+    ];
+
+    let plan = run(&h, "/execute/plan", &workflow(ops.clone(), json!({}))).await;
+    let reply = run(&h, "/execute", &workflow(ops, json!({ "concurrency": 8 }))).await;
+
+    assert_eq!(
+        plan.json["warnings"][0],
+        "step 2 writes SHARED in octo-org/my-service again (step 1 wrote it before); the last write wins"
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let r = recorder.lock().unwrap();
+    let shared: Vec<&str> = r
+        .events
+        .iter()
+        .filter(|(_, k)| k == "SHARED")
+        .map(|(e, _)| *e)
+        .collect();
+    assert_eq!(
+        shared,
+        ["start", "end"].repeat(3),
+        "one at a time, as stored"
+    );
+    assert!(r.same_secret_overlaps.is_empty());
+}
+
+#[tokio::test]
 async fn a_list_starts_only_after_every_earlier_write_of_its_scope_ended() {
     let (h, recorder) = recording_service(Duration::from_millis(30)).await;
     let ops = vec![

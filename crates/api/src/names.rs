@@ -74,21 +74,134 @@ macro_rules! validated_name {
     };
 }
 
-validated_name!(
+/// A name GitHub compares without regard to case and stores in upper case: the stored form is the
+/// name (equality, order, hashing, display and the wire all use it), and the spelling it was
+/// given in is kept only to say that it changed.
+macro_rules! stored_upper_case_name {
+    ($(#[$doc:meta])* $name:ident, $check:path, pattern: $pattern:literal, rule: $rule:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name {
+            stored: String,
+            /// The spelling it was given in, when that is not the stored form.
+            given: Option<Box<str>>,
+        }
+
+        impl $name {
+            /// The name as GitHub stores it.
+            pub fn as_str(&self) -> &str {
+                &self.stored
+            }
+
+            /// The spelling it was given in, when GitHub stores it otherwise (in upper case).
+            pub fn given(&self) -> Option<&str> {
+                self.given.as_deref()
+            }
+
+            /// One sentence saying that the name given is stored otherwise; `None` when it is not.
+            pub fn stored_otherwise(&self) -> Option<String> {
+                self.given.as_ref().map(|given| {
+                    format!(
+                        "'{given}' is written as '{}': GitHub stores secret names in upper case and treats names that differ only in case as one",
+                        self.stored
+                    )
+                })
+            }
+        }
+
+        impl PartialEq for $name {
+            fn eq(&self, other: &Self) -> bool {
+                self.stored == other.stored
+            }
+        }
+
+        impl Eq for $name {}
+
+        impl std::hash::Hash for $name {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                self.stored.hash(state);
+            }
+        }
+
+        impl PartialOrd for $name {
+            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+
+        impl Ord for $name {
+            fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+                self.stored.cmp(&other.stored)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = NameError;
+            fn try_from(value: String) -> Result<Self, NameError> {
+                $check(&value)?;
+                let stored = value.to_ascii_uppercase();
+                let given = (stored != value).then(|| value.into_boxed_str());
+                Ok(Self { stored, given })
+            }
+        }
+
+        impl TryFrom<&str> for $name {
+            type Error = NameError;
+            fn try_from(value: &str) -> Result<Self, NameError> {
+                Self::try_from(value.to_owned())
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.stored
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.pad(&self.stored)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&self.stored, f)
+            }
+        }
+
+        /// A string with the rule's pattern; the description states the whole rule.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some($pattern))
+                    .min_length(Some(1))
+                    .max_length(Some(255))
+                    .description(Some($rule))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
+}
+
+stored_upper_case_name!(
     /// A GitHub Actions secret name: `^[A-Za-z_][A-Za-z0-9_]*$`, at most 255 characters, and not
-    /// starting with `GITHUB_` in any case (GitHub reserves that prefix).
+    /// starting with `GITHUB_` in any case (GitHub reserves that prefix). GitHub stores it in
+    /// upper case: `api_key` and `API_KEY` are one secret, `API_KEY`.
     SecretName,
     check_secret_name,
     pattern: "^(?![Gg][Ii][Tt][Hh][Uu][Bb]_)[A-Za-z_][A-Za-z0-9_]*$",
-    max: 255,
-    rule: "A GitHub Actions secret name: letters, digits and underscores, not starting with a digit, at most 255 characters, and not starting with GITHUB_ in any case"
+    rule: "A GitHub Actions secret name: letters, digits and underscores, not starting with a digit, at most 255 characters, and not starting with GITHUB_ in any case. GitHub stores it in upper case (names that differ only in case are one secret)"
 );
-validated_name!(
+stored_upper_case_name!(
     /// A name in a presence check: a [`SecretName`], or exactly `GITHUB_TOKEN` (GitHub's built-in).
     PresenceName,
     check_presence_name,
     pattern: "^(?:GITHUB_TOKEN|(?![Gg][Ii][Tt][Hh][Uu][Bb]_)[A-Za-z_][A-Za-z0-9_]*)$",
-    max: 255,
     rule: "A secret name (see SecretName), or exactly GITHUB_TOKEN, the token GitHub gives every workflow run"
 );
 validated_name!(
@@ -130,12 +243,15 @@ impl PresenceName {
     pub const BUILTIN_TOKEN: &'static str = "GITHUB_TOKEN";
 
     pub fn is_builtin(&self) -> bool {
-        self.0 == Self::BUILTIN_TOKEN
+        self.stored == Self::BUILTIN_TOKEN
     }
 
     /// The name as a storable secret name, or `None` for the built-in token.
     pub fn as_secret_name(&self) -> Option<SecretName> {
-        (!self.is_builtin()).then(|| SecretName(self.0.clone()))
+        (!self.is_builtin()).then(|| SecretName {
+            stored: self.stored.clone(),
+            given: self.given.clone(),
+        })
     }
 }
 
@@ -223,16 +339,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn secret_names_follow_githubs_rules_without_rewriting() {
+    fn secret_names_follow_githubs_rules_and_are_what_github_stores() {
         for ok in [
             "AWS_ACCOUNT_ID",
-            "_x",
-            "a1",
+            "_X",
+            "A1",
             "GITHUBX",
             "GITHUB",
             &"A".repeat(255),
         ] {
-            assert_eq!(SecretName::try_from(ok).unwrap().as_str(), ok);
+            let name = SecretName::try_from(ok).unwrap();
+            assert_eq!((name.as_str(), name.given()), (ok, None));
+        }
+        for (given, stored) in [("_x", "_X"), ("a1", "A1"), ("Api_Key", "API_KEY")] {
+            let name = SecretName::try_from(given).unwrap();
+            assert_eq!((name.as_str(), name.given()), (stored, Some(given)));
+            assert!(
+                name.stored_otherwise()
+                    .unwrap()
+                    .contains(&format!("'{given}' is written as '{stored}'"))
+            );
         }
         for bad in [
             "",
@@ -250,6 +376,35 @@ mod tests {
                 "{bad:?} should be rejected"
             );
         }
+    }
+
+    #[test]
+    fn names_that_differ_only_in_case_are_one_name_shown_and_sent_as_github_stores_it() {
+        let lower = SecretName::try_from("api_key").unwrap();
+        let upper = SecretName::try_from("API_KEY").unwrap();
+        assert_eq!(lower, upper);
+        let state = std::hash::RandomState::new();
+        assert_eq!(
+            std::hash::BuildHasher::hash_one(&state, &lower),
+            std::hash::BuildHasher::hash_one(&state, &upper)
+        );
+        assert_eq!(lower.to_string(), "API_KEY");
+        assert_eq!(serde_json::to_value(&lower).unwrap(), "API_KEY");
+        let read: SecretName = serde_json::from_value("Api_Key".into()).unwrap();
+        assert_eq!((read.as_str(), read.given()), ("API_KEY", Some("Api_Key")));
+        assert!(upper.stored_otherwise().is_none());
+        let presence = PresenceName::try_from("aws_role_arn").unwrap();
+        assert_eq!(presence.as_str(), "AWS_ROLE_ARN");
+        assert_eq!(
+            presence.as_secret_name().unwrap(),
+            SecretName::try_from("AWS_ROLE_ARN").unwrap()
+        );
+    }
+
+    #[test]
+    fn a_secret_name_fills_the_width_it_is_shown_in() {
+        let name = SecretName::try_from("A").unwrap();
+        assert_eq!(format!("[{name:<4}]"), "[A   ]");
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! - A UTF-8 byte order mark at the start is skipped; CRLF line endings read as LF.
 //! - Blank lines and lines starting with `#` are comments; `export NAME=…` is `NAME=…`;
 //!   spaces around `=` are allowed. A name is letters, digits and underscores, not starting with
-//!   a digit; a name given twice is refused.
+//!   a digit; a name given twice is refused, also when the two differ only in case (GitHub
+//!   stores secret names in upper case: they are one secret).
 //! - `'single quotes'`: every character literal, newlines included; no escapes.
 //! - `"double quotes"`: newlines allowed; the escapes `\n` `\r` `\t` `\"` `\\` `\$` and `` \` ``.
 //! - Unquoted: up to the end of the line or a `#` after a space (a comment); the spaces around
@@ -14,7 +15,9 @@
 //!   quote inside an unquoted value; any other backslash escape; text after a closing quote; a
 //!   carriage return that does not end a line.
 //!
-//! Errors never quote a value: only the line, the column and, once it is known, the name.
+//! Errors never quote a value: only the line, the column and, once it is known, the name. Every
+//! line in error is reported, not only the first: after one, reading goes on at the next line
+//! (past the rest of a quoted value first).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -52,8 +55,15 @@ impl fmt::Display for DotenvError {
 
 impl std::error::Error for DotenvError {}
 
+/// A whole file, read in order: its entries, and every line in error.
+#[derive(Debug)]
+pub struct Parsed {
+    pub entries: Vec<Entry>,
+    pub errors: Vec<DotenvError>,
+}
+
 /// Parses a whole file, in order.
-pub fn parse(text: &str) -> Result<Vec<Entry>, DotenvError> {
+pub fn parse(text: &str) -> Parsed {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let text = Zeroizing::new(text.replace("\r\n", "\n"));
     let mut parser = Parser {
@@ -61,10 +71,11 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, DotenvError> {
         at: 0,
         line: 1,
         column: 1,
+        open_quote: None,
     };
-    let entries = parser.entries();
+    let parsed = parser.entries();
     parser.chars.iter_mut().for_each(|c| *c = '\0');
-    entries
+    parsed
 }
 
 struct Parser {
@@ -72,6 +83,8 @@ struct Parser {
     at: usize,
     line: usize,
     column: usize,
+    /// The quote of the value being read, until it is closed.
+    open_quote: Option<char>,
 }
 
 const DOLLAR_FIX: &str = "shells, docker compose and dotenv libraries substitute `$`";
@@ -128,13 +141,15 @@ impl Parser {
         }
     }
 
-    fn entries(&mut self) -> Result<Vec<Entry>, DotenvError> {
+    fn entries(&mut self) -> Parsed {
         let mut entries: Vec<Entry> = Vec::new();
-        let mut lines: HashMap<String, usize> = HashMap::new();
+        let mut errors = Vec::new();
+        // By the name as GitHub stores it: the line and the spelling of its first appearance.
+        let mut first: HashMap<String, (usize, String)> = HashMap::new();
         loop {
             self.skip_blanks();
             match self.peek() {
-                None => return Ok(entries),
+                None => return Parsed { entries, errors },
                 Some('\n') => {
                     self.bump();
                     continue;
@@ -143,29 +158,80 @@ impl Parser {
                     self.skip_to_line_end();
                     continue;
                 }
-                Some('\r') => return Err(self.carriage_return()),
+                Some('\r') => {
+                    errors.push(self.carriage_return());
+                    self.recover();
+                    continue;
+                }
                 Some(_) => {}
             }
             let (line, column) = (self.line, self.column);
-            let name = self.name()?;
-            if let Some(first) = lines.get(&name) {
-                return Err(Self::error_at(
-                    line,
-                    column,
-                    format!("{name} is given twice (lines {first} and {line}); remove one"),
-                ));
+            let entry = match self.entry(line) {
+                Ok(entry) => entry,
+                Err(e) => {
+                    errors.push(e);
+                    self.recover();
+                    continue;
+                }
+            };
+            let stored = entry.name.to_ascii_uppercase();
+            match first.get(&stored) {
+                Some((first_line, spelled)) if *spelled == entry.name => {
+                    errors.push(Self::error_at(
+                        line,
+                        column,
+                        format!(
+                            "{} is given twice (lines {first_line} and {line}); remove one",
+                            entry.name
+                        ),
+                    ));
+                }
+                Some((first_line, spelled)) => {
+                    errors.push(Self::error_at(
+                        line,
+                        column,
+                        format!(
+                            "{stored} is given twice (line {first_line} as {spelled}, line {line} as {}): GitHub stores secret names in upper case, so they are one secret; remove one",
+                            entry.name
+                        ),
+                    ));
+                }
+                None => {
+                    first.insert(stored, (line, entry.name.clone()));
+                    entries.push(entry);
+                }
             }
-            let (value, quoted) = self.value(&name)?;
-            if quoted {
-                self.after_closing_quote(&name)?;
-            }
-            lines.insert(name.clone(), line);
-            entries.push(Entry {
-                name,
-                value: Plaintext::new(value.to_string()),
-                line,
-            });
         }
+    }
+
+    /// One `NAME=value` starting on `line`.
+    fn entry(&mut self, line: usize) -> Result<Entry, DotenvError> {
+        let name = self.name()?;
+        let (value, quoted) = self.value(&name)?;
+        if quoted {
+            self.after_closing_quote(&name)?;
+        }
+        Ok(Entry {
+            name,
+            value: Plaintext::new(value.to_string()),
+            line,
+        })
+    }
+
+    /// After an error: past the rest of a quoted value that was being read, then to the end of
+    /// the line, where reading goes on.
+    fn recover(&mut self) {
+        if let Some(quote) = self.open_quote.take() {
+            while let Some(c) = self.bump() {
+                if c == quote {
+                    break;
+                }
+                if c == '\\' && quote == '"' {
+                    self.bump();
+                }
+            }
+        }
+        self.skip_to_line_end();
     }
 
     /// `[export ]NAME =`, leaving the cursor after the `=`.
@@ -244,12 +310,14 @@ impl Parser {
     fn single_quoted(&mut self, name: &str) -> Result<Zeroizing<String>, DotenvError> {
         let (line, column) = (self.line, self.column);
         self.bump();
+        self.open_quote = Some('\'');
         let mut value = Zeroizing::new(String::new());
         loop {
             match self.peek() {
                 None => return Err(Self::unclosed(name, "single", line, column)),
                 Some('\'') => {
                     self.bump();
+                    self.open_quote = None;
                     return Ok(value);
                 }
                 Some('\r') => return Err(self.carriage_return()),
@@ -264,12 +332,14 @@ impl Parser {
     fn double_quoted(&mut self, name: &str) -> Result<Zeroizing<String>, DotenvError> {
         let (line, column) = (self.line, self.column);
         self.bump();
+        self.open_quote = Some('"');
         let mut value = Zeroizing::new(String::new());
         loop {
             match self.peek() {
                 None => return Err(Self::unclosed(name, "double", line, column)),
                 Some('"') => {
                     self.bump();
+                    self.open_quote = None;
                     return Ok(value);
                 }
                 Some('\r') => return Err(self.carriage_return()),
@@ -379,15 +449,20 @@ mod tests {
     use super::*;
 
     fn values(text: &str) -> Vec<(String, String)> {
-        parse(text)
-            .unwrap()
+        let parsed = parse(text);
+        assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+        parsed
+            .entries
             .into_iter()
             .map(|e| (e.name, e.value.expose().to_owned()))
             .collect()
     }
 
+    /// The first error of a file with exactly one.
     fn refusal(text: &str) -> DotenvError {
-        parse(text).unwrap_err()
+        let mut errors = parse(text).errors;
+        assert_eq!(errors.len(), 1, "{text:?}: {errors:?}");
+        errors.remove(0)
     }
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -486,5 +561,48 @@ mod tests {
         assert!(e.cause.contains("carriage return"), "{e}");
         let e = refusal("A=1\n\u{feff}B=2\n");
         assert!(e.cause.contains("byte order mark"), "{e}");
+    }
+
+    #[test]
+    fn names_that_differ_only_in_case_are_one_secret_given_twice() {
+        let e = refusal("lower=1\nLOWER=2\n");
+        assert_eq!((e.line, e.column), (2, 1));
+        assert_eq!(
+            e.cause,
+            "LOWER is given twice (line 1 as lower, line 2 as LOWER): GitHub stores secret names in upper case, so they are one secret; remove one"
+        );
+    }
+
+    #[test]
+    fn every_line_in_error_is_reported_and_the_good_ones_are_read() {
+        let parsed = parse(concat!(
+            "A=$x\n",
+            "B='one\n",
+            "two $ still quoted'\n",
+            "C=\"bad \\q escape\n",
+            "more\" tail\n",
+            "GOOD=1\n",
+            "no equals here\n",
+            "A=again\n",
+            "LAST='ok'\n",
+        ));
+        let found: Vec<(usize, &str)> = parsed
+            .errors
+            .iter()
+            .map(|e| (e.line, e.cause.split(':').next().unwrap()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (1, "A"),
+                (4, "C"),
+                (
+                    7,
+                    "expected NAME=value (a line without `=`; a value spanning lines must be in quotes)"
+                )
+            ]
+        );
+        let names: Vec<&str> = parsed.entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["B", "GOOD", "A", "LAST"]);
     }
 }

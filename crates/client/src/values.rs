@@ -1,10 +1,11 @@
 //! Reading secret values for `apply` and `secret set -f`: a `.env` file (the grammar of
 //! [`crate::dotenv`]) or a JSON object of strings, from a file or (`-`) standard input.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 
+use mgraph_deploy_api::SecretName;
 use zeroize::Zeroizing;
 
 use crate::dotenv;
@@ -17,10 +18,31 @@ pub enum ValuesError {
     Read { path: String, reason: String },
     #[error("{path}: {reason}")]
     Parse { path: String, reason: String },
-    #[error("{path}: {name} is given twice; remove one")]
-    Duplicate { path: String, name: String },
+    /// Every problem of the file, in file order: nothing of it may be sent.
+    #[error("{path}: {}", listed(.problems))]
+    Refused { path: String, problems: Vec<String> },
     #[error("{path}: no secrets in the file")]
     Empty { path: String },
+}
+
+/// One problem as it is; several counted, one a line.
+fn listed(problems: &[String]) -> String {
+    match problems {
+        [one] => one.clone(),
+        many => format!(
+            "{} problems; nothing was sealed or sent:\n  {}",
+            many.len(),
+            many.join("\n  ")
+        ),
+    }
+}
+
+/// The values of a file that passed every check, with their names as GitHub stores them.
+#[derive(Debug)]
+pub struct Values {
+    pub entries: Vec<NamedValue>,
+    /// The name of each entry, in the same order.
+    pub names: Vec<SecretName>,
 }
 
 /// One named value, with the line it starts on when the file is a `.env`.
@@ -40,8 +62,10 @@ pub fn source_name(path: &Path) -> String {
     }
 }
 
-/// The named values of `path` (`-` is standard input), in file order.
-pub fn read_values(path: &Path) -> Result<Vec<NamedValue>, ValuesError> {
+/// The named values of `path` (`-` is standard input), in file order, once every check passed:
+/// the file's syntax, each name given once (names that differ only in case are one secret) and
+/// one GitHub takes, and no empty value unless `allow_empty`. Every problem is reported at once.
+pub fn read_values(path: &Path, allow_empty: bool) -> Result<Values, ValuesError> {
     let stdin = path.as_os_str() == "-";
     let shown = source_name(path);
     let read_error = |reason: String| ValuesError::Read {
@@ -64,14 +88,15 @@ pub fn read_values(path: &Path) -> Result<Vec<NamedValue>, ValuesError> {
             .trim_start_matches('\u{feff}')
             .trim_start()
             .starts_with('{');
-    let values = if is_json {
-        from_json(&text, &shown)?
+    // (line, problem): sorted by line in the end, problems without one last.
+    let mut problems: Vec<(Option<usize>, String)> = Vec::new();
+    let entries = if is_json {
+        from_json(&text, &shown, &mut problems)?
     } else {
-        dotenv::parse(&text)
-            .map_err(|e| ValuesError::Parse {
-                path: shown.clone(),
-                reason: e.to_string(),
-            })?
+        let parsed = dotenv::parse(&text);
+        problems.extend(parsed.errors.iter().map(|e| (Some(e.line), e.to_string())));
+        parsed
+            .entries
             .into_iter()
             .map(|e| NamedValue {
                 name: e.name,
@@ -80,10 +105,45 @@ pub fn read_values(path: &Path) -> Result<Vec<NamedValue>, ValuesError> {
             })
             .collect()
     };
-    if values.is_empty() {
+    if entries.is_empty() && problems.is_empty() {
         return Err(ValuesError::Empty { path: shown });
     }
-    Ok(values)
+    let mut names = Vec::with_capacity(entries.len());
+    for entry in &entries {
+        match SecretName::try_from(entry.name.as_str()) {
+            Ok(name) => names.push(name),
+            Err(rule) => problems.push(match entry.line {
+                Some(line) => (Some(line), format!("line {line}: {}: {rule}", entry.name)),
+                None => (None, format!("{}: {rule}", entry.name)),
+            }),
+        }
+    }
+    let empty: Vec<String> = entries
+        .iter()
+        .filter(|v| v.value.expose().is_empty())
+        .map(|v| match v.line {
+            Some(line) => format!("{} (line {line})", v.name),
+            None => v.name.clone(),
+        })
+        .collect();
+    if !allow_empty && !empty.is_empty() {
+        let verb = if empty.len() == 1 { "is" } else { "are" };
+        problems.push((
+            None,
+            format!(
+                "{} {verb} empty; pass --allow-empty to write empty values",
+                empty.join(", ")
+            ),
+        ));
+    }
+    if !problems.is_empty() {
+        problems.sort_by_key(|(line, _)| line.unwrap_or(usize::MAX));
+        return Err(ValuesError::Refused {
+            path: shown,
+            problems: problems.into_iter().map(|(_, p)| p).collect(),
+        });
+    }
+    Ok(Values { entries, names })
 }
 
 /// The file as UTF-8, or where and why it is not.
@@ -100,7 +160,12 @@ fn text_of(bytes: &[u8]) -> Result<&str, String> {
     })
 }
 
-fn from_json(text: &str, path: &str) -> Result<Vec<NamedValue>, ValuesError> {
+/// The entries of a JSON object of strings; a name given twice (in any case) is a problem.
+fn from_json(
+    text: &str,
+    path: &str,
+    problems: &mut Vec<(Option<usize>, String)>,
+) -> Result<Vec<NamedValue>, ValuesError> {
     // Duplicates are caught by walking the raw entries before serde_json's map collapses them.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let entries: Vec<(String, serde_json::Value)> = serde_json::from_str::<JsonEntries>(text)
@@ -113,21 +178,29 @@ fn from_json(text: &str, path: &str) -> Result<Vec<NamedValue>, ValuesError> {
             ),
         })?
         .0;
-    let mut seen = HashSet::new();
+    // By the name as GitHub stores it: its spelling at the first appearance.
+    let mut first: HashMap<String, String> = HashMap::new();
     let mut out = Vec::with_capacity(entries.len());
     for (name, value) in entries {
         let serde_json::Value::String(value) = value else {
-            return Err(ValuesError::Parse {
-                path: path.to_owned(),
-                reason: format!("the value of {name} must be a JSON string"),
-            });
+            problems.push((None, format!("the value of {name} must be a JSON string")));
+            continue;
         };
-        if !seen.insert(name.clone()) {
-            return Err(ValuesError::Duplicate {
-                path: path.to_owned(),
-                name,
-            });
+        let stored = name.to_ascii_uppercase();
+        if let Some(spelled) = first.get(&stored) {
+            problems.push((
+                None,
+                if *spelled == name {
+                    format!("{name} is given twice; remove one")
+                } else {
+                    format!(
+                        "{stored} is given twice (as {spelled} and as {name}): GitHub stores secret names in upper case, so they are one secret; remove one"
+                    )
+                },
+            ));
+            continue;
         }
+        first.insert(stored, name.clone());
         out.push(NamedValue {
             name,
             value: Plaintext::new(value),
@@ -171,8 +244,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
-        read_values(&path).map(|v| {
-            v.into_iter()
+        read_values(&path, false).map(|v| {
+            v.entries
+                .into_iter()
                 .map(|v| (v.name, v.value.expose().to_owned()))
                 .collect()
         })
@@ -225,13 +299,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("latin1.env");
         std::fs::write(&path, b"A=1\nB=caf\xe9\n").unwrap();
-        let err = read_values(&path).unwrap_err().to_string();
+        let err = read_values(&path, false).unwrap_err().to_string();
         assert!(
             err.ends_with("line 2, column 6: not UTF-8 text; save the file as UTF-8"),
             "{err}"
         );
         std::fs::write(&path, b"\xff\xfeA\x00=\x001\x00").unwrap();
-        let err = read_values(&path).unwrap_err().to_string();
+        let err = read_values(&path, false).unwrap_err().to_string();
         assert!(
             err.ends_with("the file is UTF-16; save it as UTF-8"),
             "{err}"
@@ -250,5 +324,42 @@ mod tests {
                 .to_string()
                 .contains("no secrets")
         );
+    }
+
+    #[test]
+    fn every_problem_of_a_file_is_listed_at_once_in_file_order() {
+        let err = parse(
+            "x.env",
+            "GITHUB_ONE=1\nA=1\nB=p@ss$1word\nEMPTY=\ngithub_two=2\nA=2\nALSO_EMPTY=\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            &err[err.find("x.env").unwrap()..],
+            "x.env: 5 problems; nothing was sealed or sent:\n  \
+             line 1: GITHUB_ONE: must not start with GITHUB_ (in any case): GitHub reserves that prefix\n  \
+             line 3, column 7: B: a `$` in an unquoted value (shells, docker compose and dotenv libraries substitute `$`); put the whole value in single quotes\n  \
+             line 5: github_two: must not start with GITHUB_ (in any case): GitHub reserves that prefix\n  \
+             line 6, column 1: A is given twice (lines 2 and 6); remove one\n  \
+             EMPTY (line 4), ALSO_EMPTY (line 7) are empty; pass --allow-empty to write empty values"
+        );
+        assert!(!err.contains("p@ss"), "{err}");
+    }
+
+    #[test]
+    fn names_that_differ_only_in_case_are_one_secret_in_json_too_and_names_are_stored_upper_case() {
+        let err = parse("v.json", r#"{"lower": "1", "LOWER": "2"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("LOWER is given twice (as lower and as LOWER)"),
+            "{err}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.env");
+        std::fs::write(&path, "api_key=1\n").unwrap();
+        let values = read_values(&path, false).unwrap();
+        assert_eq!(values.names[0].as_str(), "API_KEY");
+        assert_eq!(values.names[0].given(), Some("api_key"));
     }
 }

@@ -1,67 +1,16 @@
 //! The `mgraph-deploy-cli` binary against the offline stack: what a user at a shell or a CI job
 //! sees, including exit codes, and that no plaintext ever appears in its output.
 
+mod common;
+
 use std::path::Path;
 use std::process::Stdio;
 
+use common::*;
 use mgraph_deploy_emulator::{PatKind, Scope, seed};
-use mgraph_deploy_local::{LocalStack, StackOptions};
+use mgraph_deploy_local::LocalStack;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
-
-const CLI: &str = env!("CARGO_BIN_EXE_mgraph-deploy-cli");
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs the CLI with a clean environment: only the variables given here.
-async fn cli(stack: &LocalStack, pat: Option<PatKind>, args: &[&str], stdin: Option<&str>) -> Run {
-    cli_in(stack, pat, args, stdin, &[], None).await
-}
-
-/// [`cli`] with more variables, and in `dir` when given. `PATH` is kept so that `git` is found.
-async fn cli_in(
-    stack: &LocalStack,
-    pat: Option<PatKind>,
-    args: &[&str],
-    stdin: Option<&str>,
-    env: &[(&str, &str)],
-    dir: Option<&Path>,
-) -> Run {
-    let mut command = tokio::process::Command::new(CLI);
-    if let Some(dir) = dir {
-        command.current_dir(dir);
-    }
-    command
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("DEPLOY_SERVICE__URL", &stack.service_url)
-        .env("DEPLOY_SERVICE__API_KEY__NAME", &stack.api_key.name)
-        .env("DEPLOY_SERVICE__API_KEY__VALUE", &stack.api_key.value)
-        .envs(env.iter().copied())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(kind) = pat {
-        command.env("GIT_HUB__ACCESS_TOKEN", kind.token());
-    }
-    let mut child = command.spawn().unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).await.unwrap();
-    }
-    drop(input);
-    let output = child.wait_with_output().await.unwrap();
-    Run {
-        code: output.status.code().unwrap(),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    }
-}
 
 /// The service caches the public key; the upstream then redeploys with a new one.
 async fn rotate_after_the_service_cached_the_key(stack: &LocalStack) {
@@ -73,12 +22,6 @@ async fn rotate_after_the_service_cached_the_key(stack: &LocalStack) {
         .unwrap();
     stack.emulator.rotate_key();
 }
-
-async fn stack() -> LocalStack {
-    LocalStack::start(StackOptions::default()).await.unwrap()
-}
-
-const REPO: &str = "local-owner/local-repo";
 
 /// A .env file in the shapes people write: plain, double-quoted, single-quoted, multi-line.
 const DOTENV: &str = "\
@@ -107,12 +50,6 @@ fn expected_values() -> Vec<(&'static str, &'static str)> {
             "first line of the value\nsecond line with 'quotes' and a # hash",
         ),
     ]
-}
-
-fn write_file(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path.to_str().unwrap().to_owned()
 }
 
 fn assert_no_plaintext(run: &Run) {

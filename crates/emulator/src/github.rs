@@ -295,9 +295,16 @@ impl GitHub {
         self.orgs.entry(org.to_owned()).or_default();
     }
 
-    /// The stored secret, plaintext included (a test's read-back).
+    /// The stored secret, plaintext included (a test's read-back). Names are GitHub's: any case.
     pub fn secret(&self, scope: &Scope, name: &str) -> Option<StoredSecret> {
-        self.collection(scope)?.get(name).cloned()
+        self.collection(scope)?.get(&stored_name(name)).cloned()
+    }
+
+    /// The names stored in `scope`, in GitHub's order (a test's read-back; no PAT, no page).
+    pub fn names(&self, scope: &Scope) -> Vec<String> {
+        self.collection(scope)
+            .map(|secrets| secrets.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Uses up `pat`'s primary rate limit until `reset_in` from now: GitHub then answers
@@ -335,6 +342,7 @@ impl GitHub {
 
     pub fn get(&mut self, pat: &str, scope: &Scope, name: &str) -> Result<SecretMeta, GhError> {
         let path = format!("{}/{name}", scope.path());
+        let name = &stored_name(name);
         self.authorize(pat, scope, Access::Read, &path)?;
         self.collection(scope)
             .and_then(|secrets| secrets.get(name))
@@ -358,6 +366,7 @@ impl GitHub {
         self.collection(scope)
             .ok_or_else(|| GhError::new(404, &key_path))?;
         let path = format!("{}/{name}", scope.path());
+        let name = &stored_name(name);
         self.authorize(pat, scope, Access::Write, &path)?;
         let now = now_iso();
         let is_org = matches!(scope, Scope::Org { .. });
@@ -384,6 +393,7 @@ impl GitHub {
 
     pub fn delete(&mut self, pat: &str, scope: &Scope, name: &str) -> Result<(), GhError> {
         let path = format!("{}/{name}", scope.path());
+        let name = &stored_name(name);
         self.authorize(pat, scope, Access::Write, &path)?;
         self.collection_mut(scope)
             .and_then(|secrets| secrets.remove(name))
@@ -497,6 +507,12 @@ pub(crate) fn now_epoch_seconds() -> u64 {
 
 fn now_iso() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+/// A secret name as GitHub stores it: in upper case, whatever case it was given in (names that
+/// differ only in case are one secret).
+fn stored_name(name: &str) -> String {
+    name.to_ascii_uppercase()
 }
 
 #[cfg(test)]

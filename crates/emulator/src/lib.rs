@@ -200,6 +200,11 @@ impl Emulator {
         self.github(|gh| gh.secret(scope, name))
     }
 
+    /// The names stored in `scope`, all of them, in GitHub's order.
+    pub fn secret_names(&self, scope: &Scope) -> Vec<String> {
+        self.github(|gh| gh.names(scope))
+    }
+
     /// Delays every following request by `latency`.
     pub fn set_latency(&self, latency: Duration) {
         self.shared.faults.lock().expect("faults lock").latency = latency;

@@ -19,7 +19,7 @@ use super::pacing::{Pacer, human};
 use super::session::Session;
 use super::{Exit, Failure, InputError, sealed_pat, sealed_value};
 use crate::api::{Answer, ClientError, DeployClient, Execution, Target, WriteOptions};
-use crate::values::{NamedValue, read_values, source_name};
+use crate::values::{NamedValue, Values, read_values};
 
 /// Why values after a Ctrl-C were not sent.
 const INTERRUPTED: &str = "not sent: interrupted (Ctrl-C)";
@@ -43,11 +43,13 @@ pub(super) async fn apply(
     (target, options): (Target, WriteOptions),
     settings: Settings,
 ) -> Result<Exit, Failure> {
-    let values = read_values(file).map_err(|e| InputError(e.to_string()))?;
-    if !settings.allow_empty {
-        refuse_empty_values(file, &values)?;
+    let Values {
+        entries: values,
+        names,
+    } = read_values(file, settings.allow_empty).map_err(|e| InputError(e.to_string()))?;
+    for stored_otherwise in names.iter().filter_map(SecretName::stored_otherwise) {
+        out.note(&stored_otherwise);
     }
-    let names = secret_names(file, &values)?;
     let pacer = Pacer::new(settings.writes_per_minute, settings.writes_per_hour);
     let batches = pacer.batches(values.len());
     if batches.len() > 1 {
@@ -308,47 +310,6 @@ fn merge_plans(plans: &[(usize, Answer<Plan>)]) -> Answer<Plan> {
         status,
         body: merged,
     }
-}
-
-/// Refuses a file with empty values, naming each (and its line).
-pub(super) fn refuse_empty_values(file: &Path, values: &[NamedValue]) -> Result<(), InputError> {
-    let empty: Vec<String> = values
-        .iter()
-        .filter(|v| v.value.expose().is_empty())
-        .map(|v| match v.line {
-            Some(line) => format!("{} (line {line})", v.name),
-            None => v.name.clone(),
-        })
-        .collect();
-    match empty.len() {
-        0 => Ok(()),
-        n => Err(InputError(format!(
-            "{}: {} {} empty; pass --allow-empty to write empty values",
-            source_name(file),
-            empty.join(", "),
-            if n == 1 { "is" } else { "are" }
-        ))),
-    }
-}
-
-/// Every name as GitHub takes it, or all the ones it refuses, before anything is sealed.
-fn secret_names(file: &Path, values: &[NamedValue]) -> Result<Vec<SecretName>, InputError> {
-    let mut names = Vec::with_capacity(values.len());
-    let mut bad = Vec::new();
-    for v in values {
-        match SecretName::try_from(v.name.as_str()) {
-            Ok(valid) => names.push(valid),
-            Err(e) => bad.push(format!("{}: {e}", v.name)),
-        }
-    }
-    if bad.is_empty() {
-        return Ok(names);
-    }
-    Err(InputError(format!(
-        "{} holds names GitHub refuses:\n  {}",
-        source_name(file),
-        bad.join("\n  ")
-    )))
 }
 
 /// Set by the first Ctrl-C: no further workflow is sent, the running one finishes and is

@@ -213,8 +213,11 @@ async fn run(cli: Cli) -> Result<Exit, Failure> {
         } => {
             let target = resolve(&target)?;
             for name in &require {
-                PresenceName::try_from(name.as_str())
+                let name = PresenceName::try_from(name.as_str())
                     .map_err(|e| InputError(format!("a --require name {e}")))?;
+                if let Some(note) = name.stored_otherwise() {
+                    out.note(&note);
+                }
             }
             let mut session = Session::open(&client, &pat, None).await?;
             let envelope = session
@@ -361,7 +364,7 @@ async fn secret(
                 return apply::apply(client, out, &pat, &file, (target, options), settings).await;
             }
             let name = name.expect("clap requires NAME without --env-file");
-            check_name(&name)?;
+            check_name(&name, out)?;
             let value = match (value_file, value_env, body) {
                 (Some(path), _, _) => read_file(&path)?,
                 (_, Some(var), _) => Plaintext::new(std::env::var(&var).map_err(|_| {
@@ -448,7 +451,7 @@ async fn secret(
         }
         SecretCommand::Get { name, target, pat } => {
             let target = resolve(&target)?;
-            check_name(&name)?;
+            check_name(&name, out)?;
             let mut session = Session::open(client, &pat, None).await?;
             let envelope = session
                 .resealing(async |c, s| c.get(&s.pat, &target, &name).await)
@@ -469,7 +472,7 @@ async fn secret(
         }
         SecretCommand::Exists { name, target, pat } => {
             let target = resolve(&target)?;
-            check_name(&name)?;
+            check_name(&name, out)?;
             let mut session = Session::open(client, &pat, None).await?;
             let envelope = session
                 .resealing(async |c, s| c.exists(&s.pat, &target, &name).await)
@@ -488,7 +491,7 @@ async fn secret(
         }
         SecretCommand::Delete { name, target, pat } => {
             let target = resolve(&target)?;
-            check_name(&name)?;
+            check_name(&name, out)?;
             let mut session = Session::open(client, &pat, None).await?;
             let envelope = session
                 .resealing(async |c, s| c.delete(&s.pat, &target, &name).await)
@@ -553,11 +556,14 @@ fn suggest_env_fallback(out: Output, target: &Target, error: Option<ErrorType>) 
     }
 }
 
-/// A secret NAME as GitHub takes it, checked before anything is read or sent.
-fn check_name(name: &str) -> Result<(), InputError> {
-    SecretName::try_from(name)
-        .map(drop)
-        .map_err(|e| InputError(format!("NAME {e}")))
+/// A secret NAME as GitHub takes it, checked before anything is read or sent; when GitHub stores
+/// it in another case, a note says so.
+fn check_name(name: &str, out: Output) -> Result<(), InputError> {
+    let name = SecretName::try_from(name).map_err(|e| InputError(format!("NAME {e}")))?;
+    if let Some(note) = name.stored_otherwise() {
+        out.note(&note);
+    }
+    Ok(())
 }
 
 /// A blob this machine sealed, as the request type; a refusal would be a sealing bug.
