@@ -61,10 +61,21 @@ impl Operations {
     async fn list(&self, pat: &SealedPat, req: &ListRequest) -> Outcome {
         let mut run = Run::new(&self.upstream, pat.blob());
         let result = match run.list(&req.target).await {
-            Ok(Listing::Secrets(page)) => Ok(data(ListData {
-                secrets: page.secrets,
-                scope: req.target.scope(),
-            })),
+            Ok(Listing::Secrets(page)) => {
+                let may_be_incomplete = page.may_be_cut();
+                if may_be_incomplete {
+                    run.messages.push(format!(
+                        "The GitHub Service listed {} secrets, a full first page of GitHub's list, and reads no further: {} may hold more. exists, get and presence check a name exactly",
+                        page.secrets.len(),
+                        req.target
+                    ));
+                }
+                Ok(data(ListData {
+                    secrets: page.secrets,
+                    scope: req.target.scope(),
+                    may_be_incomplete,
+                }))
+            }
             Ok(Listing::EnvironmentMissing) => Err(environment_missing(&req.target)),
             Err(f) => Err(f),
         };

@@ -26,7 +26,8 @@ async fn a_repository_list_returns_the_secrets_in_the_envelope() {
         json!({
             "success": true,
             "operation": "github:secrets:list",
-            "data": { "secrets": [meta("AWS_REGION"), meta("API_KEY")], "scope": "repo" },
+            "data": { "secrets": [meta("AWS_REGION"), meta("API_KEY")], "scope": "repo",
+                      "may_be_incomplete": false },
             "error": "",
             "error_type": null,
             "messages": [],
@@ -689,4 +690,24 @@ async fn presence_finds_a_secret_whatever_the_case_it_is_asked_in() {
         json!([{ "name": "AWS_ROLE_ARN", "present": true, "scope": "repo" }])
     );
     assert!(reply.messages()[0].starts_with("'aws_role_arn' is written as 'AWS_ROLE_ARN'"));
+}
+
+#[tokio::test]
+async fn a_list_of_a_full_upstream_page_says_the_scope_may_hold_more() {
+    let h = Harness::start().await;
+    let names: Vec<String> = (0..30).map(|i| format!("S_{i:02}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    h.upstream_answers("POST", "/github-secrets-repo/list", listing(&names))
+        .await;
+
+    let reply = h.operation("list", &list_body(repo_target())).await;
+
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json["data"]["may_be_incomplete"], true);
+    assert_eq!(
+        reply.messages(),
+        [
+            "The GitHub Service listed 30 secrets, a full first page of GitHub's list, and reads no further: octo-org/my-service may hold more. exists, get and presence check a name exactly"
+        ]
+    );
 }

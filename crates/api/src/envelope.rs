@@ -106,6 +106,11 @@ pub struct SecretMeta {
 pub struct ListData {
     pub secrets: Vec<SecretMeta>,
     pub scope: Scope,
+    /// The GitHub Service reads only the first page of GitHub's list (30 secrets): when it sent a
+    /// full page, the scope may hold more than `secrets` shows. `exists`, `get` and `presence`
+    /// check a name exactly.
+    #[serde(default)]
+    pub may_be_incomplete: bool,
 }
 
 /// `github:secrets:get`.

@@ -114,3 +114,87 @@ async fn secret_list_lines_its_columns_up() {
     assert_eq!(columns.len(), 2, "{}", run.stdout);
     assert_eq!(columns[0], columns[1], "{}", run.stdout);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_list_cut_at_github_s_first_page_says_so_in_text_json_and_preflight() {
+    let stack = stack().await;
+    let other = format!("{}/{}", seed::OWNER, seed::OTHER_REPO);
+    let dir = tempfile::tempdir().unwrap();
+    let values: String = (0..31).map(|i| format!("S_{i:02}=v\n")).collect();
+    let file = write_file(dir.path(), "many.env", &values);
+    let applied = cli(
+        &stack,
+        Some(PatKind::Admin),
+        &["apply", "-f", &file, "-R", &other],
+        None,
+    )
+    .await;
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+
+    let text = cli(
+        &stack,
+        Some(PatKind::Admin),
+        &["secret", "list", "-R", &other],
+        None,
+    )
+    .await;
+    let json = cli(
+        &stack,
+        Some(PatKind::Admin),
+        &["--json", "secret", "list", "-R", &other],
+        None,
+    )
+    .await;
+
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(
+        text.stderr
+            .contains("30 secret(s) in local-owner/other-repo (the first page: there may be more)"),
+        "{}",
+        text.stderr
+    );
+    for run in [&text, &json] {
+        assert!(
+            run.stderr.contains("note: this is GitHub's first page"),
+            "{}",
+            run.stderr
+        );
+    }
+    let listed: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 30);
+
+    // preflight: S_30 exists, but a one-page list cannot show it; it is not called unused, and
+    // the report says why.
+    let workflows = dir.path().join(".github/workflows");
+    std::fs::create_dir_all(&workflows).unwrap();
+    std::fs::write(
+        workflows.join("ci.yml"),
+        "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - run: echo ${{ secrets.S_30 }}\n",
+    )
+    .unwrap();
+    let preflight = cli(
+        &stack,
+        Some(PatKind::Admin),
+        &[
+            "preflight",
+            "--dir",
+            dir.path().to_str().unwrap(),
+            "-R",
+            &other,
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(
+        preflight.code, 0,
+        "{}{}",
+        preflight.stdout, preflight.stderr
+    );
+    assert!(
+        preflight
+            .stderr
+            .contains("may hold more secrets than the GitHub Service lists"),
+        "{}",
+        preflight.stderr
+    );
+}

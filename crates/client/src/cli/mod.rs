@@ -416,6 +416,12 @@ async fn secret(
             let envelope = session
                 .resealing(async |c, s| c.list(&s.pat, &target).await)
                 .await?;
+            let cut = envelope.data.as_ref().is_some_and(|d| d.may_be_incomplete);
+            if cut {
+                out.note(&format!(
+                    "this is GitHub's first page of {target}'s secrets, the most the GitHub Service reads: there may be more; `secret exists NAME` and `presence --require NAMES` check names exactly"
+                ));
+            }
             if let (true, Some(data)) = (out.json, &envelope.data) {
                 // As `gh secret list --json name,createdAt,updatedAt,visibility`, plus the scope.
                 let listed: Vec<Value> = data
@@ -445,7 +451,12 @@ async fn secret(
                             s.updated_at.as_deref().unwrap_or("?")
                         );
                     }
-                    eprintln!("{} secret(s) in {target}", data.secrets.len());
+                    let more = if data.may_be_incomplete {
+                        " (the first page: there may be more)"
+                    } else {
+                        ""
+                    };
+                    eprintln!("{} secret(s) in {target}{more}", data.secrets.len());
                 },
             ))
         }

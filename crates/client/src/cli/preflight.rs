@@ -46,7 +46,7 @@ pub(super) async fn preflight(
     let mut session = Session::open(client, pat, None).await?;
     let mut notes = scan.notes.clone();
 
-    let repo_secrets = names_in(&mut session, &repository)
+    let repo_secrets = names_in(&mut session, &repository, &mut notes)
         .await?
         .unwrap_or_default();
     let mut findings = Vec::new();
@@ -77,7 +77,7 @@ pub(super) async fn preflight(
                     repo: repo.clone(),
                     environment: environment_name,
                 };
-                match names_in(&mut session, &target).await? {
+                match names_in(&mut session, &target, &mut notes).await? {
                     Some(secrets) => (target, Some(secrets)),
                     None => {
                         notes.push(format!(
@@ -128,21 +128,32 @@ pub(super) async fn preflight(
     Ok(Exit::unless(failed))
 }
 
-/// The names of `target`'s secrets; `None` when it is an environment that does not exist.
+/// The names of `target`'s secrets; `None` when it is an environment that does not exist. A list
+/// that may be cut at the GitHub Service's one page is noted: what it leaves out is not reported
+/// unused.
 async fn names_in(
     session: &mut Session<'_>,
     target: &Target,
+    notes: &mut Vec<String>,
 ) -> Result<Option<BTreeSet<String>>, Failure> {
     let envelope = session
         .resealing(async |c, s| c.list(&s.pat, target).await)
         .await?;
     match (&envelope.data, envelope.error_type) {
-        (Some(data), _) if envelope.success => Ok(Some(
-            data.secrets
-                .iter()
-                .map(|s| s.name.as_str().to_owned())
-                .collect(),
-        )),
+        (Some(data), _) if envelope.success => {
+            if data.may_be_incomplete {
+                notes.push(format!(
+                    "{target} may hold more secrets than the GitHub Service lists (GitHub's first page, {} of them): the unused ones among the rest are not reported",
+                    data.secrets.len()
+                ));
+            }
+            Ok(Some(
+                data.secrets
+                    .iter()
+                    .map(|s| s.name.as_str().to_owned())
+                    .collect(),
+            ))
+        }
         (_, Some(ErrorType::NotFound)) if matches!(target, Target::Environment { .. }) => Ok(None),
         _ => Err(InputError(format!(
             "cannot list the secrets of {target}: {} ({})",
