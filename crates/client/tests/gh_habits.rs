@@ -198,3 +198,145 @@ async fn a_list_cut_at_github_s_first_page_says_so_in_text_json_and_preflight() 
         preflight.stderr
     );
 }
+
+/// The completion script of `shell`, written to `dir`; its path.
+fn completion_script(shell: &str, dir: &std::path::Path) -> String {
+    let output = std::process::Command::new(CLI)
+        .args(["completions", shell])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let path = dir.join(format!("completions.{shell}"));
+    std::fs::write(&path, output.stdout).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+/// Whether `shell` is on this machine; when it is not and `MGRAPH_REQUIRE_SHELLS` is set (the CI
+/// gate installs every shell), the test fails.
+fn have(shell: &str) -> bool {
+    let found = std::process::Command::new(shell)
+        .args(["-c", "exit 0"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var_os("MGRAPH_REQUIRE_SHELLS").is_none(),
+            "{shell} is not installed"
+        );
+        eprintln!("{shell} is not installed: its completions are not checked here");
+    }
+    found
+}
+
+/// What each shell completes after these words: the top level, a subcommand, a subcommand's flags.
+const ASKED: [(&str, &[&str]); 3] = [
+    ("mgraph-deploy-cli sec", &["secret"]),
+    ("mgraph-deploy-cli secret s", &["set"]),
+    (
+        "mgraph-deploy-cli secret set --v",
+        &["--value-env", "--value-file", "--visibility"],
+    ),
+];
+
+fn run_shell(program: &str, args: &[&str]) -> String {
+    let output = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{program}: {output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn completions_offer_subcommands_and_their_flags_in_bash_zsh_and_fish() {
+    let dir = tempfile::tempdir().unwrap();
+
+    // bash: the function `complete -p` names, called as readline would, answers in COMPREPLY.
+    let bash = completion_script("bash", dir.path());
+    for (line, expected) in ASKED {
+        let words: Vec<&str> = line.split(' ').collect();
+        let script = format!(
+            r#"source {bash}
+spec=$(complete -p mgraph-deploy-cli) || exit 3
+function=$(sed -E 's/.* -F ([^ ]+) .*/\1/' <<<"$spec")
+COMP_WORDS=({words})
+COMP_CWORD={cword}
+COMP_LINE="{line}"
+COMP_POINT=${{#COMP_LINE}}
+"$function" mgraph-deploy-cli "{current}" "{previous}"
+printf '%s\n' "${{COMPREPLY[@]}}""#,
+            words = words.join(" "),
+            cword = words.len() - 1,
+            current = words[words.len() - 1],
+            previous = words[words.len() - 2],
+        );
+        let offered = run_shell("bash", &["-c", &script]);
+        let mut offered: Vec<&str> = offered.lines().collect();
+        offered.sort();
+        assert_eq!(offered, expected, "bash, after {line:?}");
+    }
+
+    // fish: `complete -C` completes a command line as if typed.
+    if have("fish") {
+        let fish = completion_script("fish", dir.path());
+        for (line, expected) in ASKED {
+            let offered = run_shell(
+                "fish",
+                &["-c", &format!("source {fish}; complete -C '{line}'")],
+            );
+            let mut offered: Vec<&str> = offered
+                .lines()
+                .map(|l| l.split('\t').next().unwrap())
+                .collect();
+            offered.sort();
+            assert_eq!(offered, expected, "fish, after {line:?}");
+        }
+    }
+
+    // zsh: an interactive zsh in a pseudo-terminal (zsh/zpty), whose completion system is asked
+    // with a TAB; each match it adds is printed between markers.
+    if have("zsh") {
+        let zsh = completion_script("zsh", dir.path());
+        let capture = dir.path().join("capture.zsh");
+        std::fs::write(&capture, ZSH_CAPTURE).unwrap();
+        for (line, expected) in ASKED {
+            let offered = run_shell(
+                "timeout",
+                &["20", "zsh", "-f", capture.to_str().unwrap(), &zsh, line],
+            );
+            let mut offered: Vec<&str> = offered
+                .split("MATCH<")
+                .skip(1)
+                .filter_map(|m| m.split_once('>').map(|(word, _)| word))
+                .collect();
+            offered.sort();
+            offered.dedup();
+            assert_eq!(offered, expected, "zsh, after {line:?}");
+        }
+    }
+}
+
+/// `zsh -f capture.zsh SCRIPT LINE`: prints every match zsh's completion offers for LINE as
+/// `MATCH<word>`, then `FINISHED.` (markers spelled in pieces, so that the terminal's echo of what is
+/// typed never holds them).
+const ZSH_CAPTURE: &str = r#"zmodload zsh/zpty || exit 2
+zpty z zsh -f -i
+zpty -w z 'PROMPT="> "'
+zpty -w z 'autoload -U compinit && compinit -u -D'
+zpty -w z "source ${(q)1}"
+zpty -w z 'compadd () {
+  if [[ ${@[1,(i)(-|--)]} == *-(O|A|D)\ * ]]; then builtin compadd "$@"; return $?; fi
+  typeset -a __hits; builtin compadd -A __hits "$@"
+  local h; for h in $__hits; do print -rn -- "MA""TCH<$h>"; done
+}'
+zpty -w z 'comppostfuncs=( __done ); __done() { print -rn -- "FINI""SHED."; exit }'
+zpty -w z "bindkey '^I' complete-word"
+zpty -n -w z "$2"$'\t'
+local out line
+while zpty -r z line; do
+  out+=$line
+  [[ $out == *FINISHED.* ]] && break
+done
+print -r -- $out
+zpty -d z
+"#;

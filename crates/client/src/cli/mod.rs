@@ -5,6 +5,7 @@
 
 mod apply;
 mod args;
+mod completions;
 mod output;
 mod pacing;
 mod preflight;
@@ -157,12 +158,8 @@ fn report_error(json_output: bool, kind: &str, message: &str) {
 async fn run(cli: Cli) -> Result<Exit, Failure> {
     if let Command::Completions { shell } = cli.command {
         let mut command = <Cli as clap::CommandFactory>::command();
-        clap_complete::generate(
-            shell,
-            &mut command,
-            "mgraph-deploy-cli",
-            &mut std::io::stdout(),
-        );
+        completions::write(shell, &mut command, &mut std::io::stdout().lock())
+            .map_err(|e| InputError(format!("cannot write the completion script: {e}")))?;
         return Ok(Exit::Success);
     }
     let client = connect(&cli.connection)?;
