@@ -340,3 +340,99 @@ done
 print -r -- $out
 zpty -d z
 "#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn under_json_every_refusal_of_the_arguments_is_the_json_object_on_stdout() {
+    let stack = stack().await;
+    for args in [
+        &["--json", "secret", "set", "X", "-R", REPO, "-o", seed::ORG][..],
+        &["secret", "set", "X", "--no-such-flag", "--json"][..],
+        &["--json", "secret"][..],
+    ] {
+        let run = cli(&stack, Some(PatKind::Admin), args, None).await;
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        let refusal: serde_json::Value = serde_json::from_str(&run.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: stdout is not JSON ({e}): {:?}", run.stdout));
+        assert_eq!(refusal["success"], false, "{args:?}");
+        assert_eq!(refusal["error_type"], "invalid_input", "{args:?}");
+        assert!(
+            refusal["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{args:?}: {refusal}"
+        );
+    }
+    // Help is not a refusal.
+    let help = cli(&stack, None, &["--json", "secret", "set", "--help"], None).await;
+    assert_eq!(help.code, 0, "{}", help.stderr);
+    assert!(help.stdout.contains("Usage:"), "{}", help.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gh_s_json_field_list_and_repository_urls_are_taken_as_gh_takes_them() {
+    let stack = stack().await;
+    let set = cli(
+        &stack,
+        Some(PatKind::Admin),
+        &[
+            "secret",
+            "set",
+            "URL_FORM",
+            "-R",
+            "https://github.com/local-owner/local-repo",
+        ],
+        Some("v"),
+    )
+    .await;
+    assert_eq!(set.code, 0, "{}", set.stderr);
+    let scope = Scope::repo(seed::OWNER, seed::REPO);
+    assert_eq!(
+        stack.emulator.secret(&scope, "URL_FORM").unwrap().plaintext,
+        "v"
+    );
+
+    let listed = cli_in(
+        &stack,
+        Some(PatKind::Admin),
+        &["secret", "list", "--json", "name,updatedAt"],
+        None,
+        &[("GH_REPO", "https://github.com/local-owner/local-repo.git")],
+        None,
+    )
+    .await;
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    let listed: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap();
+    let entry = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "URL_FORM")
+        .expect("the secret is listed");
+    let mut keys: Vec<&str> = entry
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["name", "updatedAt"]);
+
+    let refused = cli(
+        &stack,
+        Some(PatKind::Admin),
+        &[
+            "secret",
+            "list",
+            "-R",
+            REPO,
+            "--json",
+            "name,numSelectedRepos",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stdout.contains("numSelectedRepos is not available"),
+        "{}",
+        refused.stdout
+    );
+}

@@ -12,6 +12,7 @@ mod preflight;
 mod session;
 mod target;
 
+use std::ffi::OsString;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -76,10 +77,22 @@ struct InputError(String);
 
 /// Parses the arguments and runs the command.
 pub async fn main() -> ExitCode {
-    let cli = <Cli as clap::FromArgMatches>::from_arg_matches(&command().get_matches())
-        .unwrap_or_else(|e: clap::Error| e.exit());
+    let (args, fields) = json_fields(std::env::args_os().collect());
+    let json_asked = args.iter().any(|a| a == "--json");
+    let cli = match command()
+        .try_get_matches_from(args)
+        .and_then(|matches| <Cli as clap::FromArgMatches>::from_arg_matches(&matches))
+    {
+        Ok(cli) => cli,
+        // Under --json a refusal is the JSON object too; help and the version are not refusals.
+        Err(e) if json_asked && e.exit_code() == 2 => {
+            report_error(true, "invalid_input", &clap_refusal(&e));
+            return Exit::InvalidInput.into();
+        }
+        Err(e) => e.exit(),
+    };
     let json_output = cli.json;
-    let exit = match run(cli).await {
+    let exit = match run(cli, fields).await {
         Ok(exit) => exit,
         Err(Failure::Input(InputError(message))) => {
             report_error(json_output, "invalid_input", &message);
@@ -127,6 +140,40 @@ pub async fn main() -> ExitCode {
     exit.into()
 }
 
+/// What clap says when it refuses the arguments, in one line: its first, without `error: `.
+fn clap_refusal(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let first = text.lines().next().unwrap_or_default();
+    first.strip_prefix("error: ").unwrap_or(first).to_owned()
+}
+
+/// `gh secret list --json name,updatedAt` names the fields after `--json`; clap would read the
+/// list as a stray argument. A word after `--json` made only of such field names is taken out of
+/// the arguments and returned.
+fn json_fields(mut args: Vec<OsString>) -> (Vec<OsString>, Option<Vec<String>>) {
+    let Some(at) = args.iter().position(|a| a == "--json") else {
+        return (args, None);
+    };
+    let fields: Option<Vec<String>> = args
+        .get(at + 1)
+        .and_then(|word| word.to_str())
+        .map(|word| word.split(',').map(str::to_owned).collect::<Vec<_>>())
+        .filter(|fields| {
+            fields
+                .iter()
+                .all(|f| LIST_FIELDS.contains(&f.as_str()) || GH_ONLY_FIELDS.contains(&f.as_str()))
+        });
+    if fields.is_some() {
+        args.remove(at + 1);
+    }
+    (args, fields)
+}
+
+/// The fields of `secret list --json`, as gh names them.
+const LIST_FIELDS: [&str; 5] = ["name", "createdAt", "updatedAt", "visibility", "scope"];
+/// Fields of gh's that the GitHub Service cannot tell.
+const GH_ONLY_FIELDS: [&str; 2] = ["numSelectedRepos", "selectedReposURL"];
+
 enum Failure {
     Input(InputError),
     Client(ClientError),
@@ -155,7 +202,19 @@ fn report_error(json_output: bool, kind: &str, message: &str) {
     }
 }
 
-async fn run(cli: Cli) -> Result<Exit, Failure> {
+async fn run(cli: Cli, fields: Option<Vec<String>>) -> Result<Exit, Failure> {
+    let listing = matches!(
+        cli.command,
+        Command::Secret {
+            action: SecretCommand::List { .. }
+        }
+    );
+    if fields.is_some() && !listing {
+        return Err(InputError(
+            "a field list after --json is for `secret list` (as gh's); other commands print their whole JSON document".into(),
+        )
+        .into());
+    }
     if let Command::Completions { shell } = cli.command {
         let mut command = <Cli as clap::CommandFactory>::command();
         completions::write(shell, &mut command, &mut std::io::stdout().lock())
@@ -193,7 +252,7 @@ async fn run(cli: Cli) -> Result<Exit, Failure> {
             }
             Ok(Exit::Success)
         }
-        Command::Secret { action } => secret(&client, out, action).await,
+        Command::Secret { action } => secret(&client, out, action, fields).await,
         Command::Preflight { dir, repo, pat } => {
             let target = TargetArgs {
                 repo,
@@ -326,10 +385,12 @@ async fn run(cli: Cli) -> Result<Exit, Failure> {
     }
 }
 
+/// `secret …`; `fields`: the field list of `secret list --json` (gh's), when given.
 async fn secret(
     client: &DeployClient,
     out: Output,
     action: SecretCommand,
+    fields: Option<Vec<String>>,
 ) -> Result<Exit, Failure> {
     match action {
         SecretCommand::Set {
@@ -409,6 +470,14 @@ async fn secret(
         }
         SecretCommand::List { target, pat } => {
             let target = resolve(&target)?;
+            let fields = fields.unwrap_or_else(|| LIST_FIELDS.map(str::to_owned).to_vec());
+            if let Some(unknown) = fields.iter().find(|f| GH_ONLY_FIELDS.contains(&f.as_str())) {
+                return Err(InputError(format!(
+                    "--json field {unknown} is not available: the GitHub Service cannot read back which repositories an organisation secret is visible to; the fields are {}",
+                    LIST_FIELDS.join(", ")
+                ))
+                .into());
+            }
             let mut session = Session::open(client, &pat, None).await?;
             let envelope = session
                 .resealing(async |c, s| c.list(&s.pat, &target).await)
@@ -425,13 +494,14 @@ async fn secret(
                     .secrets
                     .iter()
                     .map(|s| {
-                        json!({
-                            "name": s.name,
-                            "createdAt": s.created_at,
-                            "updatedAt": s.updated_at,
-                            "visibility": s.visibility.map(|v| v.as_str()),
-                            "scope": data.scope,
-                        })
+                        let field = |name: &str| match name {
+                            "name" => json!(s.name),
+                            "createdAt" => json!(s.created_at),
+                            "updatedAt" => json!(s.updated_at),
+                            "visibility" => json!(s.visibility.map(|v| v.as_str())),
+                            _ => json!(data.scope),
+                        };
+                        Value::Object(fields.iter().map(|f| (f.clone(), field(f))).collect())
                     })
                     .collect();
                 out.print_json(&listed);

@@ -31,7 +31,9 @@ impl TargetArgs {
         let (owner, repo, source) = match &self.repo {
             Some(repo) => {
                 let (owner, repo) = owner_and_repo(repo).ok_or_else(|| {
-                    InputError(format!("--repo must be OWNER/REPO, got {repo:?}"))
+                    InputError(format!(
+                        "--repo must be OWNER/REPO (or https://github.com/OWNER/REPO), got {repo:?}"
+                    ))
                 })?;
                 (owner, repo, None)
             }
@@ -57,9 +59,15 @@ fn rule(flag: &'static str) -> impl Fn(NameError) -> InputError {
     move |e| InputError(format!("{flag} {e}"))
 }
 
-/// `OWNER/REPO` (also `github.com/OWNER/REPO`, as `GH_REPO` allows a host).
+/// `OWNER/REPO`, also as gh takes it: `github.com/OWNER/REPO` or the repository's URL
+/// (`https://github.com/OWNER/REPO`, with `.git` or `/` at the end, or a git remote's URL).
 fn owner_and_repo(text: &str) -> Option<(String, String)> {
+    if text.contains("://") || text.starts_with("git@") {
+        return github_repository(text).ok();
+    }
     let text = text.strip_prefix("github.com/").unwrap_or(text);
+    let text = text.trim_end_matches('/');
+    let text = text.strip_suffix(".git").unwrap_or(text);
     let (owner, repo) = text.split_once('/')?;
     (!owner.is_empty() && !repo.is_empty() && !repo.contains('/'))
         .then(|| (owner.to_owned(), repo.to_owned()))
@@ -72,7 +80,7 @@ fn default_repository(dir: &Path) -> Result<(String, String, Option<&'static str
     {
         let (owner, repo) = owner_and_repo(&value).ok_or_else(|| {
             InputError(format!(
-                "GH_REPO must be OWNER/REPO (or github.com/OWNER/REPO), got {value:?}"
+                "GH_REPO must be OWNER/REPO (or github.com/OWNER/REPO, or https://github.com/OWNER/REPO), got {value:?}"
             ))
         })?;
         return Ok((owner, repo, Some("GH_REPO")));
@@ -188,5 +196,31 @@ mod tests {
         );
         assert!(github_repository("/srv/git/app.git").is_err());
         assert!(github_repository("https://github.com/octo").is_err());
+    }
+
+    #[test]
+    fn a_repository_is_taken_in_each_form_gh_takes_it() {
+        for text in [
+            "octo/app",
+            "github.com/octo/app",
+            "https://github.com/octo/app",
+            "https://github.com/octo/app.git",
+            "https://github.com/octo/app/",
+            "git@github.com:octo/app.git",
+        ] {
+            assert_eq!(
+                owner_and_repo(text),
+                Some(("octo".to_owned(), "app".to_owned())),
+                "{text}"
+            );
+        }
+        for text in [
+            "octo",
+            "https://gitlab.com/octo/app",
+            "octo/app/extra",
+            "https://github.com/octo/app/tree/main",
+        ] {
+            assert_eq!(owner_and_repo(text), None, "{text}");
+        }
     }
 }
