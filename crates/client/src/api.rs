@@ -60,6 +60,12 @@ pub enum ClientError {
     Unreachable { url: String, reason: String },
     #[error("the Deploy Service did not answer within {0:?}")]
     Timeout(Duration),
+    /// The request went out and the connection failed before the answer: the service may have
+    /// done what it asked, or part of it.
+    #[error(
+        "the connection to the Deploy Service at {url} failed after the request was sent: {reason}"
+    )]
+    Interrupted { url: String, reason: String },
     #[error("the Deploy Service refused the API key: {0}")]
     Unauthorized(String),
     #[error("the Deploy Service answered HTTP {status} with an unexpected body: {detail}")]
@@ -323,19 +329,20 @@ impl DeployClient {
 
     fn transport(&self, e: reqwest::Error) -> ClientError {
         if e.is_timeout() {
-            ClientError::Timeout(self.timeout)
+            return ClientError::Timeout(self.timeout);
+        }
+        // The error chain names the cause (connection refused, DNS, TLS) but never a body.
+        let mut reason = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            reason = format!("{reason}: {s}");
+            source = s.source();
+        }
+        let url = self.base.clone();
+        if e.is_connect() {
+            ClientError::Unreachable { url, reason }
         } else {
-            // The error chain names the cause (connection refused, DNS, TLS) but never a body.
-            let mut reason = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                reason = format!("{reason}: {s}");
-                source = s.source();
-            }
-            ClientError::Unreachable {
-                url: self.base.clone(),
-                reason,
-            }
+            ClientError::Interrupted { url, reason }
         }
     }
 }

@@ -436,3 +436,39 @@ async fn gh_s_json_field_list_and_repository_urls_are_taken_as_gh_takes_them() {
         refused.stdout
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_that_dies_mid_execute_is_not_called_unreachable_and_the_cli_says_how_to_see_what_landed()
+ {
+    let stack = stack().await;
+    let front = front_dropping_after(&stack.service_url, "/execute").await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(dir.path(), "x.env", "LANDED_A=1\nLANDED_B=2\n");
+
+    let run = cli_in(
+        &stack,
+        Some(PatKind::Admin),
+        &["apply", "-f", &file, "-R", REPO],
+        None,
+        &[("DEPLOY_SERVICE__URL", front.as_str())],
+        None,
+    )
+    .await;
+
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("failed after the request was sent")
+            && run.stderr.contains("may or may not have been done")
+            && run.stderr.contains("--dry-run --check-state"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("check DEPLOY_SERVICE__URL"),
+        "{}",
+        run.stderr
+    );
+    // The writes did land.
+    let scope = Scope::repo(seed::OWNER, seed::REPO);
+    assert!(stack.emulator.secret(&scope, "LANDED_A").is_some());
+}

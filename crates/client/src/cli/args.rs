@@ -11,7 +11,8 @@ Exit codes:
   1  an operation failed, `exists` answered false, `presence` or `preflight` found a secret missing,
      or a dry run's plan says steps will fail
   2  invalid input: nothing was sent
-  3  the Deploy Service is unreachable, timed out or refused the API key";
+  3  the Deploy Service is unreachable, timed out, dropped the connection after the request
+     was sent, or refused the API key";
 
 /// Seal secrets locally and write them to GitHub through the MGraph-AI Deploy Service.
 ///

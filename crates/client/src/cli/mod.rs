@@ -102,6 +102,7 @@ pub async fn main() -> ExitCode {
             let (kind, exit) = match &e {
                 ClientError::Unauthorized(_) => ("unauthorized", Exit::Unreachable),
                 ClientError::Unreachable { .. } => ("unreachable", Exit::Unreachable),
+                ClientError::Interrupted { .. } => ("interrupted", Exit::Unreachable),
                 ClientError::Timeout(_) => ("timeout", Exit::Unreachable),
                 ClientError::BadUrl(_) | ClientError::Invalid { .. } => {
                     ("invalid_input", Exit::InvalidInput)
@@ -116,7 +117,12 @@ pub async fn main() -> ExitCode {
                 ClientError::Unreachable { .. } | ClientError::BadUrl(_) => {
                     "; check DEPLOY_SERVICE__URL (or --url)"
                 }
-                ClientError::Timeout(_) => "; --timeout SECONDS waits longer",
+                ClientError::Timeout(_) => {
+                    "; what it asked may or may not have been done: a write's effect shows in `secret list`, or for a file in `apply -f FILE --dry-run --check-state`; --timeout SECONDS waits longer"
+                }
+                ClientError::Interrupted { .. } => {
+                    "; what it asked may or may not have been done, some of a workflow's writes perhaps: `apply -f FILE --dry-run --check-state` (or `secret list`) shows what is there now"
+                }
                 _ => "",
             };
             let message = match &e {

@@ -82,3 +82,74 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> String {
     std::fs::write(&path, text).unwrap();
     path.to_str().unwrap().to_owned()
 }
+
+/// A front for the service at `service_url` that passes every request on and its answer back,
+/// except that after passing on a request to `dropped_path` it closes the client's connection
+/// without an answer: a service that died mid-request, after acting on it. Its URL.
+pub async fn front_dropping_after(service_url: &str, dropped_path: &'static str) -> String {
+    use tokio::io::AsyncReadExt;
+    let service = service_url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let service = service.clone();
+            tokio::spawn(async move {
+                let Some((head, body)) = read_request(&mut client).await else {
+                    return;
+                };
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                // One request per connection: the answer is read to its end.
+                let head = format!("{head}\r\nconnection: close\r\n\r\n");
+                let mut upstream = tokio::net::TcpStream::connect(&service).await.unwrap();
+                upstream.write_all(head.as_bytes()).await.unwrap();
+                upstream.write_all(&body).await.unwrap();
+                let mut answer = Vec::new();
+                let _ = upstream.read_to_end(&mut answer).await;
+                if path == dropped_path {
+                    return; // acted on, never answered
+                }
+                let _ = client.write_all(&answer).await;
+            });
+        }
+    });
+    url
+}
+
+/// One request's head (without its blank line) and its `content-length` body.
+async fn read_request(stream: &mut tokio::net::TcpStream) -> Option<(String, Vec<u8>)> {
+    use tokio::io::AsyncReadExt;
+    let mut bytes = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let end = loop {
+        let n = stream.read(&mut buffer).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        bytes.extend_from_slice(&buffer[..n]);
+        if let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end;
+        }
+    };
+    let head = String::from_utf8_lossy(&bytes[..end]).into_owned();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = bytes[end + 4..].to_vec();
+    while body.len() < length {
+        let n = stream.read(&mut buffer).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        body.extend_from_slice(&buffer[..n]);
+    }
+    Some((head, body))
+}
