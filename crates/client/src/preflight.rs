@@ -9,7 +9,9 @@
 //! - A workflow triggered only by `workflow_call` is read through its callers: a job calling a
 //!   local one (`uses: ./.github/workflows/x.yml`) with `secrets: inherit` needs what it
 //!   references; with a `secrets:` mapping, the mapping's values are what the caller needs, and a
-//!   name the called workflow uses but the mapping does not pass is reported as not passed.
+//!   name the called workflow uses but the mapping does not pass is reported as not passed. A
+//!   secret the called workflow declares with `required: false` (`on.workflow_call.secrets`) is
+//!   optional: missing or not passed, it is reported as such and never fails the check.
 //! - What cannot be known from the files (a remote reusable workflow, an environment or secret
 //!   name computed by an expression) is reported as a note.
 
@@ -30,6 +32,8 @@ pub struct Reference {
     pub environment: Option<String>,
     /// `deploy.yml: deploy`.
     pub place: String,
+    /// Read through a call of a workflow that declares it `required: false`.
+    pub optional: bool,
 }
 
 /// A name a called workflow uses that its caller's `secrets:` mapping does not pass: it is empty
@@ -41,6 +45,8 @@ pub struct NotPassed {
     pub place: String,
     /// The calling job.
     pub caller: String,
+    /// The called workflow declares it `required: false`.
+    pub optional: bool,
 }
 
 /// What the workflow files need.
@@ -64,6 +70,14 @@ impl Scan {
         }
         out.values_mut().for_each(|names| names.sort());
         out
+    }
+
+    /// Whether every reference to `name` in `environment` is optional.
+    pub fn is_optional(&self, name: &str, environment: Option<&str>) -> bool {
+        self.references
+            .iter()
+            .filter(|r| r.name == name && r.environment.as_deref() == environment)
+            .all(|r| r.optional)
     }
 
     /// Where `name` is referenced in `environment`.
@@ -189,14 +203,33 @@ fn read_workflow(
         }
         let mut found = Vec::new();
         collect(job, false, &mut found, &place, scan);
+        let optional = if through.is_some() {
+            optional_secrets(&workflow.doc)
+        } else {
+            HashSet::new()
+        };
         scan.references
             .extend(found.into_iter().map(|name| Reference {
+                optional: optional.contains(&name),
                 name,
                 environment: environment.clone(),
                 place: place.clone(),
             }));
     }
     visiting.remove(&workflow.file);
+}
+
+/// The secrets a reusable workflow declares `required: false` (or without `required`, which
+/// GitHub reads as not required) under `on.workflow_call.secrets`, upper-cased.
+fn optional_secrets(doc: &Yaml) -> HashSet<String> {
+    let Some(declared) = doc["on"]["workflow_call"]["secrets"].as_hash() else {
+        return HashSet::new();
+    };
+    declared
+        .iter()
+        .filter(|(_, spec)| spec["required"].as_bool() != Some(true))
+        .filter_map(|(name, _)| name.as_str().map(str::to_ascii_uppercase))
+        .collect()
 }
 
 /// A job calling a reusable workflow.
@@ -219,15 +252,21 @@ fn read_call(
             "{place} passes every secret to {uses}, which is not in this repository: what it needs is not checked"
         )),
         (Yaml::Hash(mapping), called) => {
-            let mut found = Vec::new();
-            for value in mapping.values() {
+            let optional = called.map(|c| optional_secrets(&c.doc)).unwrap_or_default();
+            for (key, value) in mapping {
+                let mut found = Vec::new();
                 collect(value, false, &mut found, place, scan);
+                // What the caller passes for an optional secret may be missing too.
+                let passed_optional = key
+                    .as_str()
+                    .is_some_and(|k| optional.contains(&k.to_ascii_uppercase()));
+                scan.references.extend(found.into_iter().map(|name| Reference {
+                    name,
+                    environment: None,
+                    place: place.to_owned(),
+                    optional: passed_optional,
+                }));
             }
-            scan.references.extend(found.into_iter().map(|name| Reference {
-                name,
-                environment: None,
-                place: place.to_owned(),
-            }));
             let Some(called) = called else { return };
             let passed: HashSet<String> = mapping
                 .keys()
@@ -240,6 +279,7 @@ fn read_call(
             for r in inner.references {
                 if !passed.contains(&r.name) {
                     scan.not_passed.push(NotPassed {
+                        optional: r.optional,
                         name: r.name,
                         place: r.place,
                         caller: place.to_owned(),

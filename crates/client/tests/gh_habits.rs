@@ -472,3 +472,74 @@ async fn a_service_that_dies_mid_execute_is_not_called_unreachable_and_the_cli_s
     let scope = Scope::repo(seed::OWNER, seed::REPO);
     assert!(stack.emulator.secret(&scope, "LANDED_A").is_some());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn preflight_reports_a_secret_declared_required_false_as_optional_and_never_fails_on_it() {
+    let stack = stack().await;
+    let set = cli(
+        &stack,
+        Some(PatKind::Admin),
+        &["secret", "set", "REQ", "-R", REPO],
+        Some("v"),
+    )
+    .await;
+    assert_eq!(set.code, 0, "{}", set.stderr);
+    let dir = tempfile::tempdir().unwrap();
+    let workflows = dir.path().join(".github/workflows");
+    std::fs::create_dir_all(&workflows).unwrap();
+    std::fs::write(
+        workflows.join("reusable.yml"),
+        "on:\n  workflow_call:\n    secrets:\n      OPT:\n        required: false\n      REQ:\n        required: true\njobs:\n  build:\n    runs-on: x\n    steps:\n      - run: echo ${{ secrets.OPT }} ${{ secrets.REQ }}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        workflows.join("ci.yml"),
+        "on: push\njobs:\n  inherit:\n    uses: ./.github/workflows/reusable.yml\n    secrets: inherit\n  mapped:\n    uses: ./.github/workflows/reusable.yml\n    secrets:\n      REQ: ${{ secrets.REQ }}\n",
+    )
+    .unwrap();
+    let dir_arg = dir.path().to_str().unwrap();
+
+    let text = cli(
+        &stack,
+        Some(PatKind::Admin),
+        &["preflight", "--dir", dir_arg, "-R", REPO],
+        None,
+    )
+    .await;
+    let json = cli(
+        &stack,
+        Some(PatKind::Admin),
+        &["--json", "preflight", "--dir", dir_arg, "-R", REPO],
+        None,
+    )
+    .await;
+
+    assert_eq!(text.code, 0, "{}{}", text.stdout, text.stderr);
+    assert!(!text.stdout.contains("MISSING"), "{}", text.stdout);
+    assert!(!text.stdout.contains("NOT PASSED"), "{}", text.stdout);
+    let optional: Vec<&str> = text
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("optional") && l.contains("OPT"))
+        .collect();
+    assert_eq!(
+        optional.len(),
+        2,
+        "inherited and not passed: {}",
+        text.stdout
+    );
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    let report: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(report["ok"], true);
+    let opt = report["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "OPT")
+        .unwrap();
+    assert_eq!(
+        (opt["present"].clone(), opt["optional"].clone()),
+        (false.into(), true.into())
+    );
+    assert_eq!(report["not_passed"][0]["optional"], true);
+}

@@ -28,6 +28,16 @@ struct Finding {
     /// An environment secret that also exists in the repository.
     shadows: bool,
     places: Vec<String>,
+    /// Every reference is to a secret a called workflow declares `required: false`: missing,
+    /// it fails nothing.
+    optional: bool,
+}
+
+impl Finding {
+    /// Missing, and needed.
+    fn fails(&self) -> bool {
+        self.found_in.is_none() && !self.optional
+    }
 }
 
 pub(super) async fn preflight(
@@ -99,6 +109,7 @@ pub(super) async fn preflight(
                 .map(str::to_owned)
                 .collect();
             findings.push(Finding {
+                optional: scan.is_optional(&name, environment.as_deref()),
                 name,
                 environment: environment.clone(),
                 found_in,
@@ -111,8 +122,7 @@ pub(super) async fn preflight(
         }
     }
     let unused = unused(&scan, &repo_secrets, &defined_elsewhere);
-    let missing = findings.iter().filter(|f| f.found_in.is_none()).count();
-    let failed = missing + scan.not_passed.len() > 0;
+    let failed = findings.iter().any(Finding::fails) || scan.not_passed.iter().any(|n| !n.optional);
     if out.json {
         out.print_json(&report_json(
             &repository,
@@ -241,6 +251,10 @@ fn print_report(
     );
     for f in findings {
         let (status, found) = match (f.found_in, f.shadows) {
+            (None, _) if f.optional => (
+                "optional",
+                "  [missing; declared required: false]".to_owned(),
+            ),
             (None, _) => ("MISSING", String::new()),
             (Some(PresenceScope::Environment), true) => (
                 "present",
@@ -259,8 +273,14 @@ fn print_report(
         );
     }
     for n in &scan.not_passed {
+        let status = if n.optional { "optional" } else { "NOT PASSED" };
+        let note = if n.optional {
+            " (declared required: false: it is empty there)"
+        } else {
+            ""
+        };
         println!(
-            "NOT PASSED {:<28} {:<24} used by {}, but {} passes only its `secrets:` mapping",
+            "{status:<10} {:<28} {:<24} used by {}, but {} passes only its `secrets:` mapping{note}",
             n.name, "", n.place, n.caller
         );
     }
@@ -274,10 +294,15 @@ fn print_report(
     for note in notes {
         eprintln!("note: {note}");
     }
-    let missing = findings.iter().filter(|f| f.found_in.is_none()).count();
+    let missing = findings.iter().filter(|f| f.fails()).count();
+    let not_passed = scan.not_passed.iter().filter(|n| !n.optional).count();
+    let optional = findings
+        .iter()
+        .filter(|f| f.found_in.is_none() && f.optional)
+        .count()
+        + scan.not_passed.iter().filter(|n| n.optional).count();
     eprintln!(
-        "{missing} missing, {} not passed, {} unused (organisation secrets are not counted: one visible to the repository would also do)",
-        scan.not_passed.len(),
+        "{missing} missing, {not_passed} not passed, {optional} optional and absent, {} unused (organisation secrets are not counted: one visible to the repository would also do)",
         unused.len()
     );
 }
@@ -300,9 +325,10 @@ fn report_json(
             "scope": f.found_in,
             "shadows_repository": f.shadows,
             "used_in": f.places,
+            "optional": f.optional,
         })).collect::<Vec<_>>(),
         "not_passed": scan.not_passed.iter().map(|n| json!({
-            "name": n.name, "used_in": n.place, "caller": n.caller,
+            "name": n.name, "used_in": n.place, "caller": n.caller, "optional": n.optional,
         })).collect::<Vec<_>>(),
         "unused": unused.iter().map(|(name, environment)| json!({
             "name": name, "environment": environment,
