@@ -543,3 +543,22 @@ async fn preflight_reports_a_secret_declared_required_false_as_optional_and_neve
     );
     assert_eq!(report["not_passed"][0]["optional"], true);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn seal_reads_stdin_as_secret_set_does_trailing_newlines_trimmed_unless_kept() {
+    let stack = stack().await;
+    let seal = async |args: &[&str], stdin: &str| {
+        let run = cli(&stack, None, args, Some(stdin)).await;
+        (run.code, stack.emulator.open(run.stdout.trim()).ok(), run.stderr)
+    };
+
+    let (code, opened, stderr) = seal(&["seal"], "v\n").await;
+    assert_eq!((code, opened.as_deref()), (0, Some("v")), "{stderr}");
+    let (code, opened, stderr) = seal(&["seal", "--keep-newline"], "v\n").await;
+    assert_eq!((code, opened.as_deref()), (0, Some("v\n")), "{stderr}");
+    let (code, _, stderr) = seal(&["seal"], "\n").await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--allow-empty"), "{stderr}");
+    let (code, opened, stderr) = seal(&["seal", "--allow-empty"], "\n").await;
+    assert_eq!((code, opened.as_deref()), (0, Some("")), "{stderr}");
+}

@@ -122,6 +122,13 @@ pub(super) enum Command {
         /// Seal to this key (64 hex characters) instead of fetching it from the service.
         #[arg(long, value_name = "HEX")]
         public_key: Option<String>,
+        /// Keep the trailing newline of a value read from stdin (trimmed by default, as `secret
+        /// set` and gh do).
+        #[arg(long, conflicts_with = "file")]
+        keep_newline: bool,
+        /// Seal an empty value (refused otherwise: an empty secret is usually a mistake).
+        #[arg(long)]
+        allow_empty: bool,
     },
     /// Single secret operations.
     Secret {

@@ -30,7 +30,7 @@ use crate::seal::{Plaintext, PublicKey, Sealed};
 pub use args::Cli;
 use args::{Command, Connection, SecretCommand, TargetArgs};
 use output::{Output, scope_word};
-use session::{Session, has_decryption_failure, read_file, read_secret_stdin, read_stdin};
+use session::{Session, has_decryption_failure, read_file, read_secret_stdin};
 
 /// What `--version` prints: the crate's version and the commit it was built from, when known.
 pub const VERSION: &str = env!("MGRAPH_DEPLOY_VERSION");
@@ -240,11 +240,23 @@ async fn run(cli: Cli, fields: Option<Vec<String>>) -> Result<Exit, Failure> {
             }
             Ok(Exit::Success)
         }
-        Command::Seal { file, public_key } => {
+        Command::Seal {
+            file,
+            public_key,
+            keep_newline,
+            allow_empty,
+        } => {
+            // The value as `secret set` would write it: stdin less its trailing newlines.
             let value = match &file {
                 Some(path) => read_file(path)?,
-                None => read_stdin("the value")?,
+                None => read_secret_stdin("the value", keep_newline)?,
             };
+            if value.expose().is_empty() && !allow_empty {
+                return Err(InputError(
+                    "the value is empty; pass --allow-empty to seal an empty value".into(),
+                )
+                .into());
+            }
             let key = match public_key {
                 Some(hex_key) => PublicKey::from_hex(&hex_key)
                     .map_err(|e| InputError(format!("--public-key: {e}")))?,
