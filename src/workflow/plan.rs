@@ -5,16 +5,14 @@ use std::collections::{HashMap, HashSet};
 
 use mgraph_deploy_api::ErrorType;
 pub use mgraph_deploy_api::{Action, Estimate, ExpectedFailure, Plan, PlanStep, Unreadable};
+use mgraph_deploy_api::{
+    POINTS_PER_MINUTE, WRITES_PER_MINUTE, points_limit_warning, writes_limit_warning,
+};
 
 use crate::domain::{Scope, SealedPat, SecretName, Target};
 use crate::operations::{Listing, OperationKind, Operations};
 
 use super::spec::{Parsed, Step};
-
-/// GitHub's secondary limits: 80 content-creating requests and 900 points per minute (a GET is
-/// one point, a PUT or DELETE five). Warn at 80 % of either.
-const WRITES_PER_MINUTE: usize = 80;
-const POINTS_PER_MINUTE: usize = 900;
 
 fn static_action(kind: OperationKind) -> Action {
     match kind {
@@ -84,17 +82,13 @@ fn warnings(steps: &[Step]) -> Vec<String> {
         }
     }
     let estimate = estimate(steps);
+    // Warn at 80 % of either of GitHub's secondary limits.
     if estimate.github_writes * 5 >= WRITES_PER_MINUTE * 4 {
-        warnings.push(format!(
-            "{} writes and deletes approach GitHub's secondary limit of {WRITES_PER_MINUTE} content-creating requests per minute; rate-limited steps are retried, but consider splitting the workflow",
-            estimate.github_writes
-        ));
+        warnings.push(writes_limit_warning(estimate.github_writes));
     }
     let points = estimate.github_requests + 4 * estimate.github_writes;
     if points * 5 >= POINTS_PER_MINUTE * 4 {
-        warnings.push(format!(
-            "about {points} GitHub API points approach GitHub's secondary limit of {POINTS_PER_MINUTE} points per minute; consider splitting the workflow"
-        ));
+        warnings.push(points_limit_warning(points));
     }
     warnings
 }

@@ -39,8 +39,9 @@ pub use target::{
     EnvFallback, OptionMisfit, OrgAccess, Scope, Target, TargetSpec, Visibility, write_options,
 };
 pub use workflow::{
-    Action, Estimate, ExpectedFailure, Plan, PlanError, PlanStep, Report, Status, StepResult,
-    Unreadable,
+    Action, Estimate, ExpectedFailure, POINTS_PER_MINUTE, Plan, PlanError, PlanStep, Report,
+    Status, StepResult, Unreadable, WRITES_PER_MINUTE, is_limit_warning, points_limit_warning,
+    writes_limit_warning,
 };
 
 use serde::Deserialize as _;

@@ -6,6 +6,33 @@ use utoipa::ToSchema;
 
 use crate::{ErrorType, OperationKind, RateLimit, Scope, SecretName};
 
+/// GitHub's secondary limits on content-creating requests: 80 a minute, and 900 points a minute
+/// (a GET is one point, a PUT or DELETE five).
+pub const WRITES_PER_MINUTE: usize = 80;
+pub const POINTS_PER_MINUTE: usize = 900;
+
+/// The plan's warning that `writes` writes and deletes approach GitHub's secondary limit.
+pub fn writes_limit_warning(writes: usize) -> String {
+    format!(
+        "{writes} writes and deletes approach {SECONDARY_LIMIT} {WRITES_PER_MINUTE} content-creating requests per minute; rate-limited steps are retried, but consider splitting the workflow"
+    )
+}
+
+/// The plan's warning that `points` GitHub API points approach GitHub's secondary limit.
+pub fn points_limit_warning(points: usize) -> String {
+    format!(
+        "about {points} GitHub API points approach {SECONDARY_LIMIT} {POINTS_PER_MINUTE} points per minute; consider splitting the workflow"
+    )
+}
+
+/// Whether a plan's warning is one of the two above: a client that cuts and paces its workflows
+/// to the limits (the CLI's `apply`) has already done what they advise.
+pub fn is_limit_warning(warning: &str) -> bool {
+    warning.contains(SECONDARY_LIMIT)
+}
+
+const SECONDARY_LIMIT: &str = "GitHub's secondary limit of";
+
 /// A step's end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]

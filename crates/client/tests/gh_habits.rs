@@ -549,7 +549,11 @@ async fn seal_reads_stdin_as_secret_set_does_trailing_newlines_trimmed_unless_ke
     let stack = stack().await;
     let seal = async |args: &[&str], stdin: &str| {
         let run = cli(&stack, None, args, Some(stdin)).await;
-        (run.code, stack.emulator.open(run.stdout.trim()).ok(), run.stderr)
+        (
+            run.code,
+            stack.emulator.open(run.stdout.trim()).ok(),
+            run.stderr,
+        )
     };
 
     let (code, opened, stderr) = seal(&["seal"], "v\n").await;
@@ -561,4 +565,25 @@ async fn seal_reads_stdin_as_secret_set_does_trailing_newlines_trimmed_unless_ke
     assert!(stderr.contains("--allow-empty"), "{stderr}");
     let (code, opened, stderr) = seal(&["seal", "--allow-empty"], "\n").await;
     assert_eq!((code, opened.as_deref()), (0, Some("")), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_does_not_advise_splitting_the_workflows_it_splits_and_paces_itself() {
+    let stack = stack().await;
+    let dir = tempfile::tempdir().unwrap();
+    let values: String = (0..75).map(|i| format!("PACED_{i:02}=v\n")).collect();
+    let file = write_file(dir.path(), "many.env", &values);
+
+    for extra in [&["--dry-run"][..], &[][..]] {
+        let mut args = vec!["apply", "-f", &file, "-R", REPO];
+        args.extend_from_slice(extra);
+        let run = cli(&stack, Some(PatKind::Admin), &args, None).await;
+        assert_eq!(run.code, 0, "{extra:?}: {}", run.stderr);
+        for printed in [&run.stdout, &run.stderr] {
+            assert!(
+                !printed.contains("consider splitting"),
+                "{extra:?}: {printed}"
+            );
+        }
+    }
 }

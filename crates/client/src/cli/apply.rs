@@ -96,7 +96,12 @@ pub(super) async fn apply(
         plans.push((first, plan));
         first += size;
     }
-    let plan = merge_plans(&plans);
+    let mut plan = merge_plans(&plans);
+    // The CLI cuts and paces its workflows to GitHub's secondary limits: the plan's advice to
+    // split them is what it already did.
+    plan.body
+        .warnings
+        .retain(|w| !mgraph_deploy_api::is_limit_warning(w));
     if settings.dry_run || !plan.valid {
         return Ok(out.plan(&plan));
     }

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 /// GitHub's secondary limits on content-creating requests.
-pub(super) const WRITES_PER_MINUTE: usize = 80;
+pub(super) const WRITES_PER_MINUTE: usize = mgraph_deploy_api::WRITES_PER_MINUTE;
 pub(super) const WRITES_PER_HOUR: usize = 500;
 
 /// The most operations one `/execute` takes.
