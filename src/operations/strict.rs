@@ -32,15 +32,15 @@ impl fmt::Display for Path<'_> {
 
 /// Checks `body`'s syntax (trailing data included) and that no object repeats a key.
 pub fn check(body: &[u8]) -> Result<(), InvalidInput> {
-    let duplicate = RefCell::new(None);
+    let refusal = RefCell::new(None);
     let mut de = serde_json::Deserializer::from_slice(body);
     let walked = Walk {
         path: Path::Root,
-        duplicate: &duplicate,
+        refusal: &refusal,
     }
     .deserialize(&mut de)
     .and_then(|()| de.end());
-    match (walked, duplicate.into_inner()) {
+    match (walked, refusal.into_inner()) {
         (Ok(()), _) => Ok(()),
         (Err(_), Some(found)) => Err(found),
         (Err(e), None) => Err(InvalidInput::new(
@@ -52,7 +52,27 @@ pub fn check(body: &[u8]) -> Result<(), InvalidInput> {
 
 struct Walk<'a> {
     path: Path<'a>,
-    duplicate: &'a RefCell<Option<InvalidInput>>,
+    /// The refusal that names a field: a key given twice, or a number out of range.
+    refusal: &'a RefCell<Option<InvalidInput>>,
+}
+
+impl Walk<'_> {
+    /// serde_json reads a number too large for any type (`1e400`) as a syntax error at a column;
+    /// the innermost value it failed in is named instead (when its key can be repeated).
+    fn out_of_range<E: de::Error>(&self, at: Path<'_>, error: E) -> E {
+        let mut found = self.refusal.borrow_mut();
+        if found.is_none() && error.to_string().starts_with("number out of range") {
+            let named = match at {
+                Path::Key(_, key) if !is_plain_key(key) => self.path,
+                other => other,
+            };
+            *found = Some(InvalidInput::new(
+                named.to_string(),
+                "is a number out of range",
+            ));
+        }
+        error
+    }
 }
 
 impl<'de> DeserializeSeed<'de> for Walk<'_> {
@@ -91,16 +111,17 @@ impl<'de> Visitor<'de> for Walk<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let mut index = 0;
-        while seq
-            .next_element_seed(Walk {
-                path: Path::Index(&self.path, index),
-                duplicate: self.duplicate,
-            })?
-            .is_some()
-        {
-            index += 1;
+        loop {
+            let path = Path::Index(&self.path, index);
+            let element = seq.next_element_seed(Walk {
+                path,
+                refusal: self.refusal,
+            });
+            match element.map_err(|e| self.out_of_range(path, e))? {
+                Some(()) => index += 1,
+                None => return Ok(()),
+            }
         }
-        Ok(())
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
@@ -115,13 +136,15 @@ impl<'de> Visitor<'de> for Walk<'_> {
                 } else {
                     InvalidInput::new(self.path.to_string(), "has a key given twice")
                 };
-                *self.duplicate.borrow_mut() = Some(found);
+                *self.refusal.borrow_mut() = Some(found);
                 return Err(de::Error::custom("a key given twice"));
             }
+            let path = Path::Key(&self.path, &key);
             map.next_value_seed(Walk {
-                path: Path::Key(&self.path, &key),
-                duplicate: self.duplicate,
-            })?;
+                path,
+                refusal: self.refusal,
+            })
+            .map_err(|e| self.out_of_range(path, e))?;
             seen.insert(key);
         }
         Ok(())

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::domain::{SealedPat, SecretName, Target, present};
-use mgraph_deploy_api::{WorkflowOperation, present_whole_number};
+use mgraph_deploy_api::{WorkflowOperation, WorkflowOptions};
 
 use crate::operations::{InvalidInput, OperationKind, Request, parse_json, parse_value};
 
@@ -109,19 +109,6 @@ struct Credentials {
     github_pat: SealedPat,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawOptions {
-    #[serde(default, deserialize_with = "present_whole_number")]
-    concurrency: Option<u64>,
-    #[serde(default, deserialize_with = "present")]
-    on_error: Option<OnError>,
-    #[serde(default, deserialize_with = "present_whole_number")]
-    deadline_seconds: Option<u64>,
-    #[serde(default, deserialize_with = "present")]
-    check_state: Option<bool>,
-}
-
 fn workflow_error(e: InvalidInput, prefix: &str) -> PlanError {
     let field = match (prefix, e.field.as_str()) {
         (p, "") => p.to_owned(),
@@ -191,7 +178,7 @@ pub fn parse(body: &[u8], defaults: Defaults) -> Parsed {
     let default_target_invalid = errors.iter().any(|e| e.field.starts_with("target"));
 
     if let Some(value) = raw.options {
-        match parse_value::<RawOptions>(value) {
+        match parse_value::<WorkflowOptions>(value) {
             Ok(o) => parsed.options = options(o, parsed.options, &mut errors),
             Err(e) => errors.push(workflow_error(e, "options")),
         }
@@ -250,7 +237,7 @@ pub fn parse(body: &[u8], defaults: Defaults) -> Parsed {
     parsed
 }
 
-fn options(raw: RawOptions, mut options: Options, errors: &mut Vec<PlanError>) -> Options {
+fn options(raw: WorkflowOptions, mut options: Options, errors: &mut Vec<PlanError>) -> Options {
     let mut fail = |field: &str, message: String| {
         errors.push(PlanError {
             step: None,

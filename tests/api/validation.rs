@@ -700,3 +700,52 @@ async fn a_whole_number_written_with_a_zero_fraction_is_that_number_and_a_fracti
     }
     assert_eq!(h.upstream_requests().await.len(), 0);
 }
+
+#[tokio::test]
+async fn a_refusal_states_the_field_s_own_rule_never_a_generic_one() {
+    let h = Harness::start().await;
+    let mut env_create = create_body(env_target(), "API_KEY");
+    env_create["env_fallback"] = json!(true);
+    let reply = h.operation("create", &env_create).await;
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    assert_eq!(
+        reply.error(),
+        r#"`env_fallback` must be "repo": the scope written when the environment does not exist (not true or false)"#
+    );
+
+    // A number no type can hold is named by its field, not placed at a column of the body.
+    let mut org_create = create_body(org_target(), "NPM_TOKEN");
+    org_create["repo_ids"] = json!([1, 2]);
+    let text = org_create.to_string().replace("[1,2]", "[1,1e400]");
+    let reply = h
+        .post_raw("/operations/github/secrets/create", text.into_bytes())
+        .await;
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    assert_eq!(reply.error(), "`repo_ids[1]` is a number out of range");
+
+    for (options, field, rule) in [
+        (json!({ "concurrency": 2.5 }), "concurrency", "from 1 to 16"),
+        (
+            json!({ "deadline_seconds": 0.5 }),
+            "deadline_seconds",
+            "from 1 to 840",
+        ),
+    ] {
+        let workflow = json!({
+            "credentials": { "github_pat": sealed_pat() }, "target": repo_target(),
+            "options": options,
+            "operations": [ { "type": "github:secrets:list" } ] });
+        let reply = h
+            .post_raw("/execute/plan", workflow.to_string().into_bytes())
+            .await;
+        assert_eq!(reply.status, 422, "{}", reply.text);
+        let error = &reply.json["errors"][0];
+        assert_eq!(error["field"], format!("options.{field}"), "{error}");
+        assert_eq!(
+            error["message"],
+            format!("must be a whole number {rule}"),
+            "{error}"
+        );
+    }
+    assert_eq!(h.upstream_requests().await.len(), 0);
+}

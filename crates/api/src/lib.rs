@@ -69,7 +69,28 @@ where
     D: serde::Deserializer<'de>,
 {
     let number: Option<serde_json::Number> = present(deserializer)?;
-    number.map(whole).transpose()
+    number.map(|n| whole(n, WHOLE_NUMBER)).transpose()
+}
+
+/// [`present_whole_number`] for `options.concurrency`, whose refusal states its range (1-16;
+/// the range itself is checked with the other options).
+pub fn present_concurrency<'de, D>(deserializer: D) -> Result<Option<u64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let number: Option<serde_json::Number> = present(deserializer)?;
+    number.map(|n| whole(n, rules::CONCURRENCY)).transpose()
+}
+
+/// [`present_whole_number`] for `options.deadline_seconds` (1-840).
+pub fn present_deadline_seconds<'de, D>(deserializer: D) -> Result<Option<u64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let number: Option<serde_json::Number> = present(deserializer)?;
+    number
+        .map(|n| whole(n, rules::DEADLINE_SECONDS))
+        .transpose()
 }
 
 /// [`present_whole_number`] for a list.
@@ -86,25 +107,26 @@ struct WholeNumber(u64);
 
 impl<'de> serde::Deserialize<'de> for WholeNumber {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        whole(serde_json::Number::deserialize(deserializer)?).map(WholeNumber)
+        whole(serde_json::Number::deserialize(deserializer)?, WHOLE_NUMBER).map(WholeNumber)
     }
 }
 
 /// The largest whole number a request takes: GitHub's ids are 64-bit signed integers.
 pub const MAX_WHOLE_NUMBER: u64 = i64::MAX as u64;
 
-fn whole<E: serde::de::Error>(number: serde_json::Number) -> Result<u64, E> {
+/// `number` as a whole number, or `rule` (a message of [`rules`]).
+fn whole<E: serde::de::Error>(number: serde_json::Number, rule: &'static str) -> Result<u64, E> {
     const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
     if let Some(n) = number.as_u64() {
         return if n <= MAX_WHOLE_NUMBER {
             Ok(n)
         } else {
-            Err(E::custom(WHOLE_NUMBER))
+            Err(E::custom(rule))
         };
     }
     match number.as_f64() {
         Some(f) if f.fract() == 0.0 && (0.0..=EXACT).contains(&f) => Ok(f as u64),
-        _ => Err(E::custom(WHOLE_NUMBER)),
+        _ => Err(E::custom(rule)),
     }
 }
 

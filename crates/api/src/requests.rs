@@ -13,7 +13,7 @@ use utoipa::{PartialSchema, ToSchema};
 
 use crate::{
     EnvFallback, OperationKind, PresenceName, Scope, SealedPat, SealedValue, SecretName, Target,
-    Visibility, present, present_whole_number, present_whole_numbers,
+    Visibility, present, present_concurrency, present_deadline_seconds, present_whole_numbers,
 };
 
 /// `github:secrets:list`: every secret's metadata in one scope.
@@ -329,7 +329,7 @@ pub struct WorkflowOptions {
     #[schema(nullable = false)]
     #[serde(
         default,
-        deserialize_with = "present_whole_number",
+        deserialize_with = "present_concurrency",
         skip_serializing_if = "Option::is_none"
     )]
     pub concurrency: Option<u64>,
@@ -345,7 +345,7 @@ pub struct WorkflowOptions {
     #[schema(nullable = false)]
     #[serde(
         default,
-        deserialize_with = "present_whole_number",
+        deserialize_with = "present_deadline_seconds",
         skip_serializing_if = "Option::is_none"
     )]
     pub deadline_seconds: Option<u64>,

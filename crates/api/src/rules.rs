@@ -35,6 +35,13 @@ pub const TARGET_SHAPE: &str = "must be {\"owner\", \"repo\"} (repository), {\"o
 pub const NULL_MEMBER: &str = "must not be null: leave the field out to omit it";
 /// A number that is not a whole number in range.
 pub const WHOLE_NUMBER: &str = "must be a whole number from 0 to 9223372036854775807";
+/// `options.concurrency` that is not a whole number.
+pub const CONCURRENCY: &str = "must be a whole number from 1 to 16";
+/// `options.deadline_seconds` that is not a whole number.
+pub const DEADLINE_SECONDS: &str = "must be a whole number from 1 to 840";
+/// `env_fallback` that is not `"repo"` (`true`, say).
+pub const ENV_FALLBACK: &str =
+    "must be \"repo\": the scope written when the environment does not exist (not true or false)";
 
 /// Every rule message.
 pub const ALL: &[&str] = &[
@@ -62,6 +69,9 @@ pub const ALL: &[&str] = &[
     TARGET_SHAPE,
     NULL_MEMBER,
     WHOLE_NUMBER,
+    CONCURRENCY,
+    DEADLINE_SECONDS,
+    ENV_FALLBACK,
 ];
 
 /// Whether `message` is one of this crate's rule messages, word for word.

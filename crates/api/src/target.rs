@@ -276,11 +276,21 @@ impl Visibility {
     }
 }
 
-/// What to do when an environment does not exist. The only choice is to write the repository secret.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// What to do when an environment does not exist. The only choice is to write the repository
+/// secret: `"repo"`. Anything else (`true`, say) is refused saying so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EnvFallback {
     Repo,
+}
+
+impl<'de> Deserialize<'de> for EnvFallback {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(deserializer)? {
+            serde_json::Value::String(s) if s == "repo" => Ok(EnvFallback::Repo),
+            _ => Err(serde::de::Error::custom(crate::rules::ENV_FALLBACK)),
+        }
+    }
 }
 
 #[cfg(test)]

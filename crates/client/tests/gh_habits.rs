@@ -587,3 +587,41 @@ async fn apply_does_not_advise_splitting_the_workflows_it_splits_and_paces_itsel
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_service_s_refusals_name_the_cli_s_flags_not_the_api_s_fields() {
+    let stack = stack().await;
+    let selected = cli(
+        &stack,
+        Some(PatKind::Admin),
+        &[
+            "secret",
+            "set",
+            "NPM_TOKEN",
+            "-o",
+            seed::ORG,
+            "--repo-ids",
+            "101,202",
+        ],
+        Some("v1"),
+    )
+    .await;
+    assert_eq!(selected.code, 0, "{}", selected.stderr);
+
+    let again = cli(
+        &stack,
+        Some(PatKind::Admin),
+        &["secret", "set", "NPM_TOKEN", "-o", seed::ORG],
+        Some("v2"),
+    )
+    .await;
+
+    assert_eq!(again.code, 1, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("pass `--repo-ids`")
+            && again.stderr.contains("`-v/--visibility`")
+            && !again.stderr.contains("`repo_ids`"),
+        "{}",
+        again.stderr
+    );
+}

@@ -97,11 +97,13 @@ pub(super) async fn apply(
         first += size;
     }
     let mut plan = merge_plans(&plans);
-    // The CLI cuts and paces its workflows to GitHub's secondary limits: the plan's advice to
-    // split them is what it already did.
-    plan.body
-        .warnings
-        .retain(|w| !mgraph_deploy_api::is_limit_warning(w));
+    // Paced to GitHub's secondary limits, the workflows are cut as the plan's advice to split
+    // them says; paced faster (--writes-per-minute), the advice stands.
+    if settings.writes_per_minute <= super::pacing::WRITES_PER_MINUTE {
+        plan.body
+            .warnings
+            .retain(|w| !mgraph_deploy_api::is_limit_warning(w));
+    }
     if settings.dry_run || !plan.valid {
         return Ok(out.plan(&plan));
     }

@@ -79,7 +79,7 @@ impl Output {
                 if !self.json {
                     eprintln!(
                         "error: {} ({}, HTTP {})",
-                        envelope.error,
+                        in_cli_words(&envelope.error),
                         envelope.error_type.map_or("unknown", ErrorType::as_str),
                         envelope.status
                     );
@@ -95,7 +95,7 @@ impl Output {
             self.print_json(&envelope.body);
         } else {
             for message in &envelope.messages {
-                eprintln!("  {message}");
+                eprintln!("  {}", in_cli_words(message));
             }
         }
         exit
@@ -195,7 +195,7 @@ pub(super) fn print_report(report: &Answer<Report>) {
             Status::Failed => "FAIL",
         };
         let tail = match (&r.error, &r.error_type) {
-            (Some(error), Some(kind)) => format!("  {kind}: {error}"),
+            (Some(error), Some(kind)) => format!("  {kind}: {}", in_cli_words(error)),
             _ => String::new(),
         };
         // The scope written: `repo` when env_fallback applied.
@@ -231,6 +231,22 @@ pub(super) fn print_report(report: &Answer<Report>) {
             known(rate.limit)
         );
     }
+}
+
+/// The service names its request fields; a CLI user knows the flags that set them.
+const FIELDS_AS_FLAGS: [(&str, &str); 3] = [
+    ("`repo_ids`", "`--repo-ids`"),
+    ("`visibility`", "`-v/--visibility`"),
+    ("(env_fallback: repo)", "(--env-fallback)"),
+];
+
+/// A message of the service, with the request fields it names written as the CLI's flags.
+pub(super) fn in_cli_words(message: &str) -> String {
+    FIELDS_AS_FLAGS
+        .iter()
+        .fold(message.to_owned(), |text, (field, flag)| {
+            text.replace(field, flag)
+        })
 }
 
 /// Stops the progress ticker when dropped.
