@@ -349,7 +349,11 @@ fn with_failures(
     operation
 }
 
-fn request_body(schema: &str, description: &str) -> utoipa::openapi::request_body::RequestBody {
+fn request_body(
+    schema: &str,
+    description: &str,
+    example: serde_json::Value,
+) -> utoipa::openapi::request_body::RequestBody {
     RequestBodyBuilder::new()
         .description(Some(description))
         .required(Some(utoipa::openapi::Required::True))
@@ -357,9 +361,51 @@ fn request_body(schema: &str, description: &str) -> utoipa::openapi::request_bod
             JSON,
             ContentBuilder::new()
                 .schema(Some(reference(schema)))
+                .example(Some(example))
                 .build(),
         )
         .build()
+}
+
+/// Stand-ins for sealed blobs in the examples: standard base64 that says what to put there.
+/// Sealed boxes differ with every key, so no example can hold a working one.
+const EXAMPLE_PAT: &str =
+    "PASTE/HERE/the/output/of/printf+PAT+then+mgraph+deploy+cli+seal/for+the+GitHub+PAT+A";
+const EXAMPLE_VALUE: &str =
+    "PASTE/HERE/the/output/of/printf+VALUE+then+mgraph+deploy+cli+seal/for+the+value+";
+
+/// The example body of `kind`: the local stack's repository (`mgraph-deploy-local`), names a
+/// first try can use as they are, and blob stand-ins to replace.
+fn example(kind: OperationKind) -> serde_json::Value {
+    let repository = serde_json::json!({ "owner": "local-owner", "repo": "local-repo" });
+    let mut body = serde_json::json!({ "encrypted_pat": EXAMPLE_PAT, "target": repository });
+    match kind {
+        OperationKind::List => {}
+        OperationKind::Get | OperationKind::Exists | OperationKind::Delete => {
+            body["secret_name"] = "API_KEY".into();
+        }
+        OperationKind::Create => {
+            body["secret_name"] = "API_KEY".into();
+            body["encrypted_value"] = EXAMPLE_VALUE.into();
+        }
+        OperationKind::Presence => {
+            body["target"]["environment"] = "production".into();
+            body["required"] = serde_json::json!(["API_KEY", "GITHUB_TOKEN"]);
+        }
+    }
+    body
+}
+
+/// The example workflow: a write, then a check that it is there.
+fn workflow_example() -> serde_json::Value {
+    serde_json::json!({
+        "credentials": { "github_pat": EXAMPLE_PAT },
+        "target": { "owner": "local-owner", "repo": "local-repo" },
+        "operations": [
+            { "type": "github:secrets:create", "secret_name": "API_KEY", "encrypted_value": EXAMPLE_VALUE },
+            { "type": "github:secrets:exists", "secret_name": "API_KEY" },
+        ],
+    })
 }
 
 fn operation(kind: OperationKind) -> Operation {
@@ -385,7 +431,11 @@ fn operation(kind: OperationKind) -> Operation {
             "`{}`. The body is read as JSON whatever its Content-Type; every answer is the envelope.",
             kind.name()
         )))
-        .request_body(Some(request_body(body, "The sealed PAT, the target and the operation's fields")))
+        .request_body(Some(request_body(
+            body,
+            "The sealed PAT, the target and the operation's fields. The example's blobs are stand-ins: replace each with the output of `mgraph-deploy-cli seal` (the PAT, then the value, on its stdin)",
+            example(kind),
+        )))
         .response("200", json_response("Done", &envelope).build());
     let types: Vec<ErrorType> = ErrorType::ALL
         .into_iter()
@@ -415,7 +465,11 @@ fn execute() -> Operation {
         .description(Some(
             "Runs every operation of a valid workflow: 200 when all completed, 207 otherwise. An invalid workflow runs nothing and is answered 422 with its plan and every error.",
         ))
-        .request_body(Some(request_body("WorkflowBody", "The workflow file")))
+        .request_body(Some(request_body(
+            "WorkflowBody",
+            "The workflow file. The example's blobs are stand-ins: replace each with the output of `mgraph-deploy-cli seal`",
+            workflow_example(),
+        )))
         .response("200", json_response("Every step completed", "Report").build())
         .response("207", json_response("Some step failed or was skipped", "Report").build())
         .response("422", json_response("Invalid workflow: nothing ran", "Plan").build());
@@ -426,7 +480,11 @@ fn plan() -> Operation {
     let operation = OperationBuilder::new()
         .operation_id(Some("plan"))
         .summary(Some("Plan a workflow without running it"))
-        .request_body(Some(request_body("WorkflowBody", "The workflow file")))
+        .request_body(Some(request_body(
+            "WorkflowBody",
+            "The workflow file. The example's blobs are stand-ins: replace each with the output of `mgraph-deploy-cli seal`",
+            workflow_example(),
+        )))
         .response(
             "200",
             json_response("A valid workflow's plan", "Plan").build(),

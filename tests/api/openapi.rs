@@ -10,7 +10,7 @@ use mgraph_deploy::router::route_table;
 use mgraph_deploy_api::{ErrorType, OperationKind};
 use serde_json::{Value, json};
 
-use crate::helpers::{API_KEY_NAME, Harness};
+use crate::helpers::{API_KEY_NAME, Harness, meta, upstream_ok};
 
 async fn anonymous(h: &Harness, path: &str) -> crate::helpers::Reply {
     h.send(Request::get(path).body(Body::empty()).unwrap())
@@ -141,4 +141,36 @@ async fn every_operation_documents_each_status_it_can_answer_with_the_envelope()
             );
         }
     }
+}
+
+#[tokio::test]
+async fn every_documented_example_body_passes_validation_and_names_the_local_stack() {
+    let h = Harness::start().await;
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(upstream_ok(
+            200,
+            json!({ "secrets": [], "secret": meta("API_KEY"), "created": true, "deleted": true }),
+            &[],
+        ))
+        .mount(&h.upstream)
+        .await;
+    let doc = anonymous(&h, "/openapi.json").await.json;
+    let mut tried = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let Some(example) =
+            item["post"]["requestBody"]["content"]["application/json"].get("example")
+        else {
+            continue;
+        };
+        let text = example.to_string();
+        assert!(
+            text.contains("local-owner") && text.contains("mgraph+deploy+cli+seal"),
+            "{path}: {text}"
+        );
+        let reply = h.post_raw(path, text.into_bytes()).await;
+        assert_ne!(reply.status, 400, "{path}: {}", reply.text);
+        assert_ne!(reply.status, 422, "{path}: {}", reply.text);
+        tried += 1;
+    }
+    assert_eq!(tried, 8, "six operations, /execute and /execute/plan");
 }
