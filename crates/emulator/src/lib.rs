@@ -31,6 +31,7 @@ use tokio::sync::oneshot;
 
 pub use github::{GitHub, PatKind, RateLimit, Scope, StoredSecret};
 pub use keys::KeyPair;
+pub use routes::STORED_VALUE;
 
 /// The emulator's own API key (the GitHub Service's `FAST_API__AUTH__API_KEY__*`).
 #[derive(Debug, Clone)]

@@ -17,6 +17,56 @@ use crate::github::{GhError, Scope};
 use crate::keys::BlobError;
 use crate::wire::{self, Envelope, RawRequest, Rejection};
 
+/// The emulator's test aid, which the real GitHub Service does not have: the value it stored for
+/// a secret, decrypted. Behind the emulator's API key like every other route.
+pub const STORED_VALUE: &str = "/emulator/stored-value";
+
+/// Where a stored value is: `owner` and `repo` (and `environment`), or `org`; and `name`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredValueQuery {
+    owner: Option<String>,
+    repo: Option<String>,
+    environment: Option<String>,
+    org: Option<String>,
+    name: String,
+}
+
+/// `GET /emulator/stored-value?owner=O&repo=R[&environment=E]&name=N` (or `?org=O&name=N`):
+/// `{"name", "value", "updated_at", "test_aid"}`, 404 when nothing is stored there.
+async fn stored_value(
+    State(shared): State<Arc<Shared>>,
+    query: Result<axum::extract::Query<StoredValueQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let usage = "pass owner and repo (and environment), or org; and name";
+    let Ok(axum::extract::Query(q)) = query else {
+        return wire::json_response(400, &json!({ "detail": usage }));
+    };
+    let scope = match (q.owner, q.repo, q.environment, q.org) {
+        (Some(owner), Some(repo), None, None) => Scope::repo(&owner, &repo),
+        (Some(owner), Some(repo), Some(env), None) => Scope::environment(&owner, &repo, &env),
+        (None, None, None, Some(org)) => Scope::org(&org),
+        _ => return wire::json_response(400, &json!({ "detail": usage })),
+    };
+    let stored = shared
+        .github
+        .lock()
+        .expect("github lock")
+        .secret(&scope, &q.name);
+    match stored {
+        Some(secret) => wire::json_response(
+            200,
+            &json!({
+                "name": q.name.to_ascii_uppercase(),
+                "value": secret.plaintext,
+                "updated_at": secret.updated_at,
+                "test_aid": "the emulator's: the real GitHub Service never shows a value",
+            }),
+        ),
+        None => wire::json_response(404, &json!({ "detail": "no secret stored there" })),
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Family {
     Repo,
@@ -35,6 +85,7 @@ enum Action {
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     let mut router = Router::new()
+        .route(STORED_VALUE, get(stored_value))
         .route("/encryption/public-key", get(public_key))
         .route("/auth/public-key", get(public_key))
         .route(

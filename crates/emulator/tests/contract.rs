@@ -284,3 +284,60 @@ async fn fault_knobs_inject_statuses_and_connection_resets_then_recover() {
     assert_eq!(body["public_key"], emulator.public_key_hex());
     assert_eq!(emulator.requests().len(), 3);
 }
+
+#[tokio::test]
+async fn the_emulator_s_test_aid_shows_a_stored_value_behind_its_api_key_and_nothing_else() {
+    let emulator = Emulator::start().await.unwrap();
+    let body = repo_request(
+        &emulator,
+        PatKind::Admin,
+        json!({ "secret_name": "api_key", "encrypted_value": emulator.seal("line 1\nline 2") }),
+    );
+    assert_eq!(
+        call(&emulator, "POST", "/github-secrets-repo/create", body)
+            .await
+            .status,
+        201
+    );
+    let key = emulator.api_key().unwrap();
+    let get = |query: &str, with_key: bool| {
+        let mut request = reqwest::Client::new().get(format!(
+            "{}{}?{query}",
+            emulator.url(),
+            mgraph_deploy_emulator::STORED_VALUE
+        ));
+        if with_key {
+            request = request.header(&key.name, &key.value);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+
+    let (status, shown) = get("owner=local-owner&repo=local-repo&name=API_KEY", true).await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["name"], "API_KEY");
+    assert_eq!(shown["value"], "line 1\nline 2");
+    assert!(
+        shown["test_aid"]
+            .as_str()
+            .unwrap()
+            .contains("never shows a value")
+    );
+    assert_eq!(
+        get("owner=local-owner&repo=local-repo&name=API_KEY", false)
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        get("owner=local-owner&repo=local-repo&name=NOPE", true)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(get("org=local-org&owner=x&name=API_KEY", true).await.0, 400);
+    assert_eq!(get("name=API_KEY", true).await.0, 400);
+}

@@ -144,6 +144,9 @@ Create six secrets with the CLI, in another terminal from the project directory:
 
 Or with curl:  curl -H '{name}: {value}' {service}/public-keys/github
 
+To read back a value the emulator stored (its test aid; the real GitHub Service never shows one):
+  curl -H '{emulator_key}' '{emulator}{stored_value}?owner={owner}&repo={repo}&name=AWS_ACCOUNT_ID'
+
 Ctrl-C stops both, after the requests in flight. To keep this API key across restarts:
   export {key_name_var}={name} {key_value_var}={value}",
         service = stack.service_url,
@@ -151,6 +154,7 @@ Ctrl-C stops both, after the requests in flight. To keep this API key across res
         value = key.value,
         emulator = stack.emulator.url(),
         public_key = stack.emulator.public_key_hex(),
+        stored_value = mgraph_deploy_emulator::STORED_VALUE,
         env = seed::ENVIRONMENT,
         other = seed::OTHER_REPO,
         org = seed::ORG,

@@ -132,7 +132,15 @@ fn the_banner_prints_the_emulator_key_and_every_pat_and_a_set_api_key_is_kept() 
         field(&stack.banner, "API key"),
         "x-my-key: kept-across-restarts"
     );
-    assert!(field(&stack.banner, "its API key").starts_with("x-github-service-key: "));
+    let emulator_key = field(&stack.banner, "its API key");
+    assert!(emulator_key.starts_with("x-github-service-key: "));
+    // How to read back a stored value: the emulator's test aid, with its key.
+    let read_back = stack
+        .banner
+        .lines()
+        .find(|l| l.contains("/emulator/stored-value?owner=local-owner&repo=local-repo&name="))
+        .unwrap_or_else(|| panic!("{}", stack.banner));
+    assert!(read_back.contains(emulator_key), "{read_back}");
     for kind in PatKind::ALL {
         assert!(
             stack.banner.contains(&kind.token()),
