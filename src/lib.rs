@@ -22,6 +22,7 @@ pub mod router;
 pub mod routes;
 pub mod runtime;
 pub mod state;
+pub mod store;
 pub mod telemetry;
 pub mod workflow;
 

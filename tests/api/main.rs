@@ -11,6 +11,7 @@ mod listener;
 mod logs;
 mod openapi;
 mod operations;
+mod store;
 mod upstream_boundaries;
 mod upstream_outcomes;
 mod validation;

@@ -11,12 +11,18 @@ use crate::{ErrorType, OperationKind, PresenceName, Scope, SecretName, Visibilit
 
 /// The envelope. `data` is the operation's result on success (`D`: [`ListData`], [`GetData`], …)
 /// and `{}` on failure, which is `None` here.
+///
+/// `O` names the operation: an [`OperationKind`] on `/operations/*`, a
+/// [`crate::HistoryOperation`] on `/executions/*`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(bound(serialize = "D: Serialize", deserialize = "D: DeserializeOwned"))]
-pub struct Envelope<D = Value> {
+#[serde(bound(
+    serialize = "D: Serialize, O: Serialize",
+    deserialize = "D: DeserializeOwned, O: DeserializeOwned"
+))]
+pub struct Envelope<D = Value, O = OperationKind> {
     pub success: bool,
     /// `None` only when the path names no operation (404).
-    pub operation: Option<OperationKind>,
+    pub operation: Option<O>,
     #[serde(with = "data_or_empty")]
     pub data: Option<D>,
     /// Empty on success.
@@ -29,7 +35,7 @@ pub struct Envelope<D = Value> {
     pub rate_limit: Option<RateLimit>,
 }
 
-impl<D> Envelope<D> {
+impl<D, O> Envelope<D, O> {
     pub fn is(&self, error_type: ErrorType) -> bool {
         self.error_type == Some(error_type)
     }

@@ -30,10 +30,13 @@ pub enum ErrorType {
     InternalError,
     /// Workflow steps only: not started because an earlier step failed and `on_error` is `stop`.
     Stopped,
+    /// The history routes only: this service keeps no history (`DEPLOY__STORE=none`), or its
+    /// store cannot be read now.
+    HistoryUnavailable,
 }
 
 impl ErrorType {
-    pub const ALL: [ErrorType; 16] = [
+    pub const ALL: [ErrorType; 17] = [
         ErrorType::InvalidInput,
         ErrorType::Unauthorized,
         ErrorType::DecryptionFailed,
@@ -50,6 +53,7 @@ impl ErrorType {
         ErrorType::MethodNotAllowed,
         ErrorType::InternalError,
         ErrorType::Stopped,
+        ErrorType::HistoryUnavailable,
     ];
 
     /// The status of an answer failing this way. `Stopped` only ever describes a workflow step
@@ -67,7 +71,9 @@ impl ErrorType {
             ErrorType::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorType::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorType::UpstreamError | ErrorType::UpstreamAmbiguous => StatusCode::BAD_GATEWAY,
-            ErrorType::UpstreamUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorType::UpstreamUnavailable | ErrorType::HistoryUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ErrorType::UpstreamTimeout | ErrorType::Deadline => StatusCode::GATEWAY_TIMEOUT,
         }
     }
@@ -91,6 +97,7 @@ impl ErrorType {
             ErrorType::MethodNotAllowed => "method_not_allowed",
             ErrorType::InternalError => "internal_error",
             ErrorType::Stopped => "stopped",
+            ErrorType::HistoryUnavailable => "history_unavailable",
         }
     }
 }

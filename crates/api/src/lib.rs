@@ -10,9 +10,11 @@
 //! - [`workflow`]: the `/execute` report and the `/execute/plan` body.
 //! - [`errors`]: the `error_type` vocabulary with each type's HTTP status, and the operations.
 //! - [`info`]: the bodies of `/info/*`, `/public-keys/github` and the plain failure body.
+//! - [`history`]: what the service remembers of what it did (`/executions/*`).
 
 pub mod envelope;
 pub mod errors;
+pub mod history;
 pub mod info;
 pub mod names;
 pub mod requests;
@@ -26,6 +28,11 @@ pub use envelope::{
     PresenceScope, RateLimit, SecretMeta,
 };
 pub use errors::{ErrorType, OperationKind};
+pub use history::{
+    Execution, ExecutionId, ExecutionStatus, ExecutionStep, ExecutionSummary, HistoryCursor,
+    HistoryGetBody, HistoryGetData, HistoryListBody, HistoryListData, HistoryOperation,
+    MAX_HISTORY_PAGE, StepOutcome,
+};
 pub use info::{ErrorBody, Health, PublicKeyInfo, ServiceStatus, Version};
 pub use names::{
     EnvironmentName, NameError, OrgName, OwnerName, PresenceName, RepoName, SecretName,

@@ -1,0 +1,232 @@
+//! What the service remembers of what it did: executions and their steps, behind one trait with
+//! two backends, SQLite ([`Sqlite`], outside Lambda) and DynamoDB ([`DynamoDb`], in Lambda).
+//!
+//! A record holds names, targets, scopes, outcomes, error types, times and counts: no type here
+//! has a field that could hold a value, a sealed blob, a PAT or an API key's value. Every record
+//! carries the time it expires (`DEPLOY__HISTORY_RETENTION_DAYS`); reads leave expired ones out
+//! whether or not the backend deleted them yet.
+
+mod dynamodb;
+mod sqlite;
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::future::BoxFuture;
+use mgraph_deploy_api::{
+    ErrorType, ExecutionStatus, HistoryCursor, OperationKind, Scope, SecretName, StepOutcome,
+    Target,
+};
+
+pub use dynamodb::DynamoDb;
+pub use sqlite::Sqlite;
+
+/// How long an execution may run at the most: Lambda's longest invocation, with a margin. One
+/// that has not finished by then was cut off, and reads as `interrupted`.
+pub const LONGEST_RUN: Duration = Duration::from_secs(16 * 60);
+
+/// Why the store could not do what was asked. The message names the backend and the cause; it
+/// never holds a record's content beyond names and ids.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{backend}: {message}")]
+pub struct StoreError {
+    pub backend: &'static str,
+    pub message: String,
+    /// An execution with this id is recorded already (a client reused its `x-request-id`).
+    pub exists: bool,
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A target as the store keys it: GitHub compares owners, repositories, environments and
+/// organisations without regard to case, so the key is lower-case (`repo:octo/app`,
+/// `env:octo/app:prod`, `org:octo`). It can be read back into a target, to ask the upstream
+/// whether a PAT may see it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TargetKey(String);
+
+impl TargetKey {
+    pub fn of(target: &Target) -> Self {
+        let key = match target {
+            Target::Repo { owner, repo } => format!("repo:{owner}/{repo}"),
+            Target::Environment {
+                owner,
+                repo,
+                environment,
+            } => format!("env:{owner}/{repo}:{environment}"),
+            Target::Org { org } => format!("org:{org}"),
+        };
+        Self(key.to_ascii_lowercase())
+    }
+
+    /// A key read from a store; `None` when it is not one this module wrote.
+    pub fn parse(key: &str) -> Option<Self> {
+        let key = Self(key.to_owned());
+        key.target().map(|_| key)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The target the key names.
+    pub fn target(&self) -> Option<Target> {
+        let spec = if let Some(org) = self.0.strip_prefix("org:") {
+            serde_json::json!({ "org": org })
+        } else if let Some(rest) = self.0.strip_prefix("env:") {
+            let (repository, environment) = rest.split_once(':')?;
+            let (owner, repo) = repository.split_once('/')?;
+            serde_json::json!({ "owner": owner, "repo": repo, "environment": environment })
+        } else {
+            let (owner, repo) = self.0.strip_prefix("repo:")?.split_once('/')?;
+            serde_json::json!({ "owner": owner, "repo": repo })
+        };
+        serde_json::from_value(spec).ok()
+    }
+}
+
+impl fmt::Display for TargetKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A target an execution touched: its key, and its name as answers show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetRef {
+    pub key: TargetKey,
+    pub shown: String,
+}
+
+impl TargetRef {
+    pub fn of(target: &Target) -> Self {
+        Self {
+            key: TargetKey::of(target),
+            shown: target.to_string(),
+        }
+    }
+}
+
+/// An execution as it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewExecution {
+    pub id: String,
+    pub started_ms: u64,
+    /// The name of the API key the caller presented.
+    pub caller: Option<String>,
+    /// `POST /execute`, …
+    pub route: String,
+    pub total: u64,
+    /// Every target its steps may touch (a fallback's repository included).
+    pub targets: Vec<TargetRef>,
+    /// Seconds since the Unix epoch after which it is gone.
+    pub expires_at: u64,
+}
+
+/// One step as it finished.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepRecord {
+    pub step: u64,
+    pub operation: OperationKind,
+    pub target: Option<TargetRef>,
+    pub scope: Option<Scope>,
+    pub secret_name: Option<SecretName>,
+    pub outcome: StepOutcome,
+    pub error_type: Option<ErrorType>,
+    pub duration_ms: u64,
+    pub upstream_calls: u64,
+}
+
+/// How an execution ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Finish {
+    pub finished_ms: u64,
+    pub status: ExecutionStatus,
+    pub completed: u64,
+    pub failed: u64,
+    pub skipped: u64,
+}
+
+/// An execution as a store holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    pub start: NewExecution,
+    /// `None` while it runs (or after it was cut off).
+    pub finish: Option<Finish>,
+    /// In step order; empty in a page of a list.
+    pub steps: Vec<StepRecord>,
+}
+
+impl Stored {
+    /// Its status read at `now_ms`: one never finished is `running` until [`LONGEST_RUN`] has
+    /// passed, `interrupted` after.
+    pub fn status(&self, now_ms: u64) -> ExecutionStatus {
+        match &self.finish {
+            Some(finish) => finish.status,
+            None if now_ms.saturating_sub(self.start.started_ms)
+                > LONGEST_RUN.as_millis() as u64 =>
+            {
+                ExecutionStatus::Interrupted
+            }
+            None => ExecutionStatus::Running,
+        }
+    }
+}
+
+/// One page of a target's executions, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub executions: Vec<Stored>,
+    /// Where the next page starts; `None` on the last.
+    pub next: Option<HistoryCursor>,
+}
+
+/// The sort key of an execution in a target's list: newest last in byte order, so a list reads
+/// it backwards; also the cursor of the page that follows it.
+fn sort_key(started_ms: u64, id: &str) -> String {
+    format!("{started_ms:016}#{id}")
+}
+
+/// A store of executions. Each method takes what it needs by value, so that a backend may move
+/// it to another thread (SQLite) or into a request (DynamoDB).
+pub trait Store: Send + Sync + fmt::Debug {
+    /// `sqlite` or `dynamodb`.
+    fn backend(&self) -> &'static str;
+
+    /// Records an execution's start, and the targets it may touch. An id recorded before is
+    /// refused (`exists`), never merged.
+    fn begin(&self, execution: NewExecution) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Records a finished step of a running execution (`expires_at` as its execution's).
+    fn step(
+        &self,
+        id: String,
+        step: StepRecord,
+        expires_at: u64,
+    ) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Records how an execution ended.
+    fn finish(&self, id: String, finish: Finish) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Records a whole execution at once: its start, its steps and its end. An id recorded
+    /// before is refused (`exists`), never merged.
+    fn record(&self, execution: Stored) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// The executions that touched `target`, newest first, at most `limit`, from `cursor` on,
+    /// leaving out those expired at `now_ms`. Their steps are not read.
+    fn list(
+        &self,
+        target: TargetKey,
+        limit: usize,
+        cursor: Option<HistoryCursor>,
+        now_ms: u64,
+    ) -> BoxFuture<'_, Result<Page, StoreError>>;
+
+    /// One execution with its steps; `None` when there is none, or it expired at `now_ms`.
+    fn get(&self, id: String, now_ms: u64) -> BoxFuture<'_, Result<Option<Stored>, StoreError>>;
+}
