@@ -57,6 +57,9 @@ fn warnings(steps: &[Step]) -> Vec<String> {
         let Some(name) = step.secret_name() else {
             continue;
         };
+        if let Some(note) = name.stored_otherwise() {
+            warnings.push(format!("step {}: {note}", step.number));
+        }
         let key = (step.target(), name);
         match step.kind() {
             OperationKind::Create => {

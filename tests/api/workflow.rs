@@ -180,9 +180,10 @@ async fn names_that_differ_only_in_case_are_one_secret_written_one_at_a_time_in_
     let plan = run(&h, "/execute/plan", &workflow(ops.clone(), json!({}))).await;
     let reply = run(&h, "/execute", &workflow(ops, json!({ "concurrency": 8 }))).await;
 
-    assert_eq!(
-        plan.json["warnings"][0],
-        "step 2 writes SHARED in octo-org/my-service again (step 1 wrote it before); the last write wins"
+    let warnings = plan.json["warnings"].to_string();
+    assert!(
+        warnings.contains("step 2 writes SHARED in octo-org/my-service again (step 1 wrote it before); the last write wins"),
+        "{warnings}"
     );
     assert_eq!(reply.status, 200, "{}", reply.text);
     let r = recorder.lock().unwrap();
@@ -880,4 +881,21 @@ async fn a_key_given_twice_in_a_workflow_is_refused_as_on_single_routes() {
         assert!(!reply.text.contains(&pat[..16]));
     }
     assert!(h.upstream_requests().await.is_empty());
+}
+
+#[tokio::test]
+async fn the_plan_says_which_names_are_written_as_github_stores_them() {
+    let h = harness().await;
+    let reply = run(
+        &h,
+        "/execute/plan",
+        &workflow(vec![create_op("api_key")], json!({})),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json["plan"][0]["secret_name"], "API_KEY");
+    assert_eq!(
+        reply.json["warnings"][0],
+        "step 1: 'api_key' is written as 'API_KEY': GitHub stores secret names in upper case and treats names that differ only in case as one"
+    );
 }

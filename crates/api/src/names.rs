@@ -201,8 +201,8 @@ stored_upper_case_name!(
     /// A name in a presence check: a [`SecretName`], or exactly `GITHUB_TOKEN` (GitHub's built-in).
     PresenceName,
     check_presence_name,
-    pattern: "^(?:GITHUB_TOKEN|(?![Gg][Ii][Tt][Hh][Uu][Bb]_)[A-Za-z_][A-Za-z0-9_]*)$",
-    rule: "A secret name (see SecretName), or exactly GITHUB_TOKEN, the token GitHub gives every workflow run"
+    pattern: "^(?:[Gg][Ii][Tt][Hh][Uu][Bb]_[Tt][Oo][Kk][Ee][Nn]|(?![Gg][Ii][Tt][Hh][Uu][Bb]_)[A-Za-z_][A-Za-z0-9_]*)$",
+    rule: "A secret name (see SecretName), or GITHUB_TOKEN (in any case), the token GitHub gives every workflow run"
 );
 validated_name!(
     /// A GitHub user or organisation login that owns a repository.
@@ -277,7 +277,7 @@ fn check_secret_name(value: &str) -> Result<(), NameError> {
 }
 
 fn check_presence_name(value: &str) -> Result<(), NameError> {
-    if value == PresenceName::BUILTIN_TOKEN {
+    if value.eq_ignore_ascii_case(PresenceName::BUILTIN_TOKEN) {
         return Ok(());
     }
     check_secret_name(value).map_err(|e| {
@@ -410,7 +410,8 @@ mod tests {
     #[test]
     fn presence_names_allow_only_the_builtin_token_among_github_names() {
         assert!(PresenceName::try_from("GITHUB_TOKEN").unwrap().is_builtin());
-        assert!(PresenceName::try_from("github_token").is_err());
+        // Names are compared as GitHub stores them, the built-in token's too.
+        assert!(PresenceName::try_from("github_token").unwrap().is_builtin());
         assert!(PresenceName::try_from("GITHUB_OTHER").is_err());
         let aws = PresenceName::try_from("AWS_ROLE_ARN").unwrap();
         assert!(!aws.is_builtin());

@@ -15,9 +15,11 @@
 //!   quote inside an unquoted value; any other backslash escape; text after a closing quote; a
 //!   carriage return that does not end a line.
 //!
-//! Errors never quote a value: only the line, the column and, once it is known, the name. Every
-//! line in error is reported, not only the first: after one, reading goes on at the next line
-//! (past the rest of a quoted value first).
+//! Errors never quote a value: only the line, the column and, once it is known, the name. After
+//! an error confined to one `NAME=value` line (its name read, no quote opened), reading goes on
+//! at the next line, so every such line is reported at once; after any other (a line without a
+//! name, a broken quoted value), the lines that follow may be part of a value, so reading stops
+//! there rather than take a value's text for names.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -71,7 +73,9 @@ pub fn parse(text: &str) -> Parsed {
         at: 0,
         line: 1,
         column: 1,
-        open_quote: None,
+        shaped: false,
+        named: None,
+        quoted: false,
     };
     let parsed = parser.entries();
     parser.chars.iter_mut().for_each(|c| *c = '\0');
@@ -83,8 +87,11 @@ struct Parser {
     at: usize,
     line: usize,
     column: usize,
-    /// The quote of the value being read, until it is closed.
-    open_quote: Option<char>,
+    /// The entry being read: whether its line has a `=` after a word, its name once read, and
+    /// whether its value opened a quote.
+    shaped: bool,
+    named: Option<String>,
+    quoted: bool,
 }
 
 const DOLLAR_FIX: &str = "shells, docker compose and dotenv libraries substitute `$`";
@@ -160,17 +167,27 @@ impl Parser {
                 }
                 Some('\r') => {
                     errors.push(self.carriage_return());
-                    self.recover();
-                    continue;
+                    return Parsed { entries, errors };
                 }
                 Some(_) => {}
             }
             let (line, column) = (self.line, self.column);
+            self.shaped = false;
+            self.named = None;
+            self.quoted = false;
             let entry = match self.entry(line) {
                 Ok(entry) => entry,
                 Err(e) => {
                     errors.push(e);
-                    self.recover();
+                    if let Some(name) = self.named.take() {
+                        first
+                            .entry(name.to_ascii_uppercase())
+                            .or_insert((line, name));
+                    }
+                    if !self.shaped || self.quoted {
+                        return Parsed { entries, errors };
+                    }
+                    self.skip_to_line_end();
                     continue;
                 }
             };
@@ -207,6 +224,7 @@ impl Parser {
     /// One `NAME=value` starting on `line`.
     fn entry(&mut self, line: usize) -> Result<Entry, DotenvError> {
         let name = self.name()?;
+        self.named = Some(name.clone());
         let (value, quoted) = self.value(&name)?;
         if quoted {
             self.after_closing_quote(&name)?;
@@ -216,22 +234,6 @@ impl Parser {
             value: Plaintext::new(value.to_string()),
             line,
         })
-    }
-
-    /// After an error: past the rest of a quoted value that was being read, then to the end of
-    /// the line, where reading goes on.
-    fn recover(&mut self) {
-        if let Some(quote) = self.open_quote.take() {
-            while let Some(c) = self.bump() {
-                if c == quote {
-                    break;
-                }
-                if c == '\\' && quote == '"' {
-                    self.bump();
-                }
-            }
-        }
-        self.skip_to_line_end();
     }
 
     /// `[export ]NAME =`, leaving the cursor after the `=`.
@@ -253,6 +255,7 @@ impl Parser {
                 "expected NAME=value (a line without `=`; a value spanning lines must be in quotes)",
             ));
         }
+        self.shaped = true;
         if word.is_empty() {
             return Err(Self::error_at(
                 line,
@@ -310,14 +313,13 @@ impl Parser {
     fn single_quoted(&mut self, name: &str) -> Result<Zeroizing<String>, DotenvError> {
         let (line, column) = (self.line, self.column);
         self.bump();
-        self.open_quote = Some('\'');
+        self.quoted = true;
         let mut value = Zeroizing::new(String::new());
         loop {
             match self.peek() {
                 None => return Err(Self::unclosed(name, "single", line, column)),
                 Some('\'') => {
                     self.bump();
-                    self.open_quote = None;
                     return Ok(value);
                 }
                 Some('\r') => return Err(self.carriage_return()),
@@ -332,14 +334,13 @@ impl Parser {
     fn double_quoted(&mut self, name: &str) -> Result<Zeroizing<String>, DotenvError> {
         let (line, column) = (self.line, self.column);
         self.bump();
-        self.open_quote = Some('"');
+        self.quoted = true;
         let mut value = Zeroizing::new(String::new());
         loop {
             match self.peek() {
                 None => return Err(Self::unclosed(name, "double", line, column)),
                 Some('"') => {
                     self.bump();
-                    self.open_quote = None;
                     return Ok(value);
                 }
                 Some('\r') => return Err(self.carriage_return()),
@@ -363,6 +364,7 @@ impl Parser {
                         Some('r') => '\r',
                         Some('t') => '\t',
                         Some(c @ ('"' | '\\' | '$' | '`')) => c,
+                        None => return Err(Self::unclosed(name, "double", line, column)),
                         _ => return Err(escape),
                     };
                     value.push(c);
@@ -574,35 +576,47 @@ mod tests {
     }
 
     #[test]
-    fn every_line_in_error_is_reported_and_the_good_ones_are_read() {
-        let parsed = parse(concat!(
-            "A=$x\n",
-            "B='one\n",
-            "two $ still quoted'\n",
-            "C=\"bad \\q escape\n",
-            "more\" tail\n",
-            "GOOD=1\n",
-            "no equals here\n",
-            "A=again\n",
-            "LAST='ok'\n",
-        ));
-        let found: Vec<(usize, &str)> = parsed
+    fn errors_of_one_line_entries_are_all_reported_and_the_good_ones_read() {
+        let parsed = parse("A=$x\nGOOD=1\nB=a`b`\nA=again\n1C=x\nLAST='ok'\n");
+        let found: Vec<(usize, String)> = parsed
             .errors
             .iter()
-            .map(|e| (e.line, e.cause.split(':').next().unwrap()))
+            .map(|e| (e.line, e.cause.split(':').next().unwrap().to_owned()))
             .collect();
         assert_eq!(
             found,
             [
-                (1, "A"),
-                (4, "C"),
+                (1, "A".to_owned()),
+                (3, "B".to_owned()),
+                (4, "A is given twice (lines 1 and 4); remove one".to_owned()),
                 (
-                    7,
-                    "expected NAME=value (a line without `=`; a value spanning lines must be in quotes)"
-                )
+                    5,
+                    "the name must be letters, digits and underscores, not starting with a digit"
+                        .to_owned()
+                ),
             ]
         );
         let names: Vec<&str> = parsed.entries.iter().map(|e| e.name.as_str()).collect();
-        assert_eq!(names, ["B", "GOOD", "A", "LAST"]);
+        assert_eq!(names, ["GOOD", "LAST"]);
+    }
+
+    #[test]
+    fn after_a_broken_quoted_value_reading_stops_rather_than_take_its_text_for_names() {
+        // The rest of CERT's value looks like entries; none of it may be read as one.
+        let parsed = parse("CERT='line one\nit's here\nexport SESSION_KEY=abc$123\nGITHUB_X=1\n");
+        assert_eq!(parsed.errors.len(), 1, "{:?}", parsed.errors);
+        assert_eq!(parsed.errors[0].line, 2);
+        assert!(
+            parsed.errors[0]
+                .cause
+                .starts_with("CERT: text after the closing quote")
+        );
+        assert!(parsed.entries.is_empty());
+        // A line without a name may be a value's too.
+        let parsed = parse("A=1\nloose text\nSESSION_KEY=a$b\n");
+        assert_eq!(parsed.errors.len(), 1, "{:?}", parsed.errors);
+        // An escape cut by the end of the file is a quote never closed.
+        let e = refusal("A=\"abc\\");
+        assert_eq!(e.cause, "A: the double quote opened here is never closed");
     }
 }

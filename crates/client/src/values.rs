@@ -51,6 +51,8 @@ pub struct NamedValue {
     pub name: String,
     pub value: Plaintext,
     pub line: Option<usize>,
+    /// Where it is in its file: its line (a .env) or its position (JSON), for ordering problems.
+    pub order: usize,
 }
 
 /// How messages name `path`: `-` is standard input.
@@ -88,7 +90,8 @@ pub fn read_values(path: &Path, allow_empty: bool) -> Result<Values, ValuesError
             .trim_start_matches('\u{feff}')
             .trim_start()
             .starts_with('{');
-    // (line, problem): sorted by line in the end, problems without one last.
+    // (where, problem): sorted in the end by the line (a .env) or the entry's position (JSON),
+    // problems of the file as a whole last.
     let mut problems: Vec<(Option<usize>, String)> = Vec::new();
     let entries = if is_json {
         from_json(&text, &shown, &mut problems)?
@@ -102,6 +105,7 @@ pub fn read_values(path: &Path, allow_empty: bool) -> Result<Values, ValuesError
                 name: e.name,
                 value: e.value,
                 line: Some(e.line),
+                order: e.line,
             })
             .collect()
     };
@@ -114,7 +118,7 @@ pub fn read_values(path: &Path, allow_empty: bool) -> Result<Values, ValuesError
             Ok(name) => names.push(name),
             Err(rule) => problems.push(match entry.line {
                 Some(line) => (Some(line), format!("line {line}: {}: {rule}", entry.name)),
-                None => (None, format!("{}: {rule}", entry.name)),
+                None => (Some(entry.order), format!("{}: {rule}", entry.name)),
             }),
         }
     }
@@ -181,15 +185,19 @@ fn from_json(
     // By the name as GitHub stores it: its spelling at the first appearance.
     let mut first: HashMap<String, String> = HashMap::new();
     let mut out = Vec::with_capacity(entries.len());
-    for (name, value) in entries {
+    for (index, (name, value)) in entries.into_iter().enumerate() {
+        let order = index + 1;
         let serde_json::Value::String(value) = value else {
-            problems.push((None, format!("the value of {name} must be a JSON string")));
+            problems.push((
+                Some(order),
+                format!("the value of {name} must be a JSON string"),
+            ));
             continue;
         };
         let stored = name.to_ascii_uppercase();
         if let Some(spelled) = first.get(&stored) {
             problems.push((
-                None,
+                Some(order),
                 if *spelled == name {
                     format!("{name} is given twice; remove one")
                 } else {
@@ -205,6 +213,7 @@ fn from_json(
             name,
             value: Plaintext::new(value),
             line: None,
+            order,
         });
     }
     Ok(out)

@@ -360,6 +360,10 @@ async fn under_json_every_refusal_of_the_arguments_is_the_json_object_on_stdout(
             "{args:?}: {refusal}"
         );
     }
+    // The refusal says what is missing.
+    let missing = cli(&stack, None, &["--json", "secret", "get"], None).await;
+    assert_eq!(missing.code, 2);
+    assert!(missing.stdout.contains("<NAME>"), "{}", missing.stdout);
     // Help is not a refusal.
     let help = cli(&stack, None, &["--json", "secret", "set", "--help"], None).await;
     assert_eq!(help.code, 0, "{}", help.stderr);
@@ -441,7 +445,7 @@ async fn gh_s_json_field_list_and_repository_urls_are_taken_as_gh_takes_them() {
 async fn a_service_that_dies_mid_execute_is_not_called_unreachable_and_the_cli_says_how_to_see_what_landed()
  {
     let stack = stack().await;
-    let front = front_dropping_after(&stack.service_url, "/execute").await;
+    let front = front_dropping_after(&stack.service_url, "/execute", 1).await;
     let dir = tempfile::tempdir().unwrap();
     let file = write_file(dir.path(), "x.env", "LANDED_A=1\nLANDED_B=2\n");
 
@@ -623,5 +627,48 @@ async fn the_service_s_refusals_name_the_cli_s_flags_not_the_api_s_fields() {
             && !again.stderr.contains("`repo_ids`"),
         "{}",
         again.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_apply_cut_off_in_its_second_workflow_reports_what_the_first_wrote() {
+    let stack = stack().await;
+    let front = front_dropping_after(&stack.service_url, "/execute", 2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let values: String = (0..300).map(|i| format!("CUT_{i:03}=v\n")).collect();
+    let file = write_file(dir.path(), "many.env", &values);
+
+    let run = cli_in(
+        &stack,
+        Some(PatKind::Admin),
+        &[
+            "apply",
+            "-f",
+            &file,
+            "-R",
+            REPO,
+            "--writes-per-minute",
+            "1000",
+            "--writes-per-hour",
+            "5000",
+        ],
+        None,
+        &[("DEPLOY_SERVICE__URL", front.as_str())],
+        None,
+    )
+    .await;
+
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let ok = run.stdout.lines().filter(|l| l.starts_with("ok")).count();
+    let unknown = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("FAIL") && l.contains("may or may not have been written"))
+        .count();
+    assert_eq!((ok, unknown), (150, 150), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("workflow 2 of 2 got no answer"),
+        "{}",
+        run.stderr
     );
 }

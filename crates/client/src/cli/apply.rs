@@ -125,6 +125,8 @@ pub(super) async fn apply(
     let started = Instant::now();
     let mut first = 0;
     let mut stop: Option<&str> = None;
+    // The workflow whose answer never came, and why.
+    let mut cut: Option<(usize, String)> = None;
     for (number, &size) in batches.iter().enumerate() {
         let range = first..first + size;
         first += size;
@@ -147,9 +149,23 @@ pub(super) async fn apply(
             }
         }
         progress.running(number + 1, batches.len(), size);
-        let execution = session
+        let execution = match session
             .resealing(async |c, s| c.execute(&job.body(s, range.clone())?).await)
-            .await?;
+            .await
+        {
+            Ok(execution) => execution,
+            // Nothing was confirmed yet: the error says it all.
+            Err(failure) if report.results.is_empty() => return Err(failure.into()),
+            // What earlier workflows wrote is confirmed and reported; this one's fate is not
+            // known, and no later one is sent.
+            Err(failure) => {
+                let why = failure.to_string();
+                report.results.extend(job.unknown(range, &why));
+                cut = Some((number + 1, why));
+                stop = Some("not sent: the workflow before it got no answer");
+                continue;
+            }
+        };
         pacer.record(Instant::now(), size);
         let batch = match execution {
             Execution::Ran(batch) => batch,
@@ -200,6 +216,13 @@ pub(super) async fn apply(
         body: report,
     }));
     super::suggest_env_fallback(out, &target, not_found);
+    if let Some((number, why)) = cut {
+        out.note(&format!(
+            "workflow {number} of {} got no answer ({why}): its values may or may not have been written; `apply -f FILE --dry-run --check-state` shows what is there now",
+            batches.len()
+        ));
+        return Ok(Exit::Unreachable);
+    }
     Ok(exit)
 }
 
@@ -241,7 +264,33 @@ impl Job<'_> {
         range: std::ops::Range<usize>,
         reason: &str,
     ) -> impl Iterator<Item = StepResult> {
-        let reason = reason.to_owned();
+        self.results(
+            range,
+            Status::Skipped,
+            reason.to_owned(),
+            Some(ErrorType::Stopped),
+        )
+    }
+
+    /// The steps of a workflow that was sent and never answered: failed, their fate unknown.
+    fn unknown(
+        &self,
+        range: std::ops::Range<usize>,
+        why: &str,
+    ) -> impl Iterator<Item = StepResult> {
+        let error = format!(
+            "unknown: the workflow was sent and got no answer ({why}); it may or may not have been written"
+        );
+        self.results(range, Status::Failed, error, None)
+    }
+
+    fn results(
+        &self,
+        range: std::ops::Range<usize>,
+        status: Status,
+        error: String,
+        error_type: Option<ErrorType>,
+    ) -> impl Iterator<Item = StepResult> {
         let target = self.target.clone();
         let names: Vec<SecretName> = self.names[range.clone()].to_vec();
         range.zip(names).map(move |(i, name)| StepResult {
@@ -250,12 +299,12 @@ impl Job<'_> {
             secret_name: Some(name),
             target: target.to_string(),
             scope: target.scope(),
-            status: Status::Skipped,
+            status,
             success: false,
             duration: 0.0,
             attempts: 0,
-            error: Some(reason.clone()),
-            error_type: Some(ErrorType::Stopped),
+            error: Some(error.clone()),
+            error_type,
             data: Value::Object(Default::default()),
             messages: Vec::new(),
         })

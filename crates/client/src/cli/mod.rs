@@ -146,33 +146,57 @@ pub async fn main() -> ExitCode {
     exit.into()
 }
 
-/// What clap says when it refuses the arguments, in one line: its first, without `error: `.
+/// What clap says when it refuses the arguments, in one line: its paragraph before the usage
+/// (the refusal, what is missing, the values possible), without `error: `.
 fn clap_refusal(e: &clap::Error) -> String {
     let text = e.render().to_string();
-    let first = text.lines().next().unwrap_or_default();
-    first.strip_prefix("error: ").unwrap_or(first).to_owned()
+    let said: Vec<&str> = text
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let said = said.join(" ");
+    said.strip_prefix("error: ").unwrap_or(&said).to_owned()
 }
 
 /// `gh secret list --json name,updatedAt` names the fields after `--json`; clap would read the
-/// list as a stray argument. A word after `--json` made only of such field names is taken out of
-/// the arguments and returned.
+/// list as a stray argument. In `secret list` (`ls`), a word after a `--json` made only of such
+/// field names is taken out of the arguments and returned. Elsewhere nothing is taken: a word
+/// after `--json` there is the command's own (`secret get --json name` reads secret NAME).
 fn json_fields(mut args: Vec<OsString>) -> (Vec<OsString>, Option<Vec<String>>) {
-    let Some(at) = args.iter().position(|a| a == "--json") else {
+    let Some(listing) = args
+        .windows(2)
+        .position(|w| w[0] == "secret" && (w[1] == "list" || w[1] == "ls"))
+    else {
         return (args, None);
     };
-    let fields: Option<Vec<String>> = args
-        .get(at + 1)
-        .and_then(|word| word.to_str())
-        .map(|word| word.split(',').map(str::to_owned).collect::<Vec<_>>())
-        .filter(|fields| {
-            fields
-                .iter()
-                .all(|f| LIST_FIELDS.contains(&f.as_str()) || GH_ONLY_FIELDS.contains(&f.as_str()))
-        });
-    if fields.is_some() {
-        args.remove(at + 1);
+    let fields_after = |at: usize, args: &[OsString]| -> Option<Vec<String>> {
+        let fields: Vec<String> = args
+            .get(at + 1)?
+            .to_str()?
+            .split(',')
+            .map(str::to_owned)
+            .collect();
+        fields
+            .iter()
+            .all(|f| LIST_FIELDS.contains(&f.as_str()) || GH_ONLY_FIELDS.contains(&f.as_str()))
+            .then_some(fields)
+    };
+    let mut found = None;
+    let mut at = listing + 2;
+    while at < args.len() {
+        if args[at] == "--" {
+            break;
+        }
+        if args[at] == "--json" {
+            if let Some(fields) = fields_after(at, &args) {
+                args.remove(at + 1);
+                found = Some(fields);
+            }
+        }
+        at += 1;
     }
-    (args, fields)
+    (args, found)
 }
 
 /// The fields of `secret list --json`, as gh names them.
@@ -228,7 +252,10 @@ async fn run(cli: Cli, fields: Option<Vec<String>>) -> Result<Exit, Failure> {
         return Ok(Exit::Success);
     }
     let client = connect(&cli.connection)?;
-    let out = Output { json: cli.json };
+    let out = Output {
+        json: cli.json,
+        flags: !matches!(cli.command, Command::Run { .. }),
+    };
     match cli.command {
         Command::Completions { .. } => unreachable!("answered before connecting"),
         Command::PublicKey => {
@@ -440,7 +467,7 @@ async fn secret(
                 return apply::apply(client, out, &pat, &file, (target, options), settings).await;
             }
             let name = name.expect("clap requires NAME without --env-file");
-            check_name(&name, out)?;
+            let name = check_name(&name, out)?;
             let value = match (value_file, value_env, body) {
                 (Some(path), _, _) => read_file(&path)?,
                 (_, Some(var), _) => Plaintext::new(std::env::var(&var).map_err(|_| {
@@ -529,11 +556,13 @@ async fn secret(
                 &envelope,
                 |_| Exit::Success,
                 |data| {
+                    let width = data.secrets.iter().map(|s| s.name.as_str().len()).max();
                     for s in &data.secrets {
                         println!(
-                            "{:<40} updated {}",
+                            "{:<width$} updated {}",
                             s.name,
-                            s.updated_at.as_deref().unwrap_or("?")
+                            s.updated_at.as_deref().unwrap_or("?"),
+                            width = width.unwrap_or(0)
                         );
                     }
                     let more = if data.may_be_incomplete {
@@ -547,7 +576,7 @@ async fn secret(
         }
         SecretCommand::Get { name, target, pat } => {
             let target = resolve(&target)?;
-            check_name(&name, out)?;
+            let name = check_name(&name, out)?;
             let mut session = Session::open(client, &pat, None).await?;
             let envelope = session
                 .resealing(async |c, s| c.get(&s.pat, &target, &name).await)
@@ -568,7 +597,7 @@ async fn secret(
         }
         SecretCommand::Exists { name, target, pat } => {
             let target = resolve(&target)?;
-            check_name(&name, out)?;
+            let name = check_name(&name, out)?;
             let mut session = Session::open(client, &pat, None).await?;
             let envelope = session
                 .resealing(async |c, s| c.exists(&s.pat, &target, &name).await)
@@ -587,7 +616,7 @@ async fn secret(
         }
         SecretCommand::Delete { name, target, pat } => {
             let target = resolve(&target)?;
-            check_name(&name, out)?;
+            let name = check_name(&name, out)?;
             let mut session = Session::open(client, &pat, None).await?;
             let envelope = session
                 .resealing(async |c, s| c.delete(&s.pat, &target, &name).await)
@@ -652,14 +681,14 @@ fn suggest_env_fallback(out: Output, target: &Target, error: Option<ErrorType>) 
     }
 }
 
-/// A secret NAME as GitHub takes it, checked before anything is read or sent; when GitHub stores
-/// it in another case, a note says so.
-fn check_name(name: &str, out: Output) -> Result<(), InputError> {
+/// A secret NAME as GitHub takes it, checked before anything is read or sent: the name as GitHub
+/// stores it (upper case), with a note when it was given otherwise.
+fn check_name(name: &str, out: Output) -> Result<String, InputError> {
     let name = SecretName::try_from(name).map_err(|e| InputError(format!("NAME {e}")))?;
     if let Some(note) = name.stored_otherwise() {
         out.note(&note);
     }
-    Ok(())
+    Ok(name.as_str().to_owned())
 }
 
 /// A blob this machine sealed, as the request type; a refusal would be a sealing bug.

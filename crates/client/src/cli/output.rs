@@ -13,6 +13,9 @@ use crate::api::{Answer, Execution};
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Output {
     pub(super) json: bool,
+    /// The request fields the service's messages name are shown as the flags that set them:
+    /// not for `run`, whose user wrote the fields.
+    pub(super) flags: bool,
 }
 
 impl Output {
@@ -79,7 +82,7 @@ impl Output {
                 if !self.json {
                     eprintln!(
                         "error: {} ({}, HTTP {})",
-                        in_cli_words(&envelope.error),
+                        self.words(&envelope.error),
                         envelope.error_type.map_or("unknown", ErrorType::as_str),
                         envelope.status
                     );
@@ -95,7 +98,7 @@ impl Output {
             self.print_json(&envelope.body);
         } else {
             for message in &envelope.messages {
-                eprintln!("  {}", in_cli_words(message));
+                eprintln!("  {}", self.words(message));
             }
         }
         exit
@@ -158,7 +161,7 @@ impl Output {
                 if self.json {
                     self.print_json(&report.body);
                 } else {
-                    print_report(report);
+                    print_report(report, *self);
                 }
                 if report.success {
                     Exit::Success
@@ -187,7 +190,7 @@ pub(super) fn print_plan_errors(plan: &Plan) {
     }
 }
 
-pub(super) fn print_report(report: &Answer<Report>) {
+pub(super) fn print_report(report: &Answer<Report>, out: Output) {
     for r in &report.results {
         let mark = match r.status {
             Status::Completed => "ok  ",
@@ -195,8 +198,9 @@ pub(super) fn print_report(report: &Answer<Report>) {
             Status::Failed => "FAIL",
         };
         let tail = match (&r.error, &r.error_type) {
-            (Some(error), Some(kind)) => format!("  {kind}: {}", in_cli_words(error)),
-            _ => String::new(),
+            (Some(error), Some(kind)) => format!("  {kind}: {}", out.words(error)),
+            (Some(error), None) => format!("  {}", out.words(error)),
+            (None, _) => String::new(),
         };
         // The scope written: `repo` when env_fallback applied.
         let scope = if r.data["env_fallback"] == true {
@@ -240,13 +244,19 @@ const FIELDS_AS_FLAGS: [(&str, &str); 3] = [
     ("(env_fallback: repo)", "(--env-fallback)"),
 ];
 
-/// A message of the service, with the request fields it names written as the CLI's flags.
-pub(super) fn in_cli_words(message: &str) -> String {
-    FIELDS_AS_FLAGS
-        .iter()
-        .fold(message.to_owned(), |text, (field, flag)| {
-            text.replace(field, flag)
-        })
+impl Output {
+    /// A message of the service, with the request fields it names written as the CLI's flags
+    /// when the command has them.
+    fn words(&self, message: &str) -> String {
+        if !self.flags {
+            return message.to_owned();
+        }
+        FIELDS_AS_FLAGS
+            .iter()
+            .fold(message.to_owned(), |text, (field, flag)| {
+                text.replace(field, flag)
+            })
+    }
 }
 
 /// Stops the progress ticker when dropped.

@@ -153,7 +153,7 @@ async fn names_in(
         (Some(data), _) if envelope.success => {
             if data.may_be_incomplete {
                 notes.push(format!(
-                    "{target} may hold more secrets than the GitHub Service lists (GitHub's first page, {} of them): the unused ones among the rest are not reported",
+                    "{target} may hold more secrets than the GitHub Service lists (GitHub's first page, {} of them): the unused ones among the rest, and environment secrets shadowing them, are not reported",
                     data.secrets.len()
                 ));
             }

@@ -84,9 +84,14 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> String {
 }
 
 /// A front for the service at `service_url` that passes every request on and its answer back,
-/// except that after passing on a request to `dropped_path` it closes the client's connection
-/// without an answer: a service that died mid-request, after acting on it. Its URL.
-pub async fn front_dropping_after(service_url: &str, dropped_path: &'static str) -> String {
+/// except that after passing on the `nth` request (from 1) to `dropped_path` it closes the
+/// client's connection without an answer: a service that died mid-request, after acting on it.
+/// Its URL.
+pub async fn front_dropping_after(
+    service_url: &str,
+    dropped_path: &'static str,
+    nth: usize,
+) -> String {
     use tokio::io::AsyncReadExt;
     let service = service_url
         .trim_start_matches("http://")
@@ -94,9 +99,11 @@ pub async fn front_dropping_after(service_url: &str, dropped_path: &'static str)
         .to_owned();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     tokio::spawn(async move {
         while let Ok((mut client, _)) = listener.accept().await {
             let service = service.clone();
+            let seen = seen.clone();
             tokio::spawn(async move {
                 let Some((head, body)) = read_request(&mut client).await else {
                     return;
@@ -109,7 +116,9 @@ pub async fn front_dropping_after(service_url: &str, dropped_path: &'static str)
                 upstream.write_all(&body).await.unwrap();
                 let mut answer = Vec::new();
                 let _ = upstream.read_to_end(&mut answer).await;
-                if path == dropped_path {
+                if path == dropped_path
+                    && seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == nth
+                {
                     return; // acted on, never answered
                 }
                 let _ = client.write_all(&answer).await;
