@@ -46,7 +46,7 @@ async fn main() {
         _ => None,
     })
     .expect("bench configuration");
-    let router = build_router(AppState::new(&config));
+    let router = build_router(AppState::new(&config, None));
 
     println!(
         "{OPERATIONS} creates, upstream latency {} ms",

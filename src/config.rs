@@ -26,6 +26,12 @@ pub const VAR_LOG_FORMAT: &str = "DEPLOY__LOG_FORMAT";
 pub const VAR_LAMBDA_TIMEOUT: &str = "DEPLOY__LAMBDA_TIMEOUT_SECONDS";
 pub const VAR_HEADER_READ_TIMEOUT: &str = "DEPLOY__HEADER_READ_TIMEOUT_SECONDS";
 pub const VAR_MAX_CONNECTIONS: &str = "DEPLOY__MAX_CONNECTIONS";
+pub const VAR_STORE: &str = "DEPLOY__STORE";
+pub const VAR_HISTORY_RETENTION: &str = "DEPLOY__HISTORY_RETENTION_DAYS";
+/// Where the default SQLite history goes (`$XDG_STATE_HOME/mgraph-deploy/`, else
+/// `$HOME/.local/state/mgraph-deploy/`).
+pub const VAR_XDG_STATE_HOME: &str = "XDG_STATE_HOME";
+pub const VAR_HOME: &str = "HOME";
 /// Read by earlier versions, ignored now: setting it is logged at start-up with the reason.
 pub const VAR_WORKERS: &str = "DEPLOY__WORKERS";
 pub const VAR_RUST_LOG: &str = "RUST_LOG";
@@ -61,6 +67,10 @@ Environment (a bad value stops start-up with exit code 2, naming the variable):
   DEPLOY__WORKFLOW_CONCURRENCY              default /execute parallelism [4] (1-16)
   DEPLOY__WORKFLOW_DEADLINE_SECONDS         default /execute budget [25] (1-840)
   DEPLOY__PUBLIC_KEY_TTL_SECONDS            public key cache [60]; 0 disables
+  DEPLOY__STORE                             history: sqlite:PATH | dynamodb:TABLE | none
+                                            [local: sqlite:$XDG_STATE_HOME/mgraph-deploy/history.sqlite3;
+                                             Lambda: none]
+  DEPLOY__HISTORY_RETENTION_DAYS            how long executions are kept [90] (1-3650)
   DEPLOY__LOG_FORMAT                        json | pretty [json in Lambda, else pretty]
   RUST_LOG                                  log filter [info], e.g. info,mgraph_deploy=debug
   AWS_LAMBDA_RUNTIME_API                    set by Lambda: serve Lambda events
@@ -139,6 +149,15 @@ pub enum AuthPolicy {
     Locked,
 }
 
+/// Where the history of executions is kept (`DEPLOY__STORE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreSetting {
+    Sqlite(std::path::PathBuf),
+    DynamoDb(String),
+    /// No history: `none`, or no default where the service runs (its reason, logged once).
+    None(Option<&'static str>),
+}
+
 /// Limits of the local listener (the Lambda runtime serves one request at a time, unaffected).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ListenerLimits {
@@ -179,6 +198,8 @@ pub struct Config {
     pub lambda_timeout: Duration,
     pub log_format: LogFormat,
     pub log_filter: String,
+    pub store: StoreSetting,
+    pub history_retention: Duration,
 }
 
 impl Config {
@@ -275,6 +296,9 @@ impl Config {
             Some(v) if v == "pretty" => LogFormat::Pretty,
             Some(_) => return Err(error(VAR_LOG_FORMAT, "must be `json` or `pretty`")),
         };
+        let store = store_setting(get(VAR_STORE), runtime, &get)?;
+        let history_retention =
+            Duration::from_secs(int(&get, VAR_HISTORY_RETENTION, 90, 1, 3650)? * 86_400);
         let log_filter = get(VAR_RUST_LOG).unwrap_or_else(|| "info".to_owned());
         check_log_filter(&log_filter)
             .map_err(|e| error(VAR_RUST_LOG, format!("is not a log filter: {e}")))?;
@@ -295,7 +319,58 @@ impl Config {
             lambda_timeout,
             log_format,
             log_filter,
+            store,
+            history_retention,
         })
+    }
+}
+
+/// `DEPLOY__STORE`, or the default where the service runs: a SQLite file under the user's state
+/// folder locally, none in Lambda (its disk does not outlive the instance).
+fn store_setting(
+    raw: Option<String>,
+    runtime: RuntimeMode,
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<StoreSetting, ConfigError> {
+    let Some(raw) = raw else {
+        if runtime == RuntimeMode::Lambda {
+            return Ok(StoreSetting::None(Some(
+                "DEPLOY__STORE is unset in AWS Lambda, whose disk does not outlive the instance: no history is kept (set dynamodb:TABLE)",
+            )));
+        }
+        let state = get(VAR_XDG_STATE_HOME)
+            .map(std::path::PathBuf::from)
+            .or_else(|| get(VAR_HOME).map(|home| std::path::Path::new(&home).join(".local/state")));
+        return Ok(match state {
+            Some(state) => StoreSetting::Sqlite(state.join("mgraph-deploy/history.sqlite3")),
+            None => StoreSetting::None(Some(
+                "neither XDG_STATE_HOME nor HOME is set, so there is no default place for the history: none is kept (set DEPLOY__STORE=sqlite:PATH)",
+            )),
+        });
+    };
+    let raw = raw.trim();
+    let usage = "must be sqlite:PATH, dynamodb:TABLE or none";
+    match raw.split_once(':') {
+        None if raw == "none" => Ok(StoreSetting::None(None)),
+        Some(("sqlite", path)) if !path.trim().is_empty() => {
+            Ok(StoreSetting::Sqlite(std::path::PathBuf::from(path)))
+        }
+        Some(("dynamodb", table)) => {
+            // DynamoDB's rule for table names: 3-255 of letters, digits, '_', '-' and '.'.
+            let valid = (3..=255).contains(&table.len())
+                && table
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+            if valid {
+                Ok(StoreSetting::DynamoDb(table.to_owned()))
+            } else {
+                Err(error(
+                    VAR_STORE,
+                    "dynamodb:TABLE needs a DynamoDB table name: 3-255 letters, digits, '_', '-' and '.'",
+                ))
+            }
+        }
+        _ => Err(error(VAR_STORE, usage)),
     }
 }
 
@@ -428,6 +503,45 @@ mod tests {
         assert_eq!(c.log_filter, "info");
         assert!(c.upstream_api_key.is_none());
         assert!(c.retired.is_empty());
+        // No HOME here: no default place for the history.
+        assert!(
+            matches!(c.store, StoreSetting::None(Some(_))),
+            "{:?}",
+            c.store
+        );
+        assert_eq!(c.history_retention, Duration::from_secs(90 * 86_400));
+    }
+
+    #[test]
+    fn the_store_is_sqlite_under_the_state_folder_locally_and_none_in_lambda_unless_set() {
+        let local = config(&[(VAR_HOME, "/home/u")]).unwrap();
+        assert_eq!(
+            local.store,
+            StoreSetting::Sqlite("/home/u/.local/state/mgraph-deploy/history.sqlite3".into())
+        );
+        let xdg = config(&[(VAR_HOME, "/home/u"), (VAR_XDG_STATE_HOME, "/var/state")]).unwrap();
+        assert_eq!(
+            xdg.store,
+            StoreSetting::Sqlite("/var/state/mgraph-deploy/history.sqlite3".into())
+        );
+        let lambda = config(&[(VAR_LAMBDA_RUNTIME_API, "127.0.0.1:9001")]).unwrap();
+        assert!(
+            matches!(lambda.store, StoreSetting::None(Some(why)) if why.contains("DEPLOY__STORE is unset in AWS Lambda"))
+        );
+        for (value, expected) in [
+            ("none", StoreSetting::None(None)),
+            ("sqlite:/tmp/h.db", StoreSetting::Sqlite("/tmp/h.db".into())),
+            (
+                "dynamodb:mgraph-deploy-dev",
+                StoreSetting::DynamoDb("mgraph-deploy-dev".into()),
+            ),
+        ] {
+            assert_eq!(
+                config(&[(VAR_STORE, value)]).unwrap().store,
+                expected,
+                "{value}"
+            );
+        }
     }
 
     #[test]
@@ -494,6 +608,11 @@ mod tests {
             (VAR_HEADER_READ_TIMEOUT, "0"),
             (VAR_MAX_CONNECTIONS, "0"),
             (VAR_LOG_FORMAT, "xml"),
+            (VAR_STORE, "postgres:x"),
+            (VAR_STORE, "sqlite:"),
+            (VAR_STORE, "dynamodb:a b"),
+            (VAR_STORE, "dynamodb:ab"),
+            (VAR_HISTORY_RETENTION, "0"),
             (VAR_UPSTREAM_KEY_NAME, "x-api-key"),
             (VAR_API_KEY_VALUE, "v"),
         ];

@@ -15,6 +15,7 @@ pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod github_service;
+pub mod history;
 pub mod openapi;
 pub mod operations;
 pub mod request_context;

@@ -1,4 +1,5 @@
-use mgraph_deploy::config::{self, AuthPolicy, Config, RuntimeMode};
+use mgraph_deploy::config::{self, AuthPolicy, Config, RuntimeMode, StoreSetting};
+use mgraph_deploy::history::History;
 use mgraph_deploy::{AppState, build_router, runtime, telemetry};
 
 fn main() -> std::process::ExitCode {
@@ -38,11 +39,36 @@ fn main() -> std::process::ExitCode {
     }
     tracing::info!(github_service = %config.github_service_url, version = env!("MGRAPH_DEPLOY_VERSION"), "starting");
 
-    let router = build_router(AppState::new(&config));
-    let result = match config.runtime {
-        RuntimeMode::Lambda => runtime::run_lambda(router, config.lambda_timeout),
-        RuntimeMode::Local => runtime::run_local(router, config.listen, config.listener),
+    if let StoreSetting::None(Some(why)) = &config.store {
+        tracing::warn!("no history is kept: {why}");
+    }
+    let tokio = match runtime::tokio_runtime(config.runtime) {
+        Ok(tokio) => tokio,
+        Err(e) => {
+            eprintln!("mgraph-deploy: cannot start the tokio runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
     };
+    // A history that cannot be opened is a setting that cannot be used: status 2.
+    let history = match tokio.block_on(History::open(&config.store, config.history_retention)) {
+        Ok(history) => history,
+        Err(e) => {
+            eprintln!("mgraph-deploy: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    if let Some(history) = &history {
+        tracing::info!(store = history.backend(), "history store opened");
+    }
+    let router = build_router(AppState::new(&config, history));
+    let result = tokio.block_on(async {
+        match config.runtime {
+            RuntimeMode::Lambda => runtime::serve_lambda(router, config.lambda_timeout).await,
+            RuntimeMode::Local => {
+                runtime::serve_local(router, config.listen, config.listener).await
+            }
+        }
+    });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -4,8 +4,9 @@
 
 use mgraph_deploy_api::{
     CreateBody, CreateData, DeleteData, ErrorBody, ErrorType, ExistsData, GetData, Health,
-    ListBody, ListData, OperationKind, Plan, PresenceBody, PresenceData, PublicKeyInfo, Report,
-    SecretBody, ServiceStatus, Version, WorkflowBody,
+    HistoryGetBody, HistoryGetData, HistoryListBody, HistoryListData, HistoryOperation, ListBody,
+    ListData, OperationKind, Plan, PresenceBody, PresenceData, PublicKeyInfo, Report, SecretBody,
+    ServiceStatus, Version, WorkflowBody,
 };
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder, PathItem};
@@ -62,7 +63,18 @@ pub fn document(api_key_name: &str) -> OpenApi {
             OperationKind::Presence => ("PresenceData", collect::<PresenceData>),
         };
         collect_data(&mut schemas);
-        schemas.push((envelope_name(kind), envelope(data)));
+        schemas.push((envelope_name(kind), envelope(data, "OperationKind")));
+    }
+    collect::<HistoryListBody>(&mut schemas);
+    collect::<HistoryGetBody>(&mut schemas);
+    collect::<HistoryListData>(&mut schemas);
+    collect::<HistoryGetData>(&mut schemas);
+    collect::<HistoryOperation>(&mut schemas);
+    for operation in HistoryOperation::ALL {
+        schemas.push((
+            history_envelope_name(operation),
+            envelope(history_data(operation), "HistoryOperation"),
+        ));
     }
     schemas.push(("EmptyObject".to_owned(), empty_object()));
     schemas.sort_by(|a, b| a.0.cmp(&b.0));
@@ -163,6 +175,12 @@ pub fn document(api_key_name: &str) -> OpenApi {
             PathItem::new(HttpMethod::Post, operation(kind)),
         );
     }
+    for operation in HistoryOperation::ALL {
+        paths = paths.path(
+            operation.path(),
+            PathItem::new(HttpMethod::Post, history(operation)),
+        );
+    }
 
     OpenApiBuilder::new()
         .info(
@@ -196,6 +214,22 @@ fn envelope_name(kind: OperationKind) -> String {
     format!("{}{}Envelope", verb[..1].to_uppercase(), &verb[1..])
 }
 
+fn history_envelope_name(operation: HistoryOperation) -> String {
+    let verb = operation.verb();
+    format!(
+        "Executions{}{}Envelope",
+        verb[..1].to_uppercase(),
+        &verb[1..]
+    )
+}
+
+fn history_data(operation: HistoryOperation) -> &'static str {
+    match operation {
+        HistoryOperation::List => "HistoryListData",
+        HistoryOperation::Get => "HistoryGetData",
+    }
+}
+
 fn reference(name: &str) -> RefOr<Schema> {
     RefOr::Ref(Ref::from_schema_name(name))
 }
@@ -208,8 +242,9 @@ fn empty_object() -> RefOr<Schema> {
         .into()
 }
 
-/// The §1 envelope of one operation: `data` is its data on success, `{}` on failure.
-fn envelope(data: &str) -> RefOr<Schema> {
+/// The §1 envelope of one operation (named by the schema `operations`): `data` is its data on
+/// success, `{}` on failure.
+fn envelope(data: &str, operations: &str) -> RefOr<Schema> {
     let nullable = |schema: RefOr<Schema>| -> RefOr<Schema> {
         OneOfBuilder::new()
             .item(schema)
@@ -221,7 +256,7 @@ fn envelope(data: &str) -> RefOr<Schema> {
         .schema_type(Type::Object)
         .property("success", ObjectBuilder::new().schema_type(Type::Boolean))
         .required("success")
-        .property("operation", nullable(reference("OperationKind")))
+        .property("operation", nullable(reference(operations)))
         .required("operation")
         .property(
             "data",
@@ -456,6 +491,61 @@ fn operation(kind: OperationKind) -> Operation {
         })
         .collect();
     with_failures(operation, &envelope, &types).build()
+}
+
+/// The example body of a history route.
+fn history_example(operation: HistoryOperation) -> serde_json::Value {
+    match operation {
+        HistoryOperation::List => serde_json::json!({
+            "encrypted_pat": EXAMPLE_PAT,
+            "target": { "owner": "local-owner", "repo": "local-repo" },
+            "limit": 20,
+        }),
+        HistoryOperation::Get => serde_json::json!({
+            "encrypted_pat": EXAMPLE_PAT,
+            "id": "PASTE-an-id-from-executions-list",
+        }),
+    }
+}
+
+fn history(operation: HistoryOperation) -> Operation {
+    let (body, summary, description) = match operation {
+        HistoryOperation::List => (
+            "HistoryListBody",
+            "A target's executions, newest first",
+            "Every `/execute`, create, delete and refusal that touched the target, with its summary; `next_cursor` continues the list. Shown only when the sealed PAT can list the target's secrets (the same check as `list`, and its failures).",
+        ),
+        HistoryOperation::Get => (
+            "HistoryGetBody",
+            "One execution and its steps",
+            "The steps on targets whose secrets the sealed PAT can list; `not_found` when it can list none of them, or the id is unknown or expired.",
+        ),
+    };
+    let envelope = history_envelope_name(operation);
+    let op = OperationBuilder::new()
+        .operation_id(Some(format!("executions_{}", operation.verb())))
+        .summary(Some(summary))
+        .description(Some(format!(
+            "`{}`. {description} The history holds names, targets, outcomes, times and counts, never a value, a blob or a PAT. POST, so that the sealed PAT never goes in a URL.",
+            operation.name()
+        )))
+        .request_body(Some(request_body(
+            body,
+            "The sealed PAT and what to read. The example's PAT is a stand-in: replace it with the output of `mgraph-deploy-cli seal`",
+            history_example(operation),
+        )))
+        .response("200", json_response("Done", &envelope).build());
+    let types = [
+        ErrorType::InvalidInput,
+        ErrorType::Unauthorized,
+        ErrorType::Forbidden,
+        ErrorType::NotFound,
+        ErrorType::RateLimited,
+        ErrorType::UpstreamError,
+        ErrorType::HistoryUnavailable,
+        ErrorType::UpstreamTimeout,
+    ];
+    with_failures(op, &envelope, &types).build()
 }
 
 fn execute() -> Operation {

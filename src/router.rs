@@ -26,8 +26,11 @@ use crate::config::{AuthPolicy, DEFAULT_API_KEY_NAME};
 use crate::openapi;
 use crate::operations::{ErrorType, OperationKind};
 use crate::request_context;
-use crate::routes::{self, ApiError, ResponseErrorType, execute, info, public_keys, secrets};
+use crate::routes::{
+    self, ApiError, ResponseErrorType, execute, history, info, public_keys, secrets,
+};
 use crate::state::AppState;
+use mgraph_deploy_api::HistoryOperation;
 
 /// The header that carries a request's id, in and out.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -65,6 +68,18 @@ fn routes(key_name: &str) -> (Router<AppState>, Vec<(Method, String)>) {
     );
     routes = add(routes, Method::POST, "/execute", post(execute::execute));
     routes = add(routes, Method::POST, "/execute/plan", post(execute::plan));
+    routes = add(
+        routes,
+        Method::POST,
+        HistoryOperation::List.path(),
+        post(history::list),
+    );
+    routes = add(
+        routes,
+        Method::POST,
+        HistoryOperation::Get.path(),
+        post(history::get),
+    );
     for kind in OperationKind::ALL {
         let handler =
             post(move |State(state): State<AppState>, body| secrets::handle(kind, state, body));

@@ -20,28 +20,26 @@ use tokio::sync::Semaphore;
 use tokio::time::{Instant, timeout_at};
 use tower::{ServiceExt, service_fn};
 
-use crate::config::ListenerLimits;
+use crate::config::{ListenerLimits, RuntimeMode};
 use crate::operations::ErrorType;
 use crate::router::REQUEST_ID;
 use crate::routes::{ApiError, RespondBy};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Serves `router` on `listen` on a multi-threaded runtime (a thread per core), blocking the
-/// calling thread, until SIGTERM or Ctrl-C; then drains in-flight requests. Prints the bound
-/// address on stdout (useful with port 0).
-pub fn run_local(
-    router: Router,
-    listen: SocketAddr,
-    limits: ListenerLimits,
-) -> Result<(), BoxError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(serve_local(router, listen, limits))
+/// The tokio runtime a mode runs on: a thread per core locally; one thread in AWS Lambda, which
+/// sends an instance one request at a time.
+pub fn tokio_runtime(mode: RuntimeMode) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = match mode {
+        RuntimeMode::Local => tokio::runtime::Builder::new_multi_thread(),
+        RuntimeMode::Lambda => tokio::runtime::Builder::new_current_thread(),
+    };
+    builder.enable_all().build()
 }
 
-async fn serve_local(
+/// Serves `router` on `listen` until SIGTERM or Ctrl-C; then drains in-flight requests. Prints
+/// the bound address on stdout (useful with port 0).
+pub async fn serve_local(
     router: Router,
     listen: SocketAddr,
     limits: ListenerLimits,
@@ -111,15 +109,6 @@ pub async fn serve_until(
     Ok(())
 }
 
-/// Serves `router` through the Lambda Runtime API on a single-threaded runtime, blocking the
-/// calling thread: Lambda sends an instance one request at a time.
-pub fn run_lambda(router: Router, timeout: Duration) -> Result<(), BoxError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(serve_lambda(router, timeout))
-}
-
 /// Serves `router` through the Lambda Runtime API (API Gateway v1/v2 and Function URL events).
 /// `timeout` is the function's own, the budget of an invocation whose deadline cannot be believed.
 pub async fn serve_lambda(router: Router, timeout: Duration) -> Result<(), BoxError> {
@@ -136,6 +125,10 @@ const REPORT_MARGIN: Duration = Duration::from_secs(1);
 /// Any request still running this long before the deadline is answered 504 `deadline`, so that
 /// the caller gets an answer rather than Lambda's bare timeout error.
 const ANSWER_MARGIN: Duration = Duration::from_millis(500);
+// A workflow's history is written in the time between the two margins.
+const _: () = assert!(
+    REPORT_MARGIN.as_millis() > ANSWER_MARGIN.as_millis() + RespondBy::RECORD_GRACE.as_millis()
+);
 
 /// One invocation: the route path without the API Gateway stage, and an answer before the
 /// invocation's deadline.

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::config::{AuthPolicy, Config, RuntimeMode};
 use crate::github_service::GitHubService;
+use crate::history::History;
 use crate::operations::Operations;
 use crate::workflow::{Defaults, RetryPolicy, WorkflowSettings};
 
@@ -18,10 +19,13 @@ pub struct AppState {
     /// The longest a client may pause while sending a request body.
     pub body_timeout: Duration,
     pub workflow: WorkflowSettings,
+    /// What the service records of what it did; `None` when it keeps no history
+    /// (`DEPLOY__STORE=none`).
+    pub history: Option<History>,
 }
 
 impl AppState {
-    pub fn new(config: &Config) -> Self {
+    pub fn new(config: &Config, history: Option<History>) -> Self {
         Self {
             operations: Arc::new(Operations::new(GitHubService::new(config))),
             runtime: config.runtime,
@@ -35,6 +39,7 @@ impl AppState {
                 },
                 retry: RetryPolicy::default(),
             },
+            history,
         }
     }
 }

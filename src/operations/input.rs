@@ -310,6 +310,18 @@ impl Request {
 /// An operation route's body: `encrypted_pat` and the operation's fields. A body its types
 /// accept is read in one pass; any other is read again member by member, so that the error
 /// names the field and the rule, and the operation's fields before the PAT.
+/// The target a body names, read on its own (`None` when it names none validly): a refused
+/// request is recorded under it.
+pub fn target_of(body: &[u8]) -> Option<Target> {
+    #[derive(serde::Deserialize)]
+    struct Named {
+        target: Target,
+    }
+    serde_json::from_slice::<Named>(body)
+        .ok()
+        .map(|named| named.target)
+}
+
 pub fn parse_operation(
     kind: OperationKind,
     body: &[u8],

@@ -14,7 +14,7 @@ mod strict;
 
 pub use input::{
     CreateRequest, ListRequest, MAX_PRESENCE_NAMES, PresenceRequest, Request, SecretRequest,
-    check_presence, parse_json, parse_operation, parse_value, write_options,
+    check_presence, parse_json, parse_operation, parse_value, target_of, write_options,
 };
 pub use invalid::InvalidInput;
 pub use metadata::{Page, SecretMeta, UPSTREAM_PAGE};

@@ -1,10 +1,12 @@
 //! What an operation produced, and the response envelope of `api.md` §1.
 
+use serde::Deserialize as _;
 use serde_json::Value;
 
 pub use mgraph_deploy_api::envelope::MAX_RETRY_AFTER_SECONDS;
 pub use mgraph_deploy_api::{Envelope, ErrorType, OperationKind, RateLimit};
 
+use crate::domain::{Scope, Target};
 use crate::github_service::UpstreamRateLimit;
 
 /// Why an operation did not do what was asked. `message` is one sentence and never holds a blob.
@@ -69,6 +71,8 @@ pub struct Outcome {
     pub result: Result<Value, Failure>,
     pub messages: Vec<String>,
     pub rate_limit: Option<RateLimit>,
+    /// Calls it made to the GitHub Service (a read sent again counts once).
+    pub upstream_calls: u32,
 }
 
 impl Outcome {
@@ -79,6 +83,7 @@ impl Outcome {
             result: Err(failure),
             messages: Vec::new(),
             rate_limit: None,
+            upstream_calls: 0,
         }
     }
 
@@ -91,6 +96,14 @@ impl Outcome {
 
     pub fn failure(&self) -> Option<&Failure> {
         self.result.as_ref().err()
+    }
+
+    /// The scope a run on `target` wrote: the repository's when `env_fallback` applied (the
+    /// data says so), else the target's.
+    pub fn scope_written(data: &Value, target: &Target) -> Scope {
+        data.get("scope")
+            .and_then(|s| Scope::deserialize(s).ok())
+            .unwrap_or(target.scope())
     }
 
     /// The `api.md` §1 envelope; `duration` is the seconds this service spent on the request.
@@ -112,8 +125,9 @@ impl Outcome {
     }
 }
 
-/// A failure outside any operation's run (an unknown route or method, a missing API key).
-pub fn failure_envelope(kind: Option<OperationKind>, failure: &Failure) -> Envelope {
+/// A failure outside any operation's run (an unknown route or method, a missing API key), on a
+/// route whose envelope names operations of type `O`.
+pub fn failure_envelope<O>(kind: Option<O>, failure: &Failure) -> Envelope<Value, O> {
     Envelope {
         success: false,
         operation: kind,

@@ -219,6 +219,7 @@ struct Run<'a> {
     pat: &'a SealedBlob,
     messages: Vec<String>,
     rate_limit: Option<RateLimit>,
+    upstream_calls: u32,
 }
 
 fn request_data(target: &Target) -> RequestData<'_> {
@@ -312,6 +313,7 @@ impl<'a> Run<'a> {
             pat,
             messages: Vec::new(),
             rate_limit: None,
+            upstream_calls: 0,
         }
     }
 
@@ -327,6 +329,7 @@ impl<'a> Run<'a> {
             result,
             messages: self.messages,
             rate_limit: self.rate_limit,
+            upstream_calls: self.upstream_calls,
         }
     }
 
@@ -337,6 +340,7 @@ impl<'a> Run<'a> {
         action: Action,
         data: RequestData<'_>,
     ) -> Result<Reply, UpstreamError> {
+        self.upstream_calls += 1;
         let reply = self
             .upstream
             .secrets(target.scope(), action, self.pat, data)

@@ -57,12 +57,36 @@ pub async fn execute(
     match parsed(&state, body).into_workflow() {
         Err(parsed) => {
             audit::Event::refused("workflow", ErrorType::InvalidInput).record();
-            invalid(workflow::plan(&parsed))
+            let mut plan = workflow::plan(&parsed);
+            if let Some(history) = &state.history {
+                let total = parsed.total_operations as u64;
+                let notes = history.record_refused_workflow(&parsed.steps, total).await;
+                plan.warnings.extend(notes);
+            }
+            invalid(plan)
         }
         Ok(wf) => {
-            let cutoff = respond_by.map(|Extension(RespondBy(at))| at);
-            let report =
-                workflow::execute(&state.operations, &wf, state.workflow.retry, cutoff).await;
+            let respond_by = respond_by.map(|Extension(respond_by)| respond_by);
+            let cutoff = respond_by.map(|RespondBy(at)| at);
+            let retry = state.workflow.retry;
+            let report = match &state.history {
+                None => workflow::execute(&state.operations, &wf, retry, cutoff, &()).await,
+                Some(history) => {
+                    let runs_for = cutoff.map_or(wf.options.deadline, |cutoff| {
+                        cutoff
+                            .saturating_duration_since(tokio::time::Instant::now())
+                            .min(wf.options.deadline)
+                    });
+                    let recording = history.start_workflow(&wf.steps, runs_for);
+                    let mut report =
+                        workflow::execute(&state.operations, &wf, retry, cutoff, &recording).await;
+                    let notes = recording
+                        .finish(&report, respond_by.map(RespondBy::record_by))
+                        .await;
+                    report.messages.extend(notes);
+                    report
+                }
+            };
             (workflow::report_status(&report), Json(report)).into_response()
         }
     }

@@ -1,6 +1,6 @@
 use axum::Json;
 use axum::extract::State;
-use mgraph_deploy_api::{Health, ServiceStatus, Version};
+use mgraph_deploy_api::{Health, HistoryStatus, ServiceStatus, Version};
 
 use crate::state::AppState;
 
@@ -25,5 +25,20 @@ pub async fn status(State(state): State<AppState>) -> Json<ServiceStatus> {
         version: VERSION.to_owned(),
         status: "operational".to_owned(),
         environment: state.runtime.environment_name().to_owned(),
+        history: Some(match &state.history {
+            None => HistoryStatus {
+                store: "none".to_owned(),
+                state: "off".to_owned(),
+            },
+            Some(history) => HistoryStatus {
+                store: history.backend().to_owned(),
+                state: if history.is_degraded() {
+                    "degraded"
+                } else {
+                    "ok"
+                }
+                .to_owned(),
+            },
+        }),
     })
 }

@@ -1,6 +1,7 @@
 //! Thin handlers: parse, call one core function, map the result to a response.
 
 pub mod execute;
+pub mod history;
 pub mod info;
 pub mod public_keys;
 pub mod secrets;
@@ -8,8 +9,8 @@ pub mod secrets;
 use axum::Json;
 use axum::extract::rejection::BytesRejection;
 use axum::response::{IntoResponse, Response};
-use http::{Method, StatusCode, Uri};
-use mgraph_deploy_api::ErrorBody;
+use http::{HeaderValue, Method, StatusCode, Uri, header};
+use mgraph_deploy_api::{ErrorBody, HistoryOperation};
 
 use crate::operations::{ErrorType, Failure, OperationKind, failure_envelope};
 use crate::state::AppState;
@@ -18,6 +19,18 @@ use crate::state::AppState;
 /// (a Lambda invocation's deadline, less a margin). `/execute` reports by then.
 #[derive(Debug, Clone, Copy)]
 pub struct RespondBy(pub tokio::time::Instant);
+
+impl RespondBy {
+    /// How long after its report is due a workflow may still wait for its history to be
+    /// written: less than the runtime's own margin between the report and its answer (checked
+    /// where those margins are set, in `runtime.rs`).
+    pub const RECORD_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
+
+    /// When the history of a workflow must be written, at the latest.
+    pub fn record_by(self) -> tokio::time::Instant {
+        self.0 + Self::RECORD_GRACE
+    }
+}
 
 /// Marks a response with its failure class, so the request log line can report it.
 #[derive(Debug, Clone, Copy)]
@@ -31,9 +44,29 @@ pub struct ResponseErrorType(pub ErrorType);
 pub struct ApiError {
     error_type: ErrorType,
     message: String,
-    /// `Some` on an operation route (`/operations/...`): the envelope, naming the operation
-    /// when the path names one.
-    route: Option<Option<OperationKind>>,
+    /// `Some` on a route that answers with the envelope: the body is one.
+    route: Option<EnvelopeRoute>,
+}
+
+/// The routes that answer with the §1 envelope, and the operation a path names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EnvelopeRoute {
+    /// `/operations/...`.
+    Operation(Option<OperationKind>),
+    /// `/executions/...`.
+    History(Option<HistoryOperation>),
+}
+
+impl EnvelopeRoute {
+    fn of(path: &str) -> Option<Self> {
+        if path.starts_with("/operations/") {
+            Some(Self::Operation(OperationKind::from_path(path)))
+        } else if path.starts_with("/executions/") {
+            Some(Self::History(HistoryOperation::from_path(path)))
+        } else {
+            None
+        }
+    }
 }
 
 impl ApiError {
@@ -46,12 +79,11 @@ impl ApiError {
         }
     }
 
-    /// The body `path` answers with: the envelope under `/operations/`, else the plain one.
+    /// The body `path` answers with: the envelope under `/operations/` and `/executions/`, else
+    /// the plain one.
     pub fn at(path: &str, error_type: ErrorType, message: impl Into<String>) -> Self {
         Self {
-            route: path
-                .starts_with("/operations/")
-                .then(|| OperationKind::from_path(path)),
+            route: EnvelopeRoute::of(path),
             ..Self::new(error_type, message)
         }
     }
@@ -67,7 +99,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.error_type.status();
         let mut response = match self.route {
-            Some(operation) => {
+            Some(EnvelopeRoute::Operation(operation)) => {
+                let failure = Failure::new(self.error_type, self.message);
+                (status, Json(failure_envelope(operation, &failure))).into_response()
+            }
+            Some(EnvelopeRoute::History(operation)) => {
                 let failure = Failure::new(self.error_type, self.message);
                 (status, Json(failure_envelope(operation, &failure))).into_response()
             }
@@ -84,6 +120,19 @@ impl IntoResponse for ApiError {
             .extensions_mut()
             .insert(ResponseErrorType(self.error_type));
         response
+    }
+}
+
+/// Marks a failure's response: its class for the request log, and `Retry-After` when a rate
+/// limit's reset is known.
+pub fn mark_failure(response: &mut Response, error_type: ErrorType, retry_after: Option<u64>) {
+    response
+        .extensions_mut()
+        .insert(ResponseErrorType(error_type));
+    if let Some(seconds) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
 }
 

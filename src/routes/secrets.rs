@@ -4,47 +4,67 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, header};
 
 use crate::audit;
 use crate::domain::{SecretName, Target};
+use crate::history::OperationRun;
 use crate::operations::{
-    AbsentSecret, ErrorType, Failure, OperationKind, Outcome, parse_operation,
+    AbsentSecret, ErrorType, Failure, OperationKind, Outcome, parse_operation, target_of,
 };
-use crate::routes::{ResponseErrorType, unreadable_body};
+use crate::routes::{mark_failure, unreadable_body};
 use crate::state::AppState;
 
 /// `POST /operations/github/secrets/{kind}`. The body is JSON whatever its `Content-Type`.
+/// A create, a delete and a refusal are recorded in the history (what the audit log has).
 pub async fn handle(
     kind: OperationKind,
     state: AppState,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = Instant::now();
-    let outcome = match body {
-        Err(rejection) => refused(
-            kind,
-            Failure::new(ErrorType::InvalidInput, unreadable_body(&rejection, &state)),
-        ),
-        Ok(bytes) => run(kind, &state, &bytes).await,
+    let bytes = body.map_err(|rejection| {
+        Failure::new(ErrorType::InvalidInput, unreadable_body(&rejection, &state))
+    });
+    let parsed = match &bytes {
+        Ok(bytes) => parse_operation(kind, bytes).map_err(Failure::from),
+        Err(failure) => Err(failure.clone()),
     };
-    respond(outcome, started.elapsed().as_secs_f64())
-}
-
-async fn run(kind: OperationKind, state: &AppState, body: &[u8]) -> Outcome {
-    match parse_operation(kind, body) {
-        Err(e) => refused(kind, e.into()),
+    let mut outcome = match &parsed {
+        Err(failure) => refused(kind, failure.clone()),
         Ok((pat, request)) => {
             let outcome = state
                 .operations
-                .run(&pat, &request, AbsentSecret::IsNotFound)
+                .run(pat, request, AbsentSecret::IsNotFound)
                 .await;
             match request.secret_name() {
                 Some(name) if audit::is_audited(kind) => audited(request.target(), name, outcome),
                 _ => outcome,
             }
         }
+    };
+    if let Some(history) = &state.history {
+        // A refusal is recorded under the target its body names, when it names one validly.
+        let named = match (&parsed, &bytes) {
+            (Err(_), Ok(bytes)) => target_of(bytes),
+            _ => None,
+        };
+        let run = match &parsed {
+            Err(_) => Some(OperationRun::refused(
+                &outcome,
+                named.as_ref(),
+                started.elapsed(),
+            )),
+            Ok((_, request)) if audit::is_audited(kind) => {
+                Some(OperationRun::ran(&outcome, request, started.elapsed()))
+            }
+            Ok(_) => None,
+        };
+        if let Some(run) = run {
+            let notes = history.record_operation(run).await;
+            outcome.messages.extend(notes);
+        }
     }
+    respond(outcome, started.elapsed().as_secs_f64())
 }
 
 /// A request refused before any upstream call, with its audit event.
@@ -79,14 +99,7 @@ pub fn respond(outcome: Outcome, duration: f64) -> Response {
         .map(|failure| (failure.error_type, failure.retry_after));
     let mut response = (status, Json(outcome.into_envelope(duration))).into_response();
     if let Some((error_type, retry_after)) = failed {
-        response
-            .extensions_mut()
-            .insert(ResponseErrorType(error_type));
-        if let Some(seconds) = retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-        }
+        mark_failure(&mut response, error_type, retry_after);
     }
     response
 }

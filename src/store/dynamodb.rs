@@ -213,10 +213,17 @@ fn meta_item(e: &NewExecution, finish: Option<&Finish>) -> Item {
         ("started_ms".to_owned(), n(e.started_ms)),
         ("route".to_owned(), s(&e.route)),
         ("total".to_owned(), n(e.total)),
+        // `[[key, name], ...]`
         (
             "targets".to_owned(),
-            AttributeValue::L(e.targets.iter().map(|t| s(&t.shown)).collect()),
+            AttributeValue::L(
+                e.targets
+                    .iter()
+                    .map(|t| AttributeValue::L(vec![s(t.key.as_str()), s(&t.shown)]))
+                    .collect(),
+            ),
         ),
+        ("deadline_ms".to_owned(), n(e.deadline_ms)),
         ("expires_at".to_owned(), n(e.expires_at)),
     ]);
     if let Some(caller) = &e.caller {
@@ -295,10 +302,9 @@ fn read_meta(item: &Item) -> Option<Stored> {
         .and_then(|v| v.as_l().ok())
         .map(|list| {
             list.iter()
-                .filter_map(|v| v.as_s().ok())
-                .map(|shown| TargetRef {
-                    key: TargetKey(String::new()),
-                    shown: shown.clone(),
+                .filter_map(|v| match v.as_l().ok()?.as_slice() {
+                    [key, shown] => TargetRef::read(key.as_s().ok()?, shown.as_s().ok()?.clone()),
+                    _ => None,
                 })
                 .collect()
         })
@@ -311,6 +317,7 @@ fn read_meta(item: &Item) -> Option<Stored> {
             route: text(item, "route")?,
             total: number(item, "total")?,
             targets,
+            deadline_ms: number(item, "deadline_ms")?,
             expires_at: number(item, "expires_at")?,
         },
         finish,
@@ -320,7 +327,7 @@ fn read_meta(item: &Item) -> Option<Stored> {
 
 fn read_step(item: &Item) -> Option<StepRecord> {
     let target = match (text(item, "target_key"), text(item, "target")) {
-        (Some(key), Some(shown)) => TargetKey::parse(&key).map(|key| TargetRef { key, shown }),
+        (Some(key), Some(shown)) => TargetRef::read(&key, shown),
         _ => None,
     };
     Some(StepRecord {

@@ -110,6 +110,11 @@ impl TargetRef {
             shown: target.to_string(),
         }
     }
+
+    /// A target read back from a store; `None` when its key is not one this module wrote.
+    pub fn read(key: &str, shown: String) -> Option<Self> {
+        TargetKey::parse(key).map(|key| Self { key, shown })
+    }
 }
 
 /// An execution as it starts.
@@ -124,6 +129,9 @@ pub struct NewExecution {
     pub total: u64,
     /// Every target its steps may touch (a fallback's repository included).
     pub targets: Vec<TargetRef>,
+    /// When it must have ended, in milliseconds since the Unix epoch: past this, one with no
+    /// recorded end was cut off (its process stopped), and reads as `interrupted`.
+    pub deadline_ms: u64,
     /// Seconds since the Unix epoch after which it is gone.
     pub expires_at: u64,
 }
@@ -163,16 +171,16 @@ pub struct Stored {
 }
 
 impl Stored {
-    /// Its status read at `now_ms`: one never finished is `running` until [`LONGEST_RUN`] has
-    /// passed, `interrupted` after.
+    /// Its status read at `now_ms`: one never finished is `running` until its deadline (at
+    /// most [`LONGEST_RUN`] after it started) has passed, `interrupted` after.
     pub fn status(&self, now_ms: u64) -> ExecutionStatus {
+        let start = &self.start;
+        let deadline = start
+            .deadline_ms
+            .min(start.started_ms + LONGEST_RUN.as_millis() as u64);
         match &self.finish {
             Some(finish) => finish.status,
-            None if now_ms.saturating_sub(self.start.started_ms)
-                > LONGEST_RUN.as_millis() as u64 =>
-            {
-                ExecutionStatus::Interrupted
-            }
+            None if now_ms > deadline => ExecutionStatus::Interrupted,
             None => ExecutionStatus::Running,
         }
     }

@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
          route TEXT NOT NULL,
          total INTEGER NOT NULL,
          targets TEXT NOT NULL,
+         deadline_ms INTEGER NOT NULL,
          expires_at INTEGER NOT NULL,
          finished_ms INTEGER,
          status TEXT,
@@ -80,6 +81,21 @@ fn error(e: impl std::fmt::Display) -> StoreError {
     }
 }
 
+/// Creates the database file readable by its owner only, when it does not exist (SQLite gives
+/// its `-wal` and `-shm` files the database's permissions): the history names callers, targets
+/// and secrets.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// A failed call's error; a primary key taken (the execution's id) is `exists`.
 fn call_error(e: rusqlite::Error) -> StoreError {
     let exists = matches!(
@@ -99,6 +115,8 @@ impl Sqlite {
             std::fs::create_dir_all(folder)
                 .map_err(|e| error(format!("cannot create {}: {e}", folder.display())))?;
         }
+        create_private(path)
+            .map_err(|e| error(format!("cannot create {}: {e}", path.display())))?;
         let connection = Connection::open(path)
             .map_err(|e| error(format!("cannot open {}: {e}", path.display())))?;
         connection
@@ -183,11 +201,17 @@ fn purge(connection: &Connection, now_ms: u64) -> rusqlite::Result<()> {
 }
 
 fn insert_start(connection: &Connection, e: &NewExecution) -> rusqlite::Result<()> {
-    let targets = serde_json::to_string(&e.targets.iter().map(|t| &t.shown).collect::<Vec<_>>())
-        .expect("strings serialise");
+    // `[[key, name], ...]`
+    let targets: Vec<[&str; 2]> = e
+        .targets
+        .iter()
+        .map(|t| [t.key.as_str(), t.shown.as_str()])
+        .collect();
+    let targets = serde_json::to_string(&targets).expect("strings serialise");
     connection.execute(
-        "INSERT INTO executions (id, started_ms, caller, route, total, targets, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO executions
+             (id, started_ms, caller, route, total, targets, deadline_ms, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             e.id,
             e.started_ms as i64,
@@ -195,6 +219,7 @@ fn insert_start(connection: &Connection, e: &NewExecution) -> rusqlite::Result<(
             e.route,
             e.total as i64,
             targets,
+            e.deadline_ms as i64,
             e.expires_at as i64
         ],
     )?;
@@ -271,7 +296,7 @@ fn from_word<T: serde::de::DeserializeOwned>(word: &str) -> rusqlite::Result<T> 
 /// An execution's row (its steps are read apart).
 fn execution_row(row: &Row<'_>) -> rusqlite::Result<Stored> {
     let targets: String = row.get("targets")?;
-    let shown: Vec<String> = serde_json::from_str(&targets).unwrap_or_default();
+    let targets: Vec<[String; 2]> = serde_json::from_str(&targets).unwrap_or_default();
     let status: Option<String> = row.get("status")?;
     let finish = match (row.get::<_, Option<i64>>("finished_ms")?, status) {
         (Some(finished_ms), Some(status)) => Some(Finish {
@@ -290,14 +315,11 @@ fn execution_row(row: &Row<'_>) -> rusqlite::Result<Stored> {
             caller: row.get("caller")?,
             route: row.get("route")?,
             total: row.get::<_, i64>("total")? as u64,
-            // What a list shows of the targets: their names (keys are the steps' business).
-            targets: shown
+            targets: targets
                 .into_iter()
-                .map(|shown| TargetRef {
-                    key: TargetKey(String::new()),
-                    shown,
-                })
+                .filter_map(|[key, shown]| TargetRef::read(&key, shown))
                 .collect(),
+            deadline_ms: row.get::<_, i64>("deadline_ms")? as u64,
             expires_at: row.get::<_, i64>("expires_at")? as u64,
         },
         finish,
@@ -310,7 +332,7 @@ fn step_row(row: &Row<'_>) -> rusqlite::Result<StepRecord> {
         row.get::<_, Option<String>>("target_key")?,
         row.get::<_, Option<String>>("target")?,
     ) {
-        (Some(key), Some(shown)) => TargetKey::parse(&key).map(|key| TargetRef { key, shown }),
+        (Some(key), Some(shown)) => TargetRef::read(&key, shown),
         _ => None,
     };
     let optional_word = |column: &str| -> rusqlite::Result<Option<String>> { row.get(column) };

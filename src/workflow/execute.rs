@@ -13,13 +13,12 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use http::StatusCode;
 pub use mgraph_deploy_api::{Report, Status, StepResult};
-use serde::Deserialize as _;
 use serde_json::Value;
 use tokio::time::{Instant, sleep, sleep_until};
 use tracing::Instrument as _;
 
 use crate::audit;
-use crate::domain::{Scope, SecretName};
+use crate::domain::SecretName;
 use crate::operations::{
     AbsentSecret, ErrorType, MAX_RETRY_AFTER_SECONDS, Operations, Outcome, RateLimit,
 };
@@ -74,6 +73,18 @@ struct StepRun {
     rate_limit: Option<RateLimit>,
     retry_after: Option<u64>,
     retryable: bool,
+    /// Calls to the GitHub Service over every attempt.
+    upstream_calls: u32,
+}
+
+/// Told of each step as it finishes, whatever became of it (the history records them).
+pub trait StepSink: Sync {
+    fn finished(&self, step: &Step, result: &StepResult, upstream_calls: u32);
+}
+
+/// No one is told.
+impl StepSink for () {
+    fn finished(&self, _: &Step, _: &StepResult, _: u32) {}
 }
 
 /// A result of `step` with `status` and nothing else yet.
@@ -161,6 +172,7 @@ pub async fn execute(
     workflow: &Workflow,
     policy: RetryPolicy,
     cutoff: Option<Instant>,
+    sink: &dyn StepSink,
 ) -> Report {
     let started = Instant::now();
     let deadline = cutoff.map_or(started + workflow.options.deadline, |cutoff| {
@@ -187,7 +199,7 @@ pub async fn execute(
             for (i, s) in state.iter_mut().enumerate() {
                 if *s == State::Pending {
                     *s = State::Finished;
-                    results[i] = Some(log_step(&steps[i], skipped(&steps[i], why)));
+                    results[i] = Some(log_step(&steps[i], skipped(&steps[i], why), 0, sink));
                 }
             }
         }
@@ -230,7 +242,7 @@ pub async fn execute(
                 if run.result.status == Status::Failed && workflow.options.on_error == OnError::Stop {
                     stopping = true;
                 }
-                results[i] = Some(log_step(&steps[i], run.result));
+                results[i] = Some(log_step(&steps[i], run.result, run.upstream_calls, sink));
             }
             () = sleep_until(deadline), if !deadline_passed => deadline_passed = true,
             () = sleep_until(cutoff.unwrap_or(deadline)), if cutoff.is_some() => {
@@ -240,7 +252,7 @@ pub async fn execute(
                     if *s == State::Running {
                         *s = State::Finished;
                         let attempts = attempts[i].load(Ordering::Relaxed);
-                        results[i] = Some(log_step(&steps[i], interrupted(&steps[i], attempts, started_at[i])));
+                        results[i] = Some(log_step(&steps[i], interrupted(&steps[i], attempts, started_at[i]), 0, sink));
                     }
                 }
             }
@@ -275,11 +287,18 @@ pub async fn execute(
         duration,
         results,
         rate_limit: last_rate_limit,
+        messages: Vec::new(),
     }
 }
 
-/// The step's log line, and its audit event when it writes or deletes.
-fn log_step(step: &Step, result: StepResult) -> StepResult {
+/// The step's log line, its audit event when it writes or deletes, and `sink` told.
+fn log_step(
+    step: &Step,
+    result: StepResult,
+    upstream_calls: u32,
+    sink: &dyn StepSink,
+) -> StepResult {
+    sink.finished(step, &result, upstream_calls);
     if audit::is_audited(step.kind()) {
         let outcome = match result.status {
             Status::Completed => audit::outcome_of(step.kind(), Ok(&result.data)).0,
@@ -322,13 +341,16 @@ async fn run_step(
 ) -> StepRun {
     let started = Instant::now();
     let mut attempts = 0;
+    let mut upstream_calls = 0;
     loop {
         attempts += 1;
         attempt_count.store(attempts, Ordering::Relaxed);
         let outcome = ops
             .run(&workflow.pat, &step.request, AbsentSecret::IsDone)
             .await;
+        upstream_calls += outcome.upstream_calls;
         let mut run = step_run(step, outcome, attempts, started);
+        run.upstream_calls = upstream_calls;
         if !run.retryable || attempts >= policy.max_attempts {
             return run;
         }
@@ -359,11 +381,7 @@ fn step_run(step: &Step, outcome: Outcome, attempts: u32, started: Instant) -> S
             failure.retry_after,
         ),
     };
-    // The scope written: `repo` when env_fallback applied (the data says so).
-    let scope = data
-        .get("scope")
-        .and_then(|s| Scope::deserialize(s).ok())
-        .unwrap_or(step.target().scope());
+    let scope = Outcome::scope_written(&data, step.target());
     StepRun {
         result: StepResult {
             duration: started.elapsed().as_secs_f64(),
@@ -378,5 +396,6 @@ fn step_run(step: &Step, outcome: Outcome, attempts: u32, started: Instant) -> S
         rate_limit: outcome.rate_limit,
         retry_after,
         retryable,
+        upstream_calls: outcome.upstream_calls,
     }
 }

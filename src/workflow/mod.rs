@@ -11,7 +11,7 @@ pub mod plan;
 pub mod schedule;
 pub mod spec;
 
-pub use execute::{Report, RetryPolicy, Status, StepResult, execute, report_status};
+pub use execute::{Report, RetryPolicy, Status, StepResult, StepSink, execute, report_status};
 pub use plan::{Action, Plan, check_state, plan};
 pub use spec::{Defaults, OnError, Options, Parsed, PlanError, Step, Workflow, parse};
 

@@ -45,7 +45,8 @@ async fn version_and_status_describe_this_service() {
     assert_eq!(
         status.json,
         json!({ "name": "mgraph_ai_service_deploy", "version": env!("CARGO_PKG_VERSION"),
-                "status": "operational", "environment": "local" })
+                "status": "operational", "environment": "local",
+                "history": { "store": "none", "state": "off" } })
     );
 }
 
@@ -418,7 +419,7 @@ async fn a_panic_in_a_handler_is_a_500_internal_error_envelope_carrying_the_requ
     use mgraph_deploy::router::with_layers;
 
     let upstream = wiremock::MockServer::start().await;
-    let state = mgraph_deploy::AppState::new(&config_from(&test_env(&upstream.uri())));
+    let state = mgraph_deploy::AppState::new(&config_from(&test_env(&upstream.uri())), None);
     let routes = axum::Router::new().route(
         "/boom",
         get(|| async {
@@ -427,10 +428,7 @@ async fn a_panic_in_a_handler_is_a_500_internal_error_envelope_carrying_the_requ
             }
         }),
     );
-    let h = Harness {
-        upstream,
-        router: with_layers(routes, state),
-    };
+    let h = Harness::serving(upstream, with_layers(routes, state));
 
     let reply = h
         .send(

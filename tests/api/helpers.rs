@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test crate uses its own subset
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use axum::Router;
 use axum::body::Body;
@@ -11,8 +12,10 @@ use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, Method, Request};
 use http_body_util::BodyExt as _;
 use mgraph_deploy::config::Config;
+use mgraph_deploy::history::History;
 use mgraph_deploy::{AppState, build_router};
 use serde_json::{Value, json};
+use tempfile::TempDir;
 use tower::ServiceExt as _;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -98,6 +101,9 @@ impl Reply {
 pub struct Harness {
     pub upstream: MockServer,
     pub router: Router,
+    /// The history's SQLite file, when it keeps one (see [`Harness::with_history`]).
+    pub store_path: Option<PathBuf>,
+    _store_dir: Option<TempDir>,
 }
 
 /// The variables every harness sets, pointing at `upstream_url`.
@@ -115,6 +121,8 @@ pub fn test_env(upstream_url: &str) -> HashMap<String, String> {
         ("FAST_API__AUTH__API_KEY__NAME", API_KEY_NAME),
         ("FAST_API__AUTH__API_KEY__VALUE", API_KEY_VALUE),
         ("DEPLOY__UPSTREAM_TIMEOUT_SECONDS", "1"),
+        // No history unless a test asks for one (`Harness::with_history`).
+        ("DEPLOY__STORE", "none"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -140,14 +148,59 @@ impl Harness {
         adjust: impl FnOnce(&mut HashMap<String, String>),
         adjust_state: impl FnOnce(&mut AppState),
     ) -> Self {
+        Self::with_store(None, adjust, adjust_state).await
+    }
+
+    /// A harness of a router built elsewhere.
+    pub fn serving(upstream: MockServer, router: Router) -> Self {
+        Self {
+            upstream,
+            router,
+            store_path: None,
+            _store_dir: None,
+        }
+    }
+
+    /// A harness whose history is a fresh SQLite file.
+    pub async fn with_history() -> Self {
+        Self::with_history_and(|_| {}, |_| {}).await
+    }
+
+    /// A harness with a fresh SQLite history, whose configuration and state may be changed.
+    pub async fn with_history_and(
+        adjust: impl FnOnce(&mut HashMap<String, String>),
+        adjust_state: impl FnOnce(&mut AppState),
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        Self::with_store(Some(dir), adjust, adjust_state).await
+    }
+
+    async fn with_store(
+        dir: Option<TempDir>,
+        adjust: impl FnOnce(&mut HashMap<String, String>),
+        adjust_state: impl FnOnce(&mut AppState),
+    ) -> Self {
         keep_every_callsite_live();
         let upstream = MockServer::start().await;
         let mut vars = test_env(&upstream.uri());
+        let store_path = dir.as_ref().map(|dir| dir.path().join("history.sqlite3"));
+        if let Some(path) = &store_path {
+            vars.insert("DEPLOY__STORE".into(), format!("sqlite:{}", path.display()));
+        }
         adjust(&mut vars);
-        let mut state = AppState::new(&config_from(&vars));
+        let config = config_from(&vars);
+        let history = History::open(&config.store, config.history_retention)
+            .await
+            .expect("the test history opens");
+        let mut state = AppState::new(&config, history);
         adjust_state(&mut state);
         let router = build_router(state);
-        Self { upstream, router }
+        Self {
+            upstream,
+            router,
+            store_path,
+            _store_dir: dir,
+        }
     }
 
     /// Sends `request` as is.

@@ -22,7 +22,7 @@ async fn serve_with(limits: ListenerLimits, vars: &[(&str, &str)]) -> std::net::
     let upstream = wiremock::MockServer::start().await;
     let mut env = test_env(&upstream.uri());
     env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let state = AppState::new(&config_from(&env));
+    let state = AppState::new(&config_from(&env), None);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {

@@ -45,7 +45,7 @@ impl<'a> MakeWriter<'a> for Capture {
 const VERBOSE: &str = "mgraph_deploy=trace,tower_http=trace,reqwest=trace,hyper=trace,hyper_util=trace,rustls=trace,warn";
 
 /// The blobs every request below carries, in the right and in the wrong places.
-fn blobs() -> Vec<String> {
+pub(crate) fn blobs() -> Vec<String> {
     vec![sealed_pat(), sealed_value(), sealed_blob(77, 100)]
 }
 
@@ -62,7 +62,7 @@ fn assert_no_blob_in(text: &str) {
 }
 
 /// Drives every route through success and failure, with blobs everywhere a client could put them.
-async fn exercise_every_route(h: &Harness) -> usize {
+pub(crate) async fn exercise_every_route(h: &Harness) -> usize {
     let odd = sealed_blob(77, 100);
     h.upstream_answers(
         "GET",
@@ -234,7 +234,8 @@ async fn capture_over_every_route(format: LogFormat) -> (String, usize) {
     keep_every_callsite_live();
     let _guard =
         tracing::subscriber::set_default(telemetry::subscriber(format, VERBOSE, capture.clone()));
-    let h = Harness::start().await;
+    // With a history, so that what recording logs is scanned too.
+    let h = Harness::with_history().await;
     let requests = exercise_every_route(&h).await;
     (capture.text(), requests)
 }

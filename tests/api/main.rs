@@ -6,6 +6,7 @@ mod helpers;
 
 mod auth_and_info;
 mod binary;
+mod history;
 mod lambda;
 mod listener;
 mod logs;

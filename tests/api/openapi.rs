@@ -145,7 +145,7 @@ async fn every_operation_documents_each_status_it_can_answer_with_the_envelope()
 
 #[tokio::test]
 async fn every_documented_example_body_passes_validation_and_names_the_local_stack() {
-    let h = Harness::start().await;
+    let h = Harness::with_history().await;
     wiremock::Mock::given(wiremock::matchers::any())
         .respond_with(upstream_ok(
             200,
@@ -163,8 +163,10 @@ async fn every_documented_example_body_passes_validation_and_names_the_local_sta
             continue;
         };
         let text = example.to_string();
+        assert!(text.contains("mgraph+deploy+cli+seal"), "{path}: {text}");
+        // Every example that names a target names the local stack's.
         assert!(
-            text.contains("local-owner") && text.contains("mgraph+deploy+cli+seal"),
+            text.contains("local-owner") || path == "/executions/get",
             "{path}: {text}"
         );
         let reply = h.post_raw(path, text.into_bytes()).await;
@@ -172,5 +174,8 @@ async fn every_documented_example_body_passes_validation_and_names_the_local_sta
         assert_ne!(reply.status, 422, "{path}: {}", reply.text);
         tried += 1;
     }
-    assert_eq!(tried, 8, "six operations, /execute and /execute/plan");
+    assert_eq!(
+        tried, 10,
+        "six operations, /execute, /execute/plan and the two history routes"
+    );
 }

@@ -45,6 +45,7 @@ fn start(id: &str, started_ms: u64, targets: &[&Target], total: u64) -> NewExecu
         route: "POST /execute".to_owned(),
         total,
         targets: targets.iter().map(|t| TargetRef::of(t)).collect(),
+        deadline_ms: started_ms + 60_000,
         expires_at: started_ms / 1000 + 90 * 86_400,
     }
 }
@@ -95,7 +96,10 @@ async fn conformance(store: &dyn Store) {
         .await
         .unwrap();
     let read = store.get(run.id(1), now).await.unwrap().unwrap();
-    assert_eq!(read.start.id, first.id);
+    assert_eq!(
+        read.start, first,
+        "the start, its targets' keys and names included"
+    );
     assert_eq!(read.start.caller.as_deref(), Some("x-api-key"));
     assert_eq!(read.start.route, "POST /execute");
     assert_eq!(read.status(now), ExecutionStatus::Running);
@@ -197,11 +201,15 @@ async fn conformance(store: &dyn Store) {
     );
     assert!(store.get(run.id(30), now).await.unwrap().is_some());
 
-    // Never finished: running, then interrupted once the longest run has passed.
+    // Never finished: running until its deadline, interrupted after; never running for
+    // longer than the longest run.
     let cut = store.get(run.id(30), now).await.unwrap().unwrap();
-    assert_eq!(cut.status(now), ExecutionStatus::Running);
+    assert_eq!(cut.status(now + 60_000), ExecutionStatus::Running);
+    assert_eq!(cut.status(now + 60_001), ExecutionStatus::Interrupted);
+    let mut endless = cut.clone();
+    endless.start.deadline_ms = u64::MAX;
     assert_eq!(
-        cut.status(now + LONGEST_RUN.as_millis() as u64 + 1),
+        endless.status(now + LONGEST_RUN.as_millis() as u64 + 1),
         ExecutionStatus::Interrupted
     );
 

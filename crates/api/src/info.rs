@@ -26,6 +26,19 @@ pub struct ServiceStatus {
     pub status: String,
     /// `local` or `lambda`.
     pub environment: String,
+    /// The history's store. (Absent from services that keep none of this kind.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<HistoryStatus>,
+}
+
+/// The history's store, in `/info/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HistoryStatus {
+    /// `sqlite`, `dynamodb`, or `none` (`DEPLOY__STORE`).
+    pub store: String,
+    /// `ok`; `degraded` when the last attempt to record or read failed (writes still happen,
+    /// and say they were not recorded); `off` when there is no store.
+    pub state: String,
 }
 
 /// `GET /public-keys/github`: the key every blob is sealed to.

@@ -33,7 +33,7 @@ pub use history::{
     HistoryGetBody, HistoryGetData, HistoryListBody, HistoryListData, HistoryOperation,
     MAX_HISTORY_PAGE, StepOutcome,
 };
-pub use info::{ErrorBody, Health, PublicKeyInfo, ServiceStatus, Version};
+pub use info::{ErrorBody, Health, HistoryStatus, PublicKeyInfo, ServiceStatus, Version};
 pub use names::{
     EnvironmentName, NameError, OrgName, OwnerName, PresenceName, RepoName, SecretName,
 };

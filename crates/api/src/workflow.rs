@@ -77,6 +77,9 @@ pub struct Report {
     pub duration: f64,
     pub results: Vec<StepResult>,
     pub rate_limit: Option<RateLimit>,
+    /// Notes on the run as a whole (that it could not be recorded in the history, say).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<String>,
 }
 
 /// What a step does to the secret it names.

@@ -4,9 +4,13 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
+use mgraph_deploy::config::{StoreSetting, VAR_STORE};
+use mgraph_deploy::history::History;
 use mgraph_deploy::{AppState, Config, build_router};
 use mgraph_deploy_emulator::{ApiKey, Emulator, Options, random_token};
+use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -20,6 +24,18 @@ pub struct StackOptions {
     pub service_env: Vec<(String, String)>,
     /// The service's API key; a fresh random one when `None`.
     pub api_key: Option<ApiKey>,
+    /// Where the service keeps its history (`DEPLOY__STORE` in `service_env` wins).
+    pub store: StackStore,
+}
+
+/// Where the local stack's service keeps its history.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum StackStore {
+    /// A SQLite database in a temporary directory, removed when the stack is dropped.
+    #[default]
+    Temporary,
+    /// A SQLite database at this path, kept.
+    At(PathBuf),
 }
 
 impl Default for StackOptions {
@@ -30,6 +46,7 @@ impl Default for StackOptions {
             emulator_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             service_env: Vec::new(),
             api_key: None,
+            store: StackStore::Temporary,
         }
     }
 }
@@ -42,6 +59,10 @@ pub struct LocalStack {
     /// The service's own API key (`FAST_API__AUTH__API_KEY__NAME` / `__VALUE`).
     pub api_key: ApiKey,
     pub emulator: Emulator,
+    /// Where the history is kept, in words.
+    pub store: String,
+    /// The temporary directory of a [`StackStore::Temporary`] history.
+    _temporary: Option<TempDir>,
     stop: oneshot::Sender<()>,
     server: JoinHandle<()>,
 }
@@ -101,6 +122,17 @@ impl LocalStack {
             ),
             ("DEPLOY__LISTEN".into(), options.service_listen.to_string()),
         ]);
+        let (path, temporary) = match options.store {
+            StackStore::At(path) => (path, None),
+            StackStore::Temporary => {
+                let dir = tempfile::Builder::new()
+                    .prefix("mgraph-deploy-local-")
+                    .tempdir()
+                    .map_err(|e| StackError::Config(format!("a temporary directory: {e}")))?;
+                (dir.path().join("history.sqlite3"), Some(dir))
+            }
+        };
+        vars.insert(VAR_STORE.into(), format!("sqlite:{}", path.display()));
         vars.extend(options.service_env);
         let config = Config::from_lookup(|name| vars.get(name).cloned())
             .map_err(|e| StackError::Config(e.to_string()))?;
@@ -111,7 +143,19 @@ impl LocalStack {
         let addr = listener
             .local_addr()
             .map_err(|e| StackError::Bind(config.listen, e))?;
-        let router = build_router(AppState::new(&config));
+        let history = History::open(&config.store, config.history_retention)
+            .await
+            .map_err(|e| StackError::Config(e.to_string()))?;
+        let store = match (&config.store, &temporary) {
+            (StoreSetting::Sqlite(path), Some(_)) => format!(
+                "SQLite, temporary (removed when the stack stops; --store PATH keeps it): {}",
+                path.display()
+            ),
+            (StoreSetting::Sqlite(path), None) => format!("SQLite: {}", path.display()),
+            (StoreSetting::DynamoDb(table), _) => format!("DynamoDB table {table}"),
+            (StoreSetting::None(_), _) => "none (DEPLOY__STORE=none)".to_owned(),
+        };
+        let router = build_router(AppState::new(&config, history));
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             let shutdown = async {
@@ -125,6 +169,8 @@ impl LocalStack {
             service_url: format!("http://{addr}"),
             api_key,
             emulator,
+            store,
+            _temporary: temporary,
             stop,
             server,
         })

@@ -4,13 +4,14 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
 use mgraph_deploy::config::{LogFormat, VAR_API_KEY_NAME, VAR_API_KEY_VALUE};
 use mgraph_deploy_emulator::{ApiKey, PatKind, seed};
-use mgraph_deploy_local::{LocalStack, StackOptions};
+use mgraph_deploy_local::{LocalStack, StackOptions, StackStore};
 
 /// Runs the Deploy Service against an in-memory GitHub Service emulator. Nothing leaves this
 /// machine: no network, no credentials. The service's API key is FAST_API__AUTH__API_KEY__NAME
@@ -31,6 +32,10 @@ struct Args {
     /// retries and deadlines at a human pace).
     #[arg(long, default_value_t = 0, value_name = "MS")]
     emulator_latency_ms: u64,
+    /// Keep the service's history in this SQLite file (created when missing) instead of a
+    /// temporary one removed when the stack stops.
+    #[arg(long, value_name = "PATH")]
+    store: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -61,6 +66,7 @@ async fn main() -> ExitCode {
         emulator_listen: args.emulator_listen,
         service_env: Vec::new(),
         api_key,
+        store: args.store.map_or(StackStore::Temporary, StackStore::At),
     })
     .await
     {
@@ -131,6 +137,7 @@ MGraph-AI Deploy Service: offline local stack (an emulated GitHub Service; nothi
   its API key      {emulator_key}
   Repositories     {owner}/{repo} (environment: {env}), {owner}/{other}
   Organisation     {org}
+  History          {store}
   GitHub PATs      (emulated; each behaves as its name says){pats}
 
 Create six secrets with the CLI, in another terminal from the project directory:
@@ -141,6 +148,7 @@ Create six secrets with the CLI, in another terminal from the project directory:
   export GIT_HUB__ACCESS_TOKEN={admin}
   cargo run -q -p mgraph-deploy-client -- apply -f examples/bootstrap.env --repo {owner}/{repo}
   cargo run -q -p mgraph-deploy-client -- secret list --repo {owner}/{repo}
+  cargo run -q -p mgraph-deploy-client -- history --repo {owner}/{repo}
 
 Or with curl:  curl -H '{name}: {value}' {service}/public-keys/github
 
@@ -150,6 +158,7 @@ To read back a value the emulator stored (its test aid; the real GitHub Service 
 Ctrl-C stops both, after the requests in flight. To keep this API key across restarts:
   export {key_name_var}={name} {key_value_var}={value}",
         service = stack.service_url,
+        store = stack.store,
         name = key.name,
         value = key.value,
         emulator = stack.emulator.url(),

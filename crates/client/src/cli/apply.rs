@@ -121,6 +121,7 @@ pub(super) async fn apply(
         duration: 0.0,
         results: Vec::with_capacity(values.len()),
         rate_limit: None,
+        messages: Vec::new(),
     };
     let started = Instant::now();
     let mut first = 0;
@@ -182,6 +183,7 @@ pub(super) async fn apply(
         };
         let offset = range.start;
         report.rate_limit = batch.body.rate_limit.or(report.rate_limit);
+        report.messages.extend(batch.body.messages);
         report
             .results
             .extend(batch.body.results.into_iter().map(|mut r| {
