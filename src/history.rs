@@ -542,12 +542,12 @@ pub fn completed_outcome(kind: OperationKind, data: &Value) -> StepOutcome {
     }
 }
 
-/// A request id that was recorded before, made unique.
+/// A request id that was recorded before, made unique: a random suffix, the id shortened to
+/// keep it within an id's 128 characters.
 fn fresh_id(id: &str) -> String {
     let random = std::collections::hash_map::RandomState::new().hash_one(now_ms());
-    let mut fresh = format!("{id}.{random:016x}");
-    fresh.truncate(128);
-    fresh
+    let kept = id.get(..id.len().min(128 - 17)).unwrap_or("request");
+    format!("{kept}.{random:016x}")
 }
 
 fn unusable(e: StoreError) -> ConfigError {
@@ -618,5 +618,19 @@ fn step_of(step: &StepRecord) -> ExecutionStep {
         error_type: step.error_type,
         duration: step.duration_ms as f64 / 1000.0,
         upstream_calls: step.upstream_calls,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fresh_id_differs_from_the_reused_one_and_is_an_execution_id_even_for_the_longest() {
+        for id in ["same-id".to_owned(), "x".repeat(128)] {
+            let fresh = fresh_id(&id);
+            assert_ne!(fresh, id);
+            assert!(ExecutionId::try_from(fresh.clone()).is_ok(), "{fresh}");
+        }
     }
 }

@@ -14,8 +14,8 @@ use mgraph_deploy::store::{
 };
 use mgraph_deploy_api::HistoryCursor;
 use serde_json::{Value, json};
-use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::Mock;
+use wiremock::matchers::{body_string_contains, method, path};
 
 /// A PAT the upstream refuses on every list: it may read nothing.
 fn outsider_pat() -> String {

@@ -161,7 +161,7 @@ token!(
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ExecutionStatus {
-    /// Still running (or cut off less than the longest run ago).
+    /// Still running (or cut off, and its deadline has not passed yet).
     Running,
     /// Every step did what was asked.
     Completed,
@@ -173,6 +173,29 @@ pub enum ExecutionStatus {
     Refused,
     /// It never finished: cut off (a Lambda invocation's deadline, say) after the steps shown.
     Interrupted,
+}
+
+impl ExecutionStatus {
+    pub const ALL: [ExecutionStatus; 6] = [
+        ExecutionStatus::Running,
+        ExecutionStatus::Completed,
+        ExecutionStatus::Partial,
+        ExecutionStatus::Failed,
+        ExecutionStatus::Refused,
+        ExecutionStatus::Interrupted,
+    ];
+
+    /// Its wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionStatus::Running => "running",
+            ExecutionStatus::Completed => "completed",
+            ExecutionStatus::Partial => "partial",
+            ExecutionStatus::Failed => "failed",
+            ExecutionStatus::Refused => "refused",
+            ExecutionStatus::Interrupted => "interrupted",
+        }
+    }
 }
 
 /// What became of a recorded step: the audit trail's outcomes, and `read` for steps that only
@@ -187,6 +210,31 @@ pub enum StepOutcome {
     Failed,
     Skipped,
     Refused,
+}
+
+impl StepOutcome {
+    pub const ALL: [StepOutcome; 7] = [
+        StepOutcome::Written,
+        StepOutcome::Deleted,
+        StepOutcome::Absent,
+        StepOutcome::Read,
+        StepOutcome::Failed,
+        StepOutcome::Skipped,
+        StepOutcome::Refused,
+    ];
+
+    /// Its wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepOutcome::Written => "written",
+            StepOutcome::Deleted => "deleted",
+            StepOutcome::Absent => "absent",
+            StepOutcome::Read => "read",
+            StepOutcome::Failed => "failed",
+            StepOutcome::Skipped => "skipped",
+            StepOutcome::Refused => "refused",
+        }
+    }
 }
 
 /// One execution as a list shows it.
@@ -249,4 +297,19 @@ pub struct Execution {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct HistoryGetData {
     pub execution: Execution,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_words_of_statuses_and_outcomes_are_their_wire_names() {
+        for status in ExecutionStatus::ALL {
+            assert_eq!(serde_json::json!(status), status.as_str());
+        }
+        for outcome in StepOutcome::ALL {
+            assert_eq!(serde_json::json!(outcome), outcome.as_str());
+        }
+    }
 }

@@ -5,9 +5,11 @@ use std::time::Duration;
 
 pub use mgraph_deploy_api::Target;
 use mgraph_deploy_api::{
-    CreateData, CreateOp, DeleteData, EnvFallback, Envelope, ExistsData, GetData, Health, ListData,
-    ListOp, NameError, OperationBody, OperationKind, Plan, PresenceData, PresenceOp, PublicKeyInfo,
-    Report, SealedPat, SealedValue, SecretName, SecretOp, ServiceStatus, Version, Visibility,
+    CreateData, CreateOp, DeleteData, EnvFallback, Envelope, ExecutionId, ExistsData, GetData,
+    Health, HistoryCursor, HistoryGetBody, HistoryGetData, HistoryListBody, HistoryListData,
+    HistoryOperation, ListData, ListOp, NameError, OperationBody, OperationKind, Plan,
+    PresenceData, PresenceOp, PublicKeyInfo, Report, SealedPat, SealedValue, SecretName, SecretOp,
+    ServiceStatus, Version, Visibility,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -259,6 +261,47 @@ impl DeployClient {
         parse(status, body)
     }
 
+    /// `POST /executions/list`: a page of `target`'s history, newest first.
+    pub async fn history(
+        &self,
+        pat: &Sealed,
+        target: &Target,
+        limit: Option<u64>,
+        cursor: Option<HistoryCursor>,
+    ) -> Result<Answer<Envelope<HistoryListData, HistoryOperation>>, ClientError> {
+        let body = HistoryListBody {
+            encrypted_pat: valid("sealed PAT", pat.expose())?,
+            target: target.clone(),
+            limit,
+            cursor,
+        };
+        self.post_typed(HistoryOperation::List.path(), &body).await
+    }
+
+    /// `POST /executions/get`: one execution and the steps this PAT may see.
+    pub async fn execution(
+        &self,
+        pat: &Sealed,
+        id: &str,
+    ) -> Result<Answer<Envelope<HistoryGetData, HistoryOperation>>, ClientError> {
+        let body = HistoryGetBody {
+            encrypted_pat: valid("sealed PAT", pat.expose())?,
+            id: valid::<ExecutionId>("execution id", id)?,
+        };
+        self.post_typed(HistoryOperation::Get.path(), &body).await
+    }
+
+    /// Posts `body` to `path`, and reads the answer as `T`.
+    async fn post_typed<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<Answer<T>, ClientError> {
+        let body = serde_json::to_value(body).expect("a request body is plain JSON");
+        let (status, body) = self.post(path, &body).await?;
+        parse(status, body)
+    }
+
     /// The operations whose body is a target and a secret name.
     async fn named<D: DeserializeOwned>(
         &self,
@@ -285,9 +328,7 @@ impl DeployClient {
             encrypted_pat: valid::<SealedPat>("sealed PAT", pat.expose())?,
             op,
         };
-        let body = serde_json::to_value(body).expect("a request body is plain JSON");
-        let (status, body) = self.post(kind.path(), &body).await?;
-        parse(status, body)
+        self.post_typed(kind.path(), &body).await
     }
 
     async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {

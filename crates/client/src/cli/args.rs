@@ -196,6 +196,21 @@ pub(super) enum Command {
         #[command(flatten)]
         pat: PatSource,
     },
+    /// What the service recorded of a target's writes, deletes, refusals and workflows, newest
+    /// first (names and outcomes, never a value); `history show ID` shows one's steps. Shown to a
+    /// PAT that can list the target's secrets.
+    #[command(args_conflicts_with_subcommands = true)]
+    History {
+        #[command(subcommand)]
+        show: Option<HistoryCommand>,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// How many executions to show (1-1000).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1000))]
+        limit: u64,
+        #[command(flatten)]
+        pat: PatSource,
+    },
     /// Post a workflow file whose values are already sealed (see `seal`).
     Run {
         /// The workflow JSON (`-`: stdin). Without `credentials`, the PAT is sealed and added.
@@ -203,6 +218,17 @@ pub(super) enum Command {
         /// Only plan it (POST /execute/plan).
         #[arg(long)]
         plan: bool,
+        #[command(flatten)]
+        pat: PatSource,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum HistoryCommand {
+    /// One execution and its steps (those on targets the PAT can read).
+    Show {
+        /// The execution's id (the ID column of `history`; the request id it was recorded under).
+        id: String,
         #[command(flatten)]
         pat: PatSource,
     },

@@ -6,6 +6,7 @@
 mod apply;
 mod args;
 mod completions;
+mod history;
 mod output;
 mod pacing;
 mod preflight;
@@ -28,7 +29,7 @@ use crate::api::{ApiKey, ClientError, DeployClient, valid};
 use crate::seal::{Plaintext, PublicKey, Sealed};
 
 pub use args::Cli;
-use args::{Command, Connection, SecretCommand, TargetArgs};
+use args::{Command, Connection, HistoryCommand, SecretCommand, TargetArgs};
 use output::{Output, scope_word};
 use session::{Session, has_decryption_failure, read_file, read_secret_stdin};
 
@@ -73,7 +74,7 @@ fn command() -> clap::Command {
 
 /// A refusal before anything was sent (exit 2).
 #[derive(Debug)]
-struct InputError(String);
+pub(super) struct InputError(String);
 
 /// Parses the arguments and runs the command.
 pub async fn main() -> ExitCode {
@@ -204,7 +205,7 @@ const LIST_FIELDS: [&str; 5] = ["name", "createdAt", "updatedAt", "visibility", 
 /// Fields of gh's that the GitHub Service cannot tell.
 const GH_ONLY_FIELDS: [&str; 2] = ["numSelectedRepos", "selectedReposURL"];
 
-enum Failure {
+pub(super) enum Failure {
     Input(InputError),
     Client(ClientError),
 }
@@ -375,6 +376,16 @@ async fn run(cli: Cli, fields: Option<Vec<String>>) -> Result<Exit, Failure> {
             };
             apply::apply(&client, out, &pat, &file, (target, options), settings).await
         }
+        Command::History {
+            show: Some(HistoryCommand::Show { id, pat }),
+            ..
+        } => history::show(&client, out, &id, &pat).await,
+        Command::History {
+            show: None,
+            target,
+            limit,
+            pat,
+        } => history::list(&client, out, &resolve(&target)?, limit, &pat).await,
         Command::Run {
             workflow,
             plan,

@@ -65,9 +65,9 @@ impl Output {
 
     /// Prints an operation envelope: its data by `print` (or as JSON), and exits by `exit_of`
     /// on success (`exists` and `presence` answer 1 for false and missing).
-    pub(super) fn envelope<D: serde::Serialize>(
+    pub(super) fn envelope<D: serde::Serialize, O: serde::Serialize>(
         &self,
-        envelope: &Answer<Envelope<D>>,
+        envelope: &Answer<Envelope<D, O>>,
         exit_of: impl FnOnce(&D) -> Exit,
         print: impl FnOnce(&D),
     ) -> Exit {

@@ -65,7 +65,7 @@ pub(super) trait MaybeUndecryptable {
     fn undecryptable(&self) -> bool;
 }
 
-impl<D> MaybeUndecryptable for Answer<Envelope<D>> {
+impl<D, O> MaybeUndecryptable for Answer<Envelope<D, O>> {
     fn undecryptable(&self) -> bool {
         self.is(ErrorType::DecryptionFailed)
     }
