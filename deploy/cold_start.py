@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """Local cold start of the Lambda binary: from process start to the first response it posts.
 
-Usage: deploy/cold_start.py BOOTSTRAP [RUNS]   (default 15 runs)
+Usage: deploy/cold_start.py BOOTSTRAP [RUNS] [--store STORE]   (default 15 runs)
 
 Each run starts BOOTSTRAP in Lambda mode against a minimal Lambda Runtime API on loopback that
 hands it one API Gateway HTTP API event for GET /info/health, and times the span from spawning
 the process to receiving its response (the binary's own start-up, the runtime's first poll and
 the request). Prints every run and the median. It measures this machine, not Lambda: Lambda adds
 fetching the zip and starting the micro-VM, which no local run can see.
+
+With --store (a DEPLOY__STORE, e.g. dynamodb:TABLE with this process's AWS_* variables pointing
+at deploy/dynamodb-local.sh's stand-in), runs alternate between no history and that store, and
+both medians are printed with their difference: what opening the history adds to a cold start.
 """
 
 import http.server
@@ -114,11 +118,14 @@ def invoke_fresh(bootstrap, env, events):
     return (first["at"] - started) * 1000, responses
 
 
-def one_run(bootstrap):
+def one_run(bootstrap, store="none"):
     env = {
         "FAST_API__AUTH__API_KEY__NAME": "x-api-key",
         "FAST_API__AUTH__API_KEY__VALUE": "cold-start-key",
         "RUST_LOG": "info",
+        "DEPLOY__STORE": store,
+        # Lambda sets the region and credentials; here they are this process's.
+        **{k: v for k, v in os.environ.items() if k.startswith("AWS_") and store != "none"},
     }
     ms, responses = invoke_fresh(bootstrap, env, [http_api_event("/info/health")])
     if responses[0].get("statusCode") != 200:
@@ -126,15 +133,35 @@ def one_run(bootstrap):
     return ms
 
 
-def main():
-    if len(sys.argv) not in (2, 3):
-        sys.exit(__doc__)
-    bootstrap = os.path.abspath(sys.argv[1])
-    runs = int(sys.argv[2]) if len(sys.argv) == 3 else 15
-    times = [one_run(bootstrap) for _ in range(runs)]
-    print("cold start runs (ms):", " ".join(f"{t:.1f}" for t in times))
-    print(f"cold start median: {statistics.median(times):.1f} ms over {runs} runs "
+def report(label, times):
+    print(f"cold start runs{label} (ms):", " ".join(f"{t:.1f}" for t in times))
+    print(f"cold start median{label}: {statistics.median(times):.1f} ms over {len(times)} runs "
           f"(min {min(times):.1f}, max {max(times):.1f})")
+
+
+def main():
+    args = sys.argv[1:]
+    store = None
+    if "--store" in args:
+        at = args.index("--store")
+        store = args[at + 1] if at + 1 < len(args) else sys.exit(__doc__)
+        del args[at:at + 2]
+    if len(args) not in (1, 2):
+        sys.exit(__doc__)
+    bootstrap = os.path.abspath(args[0])
+    runs = int(args[1]) if len(args) == 2 else 15
+    if store is None:
+        report("", [one_run(bootstrap) for _ in range(runs)])
+        return
+    without, with_store = [], []
+    for _ in range(runs):
+        without.append(one_run(bootstrap))
+        with_store.append(one_run(bootstrap, store))
+    report(" without a history", without)
+    report(f" with {store}", with_store)
+    added = statistics.median(with_store) - statistics.median(without)
+    print(f"cold start: the history ({store}) adds {added:.1f} ms to the median "
+          f"(interleaved runs)")
 
 
 if __name__ == "__main__":

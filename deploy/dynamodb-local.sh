@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Moto's DynamoDB stand-in on a free loopback port, for the history store's tests: creates a venv
 # with moto's server (pinned in deploy/requirements-moto.txt) in target/moto-venv, starts it,
-# creates the history table as deploy/template.yaml defines it (key pk/sk, TTL on expires_at),
+# creates history tables as deploy/template.yaml defines them (key pk/sk, TTL on expires_at),
 # and prints the environment that points the service and the tests at it:
 #
-#   eval "$(bash deploy/dynamodb-local.sh)"    # sets AWS_*, MGRAPH_DYNAMODB_TABLE, MOTO_PID
-#   ...
+#   eval "$(bash deploy/dynamodb-local.sh [TABLE ...])"   # sets AWS_*, MGRAPH_DYNAMODB_TABLE
+#   ...                                                    # (the first TABLE), MOTO_PID
 #   kill "$MOTO_PID"
+#
+# TABLE defaults to mgraph-deploy-history-test.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,12 +27,11 @@ LOG="$(mktemp)"
 "$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" >"$LOG" 2>&1 &
 PID=$!
 trap 'kill "$PID" 2>/dev/null; cat "$LOG" >&2' ERR
-TABLE="mgraph-deploy-history-test"
+TABLES=("${@:-mgraph-deploy-history-test}")
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=eu-west-2
 export AWS_DEFAULT_REGION=eu-west-2 AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$PORT"
-"$VENV/bin/python" - "$TABLE" >&2 <<'PY'
+"$VENV/bin/python" - "${TABLES[@]}" >&2 <<'PY'
 import sys, time, boto3, botocore
-table = sys.argv[1]
 client = boto3.client("dynamodb")
 for _ in range(100):
     try:
@@ -38,23 +39,24 @@ for _ in range(100):
         break
     except botocore.exceptions.EndpointConnectionError:
         time.sleep(0.1)
-client.create_table(
-    TableName=table,
-    BillingMode="PAY_PER_REQUEST",
-    AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                          {"AttributeName": "sk", "AttributeType": "S"}],
-    KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-               {"AttributeName": "sk", "KeyType": "RANGE"}],
-)
-client.update_time_to_live(
-    TableName=table,
-    TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
-)
-print(f"dynamodb-local: table {table} on {client.meta.endpoint_url}")
+for table in sys.argv[1:]:
+    client.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "sk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                   {"AttributeName": "sk", "KeyType": "RANGE"}],
+    )
+    client.update_time_to_live(
+        TableName=table,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
+    )
+    print(f"dynamodb-local: table {table} on {client.meta.endpoint_url}")
 PY
 cat <<ENV
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=eu-west-2
 export AWS_DEFAULT_REGION=eu-west-2 AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$PORT
-export MGRAPH_DYNAMODB_TABLE=$TABLE
+export MGRAPH_DYNAMODB_TABLE=${TABLES[0]}
 export MOTO_PID=$PID
 ENV

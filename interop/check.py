@@ -6,7 +6,11 @@ GitHub (the surrogate) stored, and checks the Deploy Service's log for any part 
 Then drives the same service with our own client, `mgraph-deploy-cli`, which seals with Rust's
 crypto_box: the real GitHub Service must open what it sealed.
 
+Last, the service's history (its SQLite file): the CLI reads the bootstrap back, and no byte of
+the file holds a PAT, a value or any part of a sealed blob.
+
 Usage: check.py GS_INFO_JSON DEPLOY_URL DEPLOY_KEY_NAME DEPLOY_KEY_VALUE DEPLOY_LOG_FILE CLI_BINARY
+                HISTORY_SQLITE_FILE
 """
 
 import base64
@@ -22,7 +26,7 @@ import requests
 from nacl.public import PrivateKey, PublicKey, SealedBox
 
 gs = json.load(open(sys.argv[1]))
-DEPLOY, KEY_NAME, KEY_VALUE, LOG_FILE, CLI = sys.argv[2:7]
+DEPLOY, KEY_NAME, KEY_VALUE, LOG_FILE, CLI, HISTORY_FILE = sys.argv[2:8]
 OWNER, REPO, ENV, ORG = gs["owner"], gs["repo"], gs["environment"], gs["org"]
 PATS = gs["pats"]
 HEADERS = {KEY_NAME: KEY_VALUE}
@@ -404,6 +408,42 @@ def cli_checks():
           code == 0 and stored and stored["plaintext"] == "hand sealed by the cli", (code, err[-300:], stored))
 
 
+def history_checks():
+    repo = f"{OWNER}/{REPO}"
+    code, out, err = cli("--json", "history", "--repo", repo, "--limit", "100")
+    executions = json.loads(out or "{}").get("data", {}).get("executions", [])
+    bootstraps = [e for e in executions if e["route"] == "POST /execute" and e["total"] == 6
+                  and e["completed"] == 6 and e["caller"] == KEY_NAME]
+    # Newest first: the CLI's apply came after the seed brief's six-step workflow.
+    check("history: the CLI's bootstrap is in the repository's history", code == 0 and bootstraps,
+          (code, err[-300:], executions[:3]))
+    if bootstraps:
+        code, out, err = cli("--json", "history", "show", bootstraps[0]["id"])
+        steps = json.loads(out or "{}").get("data", {}).get("execution", {}).get("steps", [])
+        check("history show: its six steps, each written, by name",
+              code == 0 and sorted(s["secret_name"] for s in steps) == sorted(CLI_VALUES)
+              and all(s["outcome"] == "written" and s["scope"] == "repo" for s in steps), (code, steps))
+        code, _, _ = cli("history", "show", bootstraps[0]["id"], pat="expired")
+        check("history show: an expired PAT sees nothing (exit 1)", code == 1, code)
+    code, out, _ = cli("--json", "history", "--repo", repo, pat="expired")
+    check("history: an expired PAT is refused as list refuses it",
+          code == 1 and json.loads(out).get("error_type") == "invalid_pat", (code, out))
+
+
+def history_has_no_secret():
+    raw = b"".join(open(HISTORY_FILE + suffix, "rb").read()
+                   for suffix in ["", "-wal", "-shm"] if os.path.exists(HISTORY_FILE + suffix))
+    text = raw.decode("utf-8", errors="replace")
+    check("the history file holds the executions", f"{OWNER}/{REPO}" in text, len(raw))
+    leaks = [blob[i:i + 16] for blob in SEALED for i in range(0, len(blob) - 16, 8) if blob[i:i + 16] in text]
+    check(f"no part of {len(SEALED)} sealed blobs in the history's {len(raw)} bytes", not leaks, leaks[:3])
+    plain = [p for p in PATS.values() if p in text]
+    check("no PAT in the history", not plain, plain)
+    values = [v for v in CLI_VALUES.values() if len(v) > 8 and v in text]
+    check("no value in the history", not values, values)
+    check("no API key value in the history", KEY_VALUE not in text)
+
+
 def log_has_no_blob():
     log = open(LOG_FILE, encoding="utf-8", errors="replace").read()
     check("the service logged requests", "request completed" in log, log[-500:])
@@ -429,7 +469,9 @@ def main():
     seed_workflow()
     mixed_workflow()
     cli_checks()
+    history_checks()
     log_has_no_blob()
+    history_has_no_secret()
     total = RESULTS["passed"] + len(RESULTS["failed"])
     print(f"interop: {RESULTS['passed']}/{total} checks passed in {time.monotonic() - started:.1f} s", flush=True)
     sys.exit(1 if RESULTS["failed"] else 0)

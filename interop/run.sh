@@ -90,6 +90,7 @@ env -i PATH="$PATH" \
     FAST_API__AUTH__API_KEY__VALUE="$DEPLOY_KEY_VALUE" \
     DEPLOY__LISTEN="127.0.0.1:0" \
     DEPLOY__LOG_FORMAT=json \
+    DEPLOY__STORE="sqlite:$WORK/history.sqlite3" \
     RUST_LOG="mgraph_deploy=trace,tower_http=debug,reqwest=debug,info" \
     "$BIN" >"$WORK/deploy.out" 2>"$WORK/deploy.log" &
 PIDS+=($!)
@@ -98,4 +99,4 @@ DEPLOY_URL="$(sed -n 's/^mgraph-deploy listening on //p' "$WORK/deploy.out" | he
 echo "interop: GitHub Service at $(field github_service_url), mgraph-deploy at $DEPLOY_URL"
 
 "$VENV/bin/python" "$ROOT/interop/check.py" "$WORK/github_service.json" "$DEPLOY_URL" \
-    "$DEPLOY_KEY_NAME" "$DEPLOY_KEY_VALUE" "$WORK/deploy.log" "$CLI"
+    "$DEPLOY_KEY_NAME" "$DEPLOY_KEY_VALUE" "$WORK/deploy.log" "$CLI" "$WORK/history.sqlite3"

@@ -55,22 +55,28 @@ fn sdk_error<E: std::error::Error>(what: &str, e: E) -> StoreError {
     error(format!("{what}: {}", DisplayErrorContext(e)))
 }
 
+/// A DynamoDB client configured from the environment, as AWS's SDKs are (region, credentials,
+/// `AWS_ENDPOINT_URL_DYNAMODB`), over rustls with ring.
+pub async fn client() -> Client {
+    use aws_smithy_http_client::tls;
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(http)
+        .load()
+        .await;
+    Client::new(&config)
+}
+
 impl DynamoDb {
     /// The store in `table`, with the AWS configuration from the environment; checks that the
     /// table is there and answers.
     pub async fn open(table: &str) -> Result<Self, StoreError> {
-        use aws_smithy_http_client::tls;
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(
-                tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https();
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .http_client(http)
-            .load()
-            .await;
         let store = Self {
-            client: Client::new(&config),
+            client: client().await,
             table: table.to_owned(),
         };
         store

@@ -6,7 +6,7 @@
 //! carries the time it expires (`DEPLOY__HISTORY_RETENTION_DAYS`); reads leave expired ones out
 //! whether or not the backend deleted them yet.
 
-mod dynamodb;
+pub mod dynamodb;
 mod sqlite;
 
 use std::fmt;

@@ -200,6 +200,53 @@ fn a_setting_the_service_no_longer_reads_is_named_in_a_warning_and_the_binary_se
 }
 
 #[test]
+fn by_default_the_local_binary_keeps_its_history_under_the_users_state_directory() {
+    let state = tempfile::tempdir().unwrap();
+    let mut child = service(&[
+        ("DEPLOY__LISTEN", "127.0.0.1:0"),
+        ("XDG_STATE_HOME", state.path().to_str().unwrap()),
+    ])
+    .spawn()
+    .unwrap();
+    let addr = listening_address(&mut child);
+    let status = http_get(&addr, "/info/status", "");
+    assert!(
+        status.contains(r#""history":{"store":"sqlite","state":"ok"}"#),
+        "{status}"
+    );
+    terminate(&child);
+    assert!(child.wait().unwrap().success());
+    let file = state.path().join("mgraph-deploy/history.sqlite3");
+    assert!(file.is_file(), "{} was not created", file.display());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "readable by others: {mode:o}");
+    }
+}
+
+#[test]
+fn without_a_home_the_local_binary_keeps_no_history_and_says_why() {
+    let mut child = service(&[("DEPLOY__LISTEN", "127.0.0.1:0")])
+        .spawn()
+        .unwrap();
+    let addr = listening_address(&mut child);
+    let status = http_get(&addr, "/info/status", "");
+    assert!(
+        status.contains(r#""history":{"store":"none","state":"off"}"#),
+        "{status}"
+    );
+    terminate(&child);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no history is kept") && stderr.contains("DEPLOY__STORE=sqlite:PATH"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_bad_setting_stops_start_up_with_a_message_naming_the_variable() {
     for (var, value) in [
         ("DEPLOY__UPSTREAM_TIMEOUT_SECONDS", "ten"),
@@ -209,6 +256,11 @@ fn a_bad_setting_stops_start_up_with_a_message_naming_the_variable() {
         ("DEPLOY__LOG_FORMAT", "xml"),
         ("RUST_LOG", "mgraph_deploy=loud"),
         ("FAST_API__AUTH__API_KEY__NAME", "x-api-key"),
+        ("DEPLOY__STORE", "postgres://db/history"),
+        ("DEPLOY__STORE", "sqlite:"),
+        // A folder that cannot be created: /dev/null is a file.
+        ("DEPLOY__STORE", "sqlite:/dev/null/history.sqlite3"),
+        ("DEPLOY__HISTORY_RETENTION_DAYS", "0"),
     ] {
         let output = service(&[(var, value)]).output().unwrap();
         assert_eq!(output.status.code(), Some(2), "{var}={value}: {output:?}");

@@ -791,3 +791,145 @@ async fn the_history_file_holds_no_pat_value_blob_or_api_key_after_every_route_r
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// On DynamoDB (moto's server in `.ci/run`; skipped without `MGRAPH_DYNAMODB_TABLE`).
+
+/// The table `MGRAPH_DYNAMODB_TABLE` names; `None` (the test is skipped) when unset, unless
+/// `MGRAPH_REQUIRE_DYNAMODB` is set.
+fn dynamodb_table() -> Option<String> {
+    let table = std::env::var("MGRAPH_DYNAMODB_TABLE").ok();
+    if table.is_none() {
+        assert!(
+            std::env::var_os("MGRAPH_REQUIRE_DYNAMODB").is_none(),
+            "MGRAPH_DYNAMODB_TABLE is not set"
+        );
+        eprintln!("MGRAPH_DYNAMODB_TABLE is not set: the DynamoDB backend is checked by .ci/run");
+    }
+    table
+}
+
+/// Every item of `table`, as text.
+async fn scan(client: &aws_sdk_dynamodb::Client, table: &str) -> String {
+    let mut text = String::new();
+    let mut start = None;
+    loop {
+        let page = client
+            .scan()
+            .table_name(table)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .unwrap();
+        for item in page.items() {
+            text.push_str(&format!("{item:?}\n"));
+        }
+        start = page.last_evaluated_key().cloned();
+        if start.is_none() {
+            return text;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dynamodb_a_full_scan_of_the_table_holds_no_pat_value_blob_or_api_key_after_every_route_ran()
+ {
+    let Some(table) = dynamodb_table() else {
+        return;
+    };
+    let h = Harness::with_state(
+        |vars| {
+            vars.insert("DEPLOY__STORE".into(), format!("dynamodb:{table}"));
+        },
+        |_| {},
+    )
+    .await;
+    crate::logs::exercise_every_route(&h).await;
+    let text = scan(&mgraph_deploy::store::dynamodb::client().await, &table).await;
+    assert!(text.contains("octo-org/my-service"), "nothing was recorded");
+    assert!(text.contains(API_KEY_NAME));
+    assert!(!text.contains(API_KEY_VALUE));
+    for blob in crate::logs::blobs() {
+        for window in blob.as_bytes().windows(12) {
+            let window = std::str::from_utf8(window).unwrap();
+            assert!(
+                !text.contains(window),
+                "the table carries part of a sealed blob ({window})"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dynamodb_when_the_table_is_gone_a_write_still_happens_and_says_it_was_not_recorded() {
+    if dynamodb_table().is_none() {
+        return;
+    }
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let client = mgraph_deploy::store::dynamodb::client().await;
+    let table = format!("mgraph-deploy-history-gone-{}", std::process::id());
+    let key = |name: &str, kind| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .unwrap()
+    };
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    client
+        .create_table()
+        .table_name(&table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .attribute_definitions(attribute("pk"))
+        .attribute_definitions(attribute("sk"))
+        .send()
+        .await
+        .unwrap();
+    let h = Harness::with_state(
+        |vars| {
+            vars.insert("DEPLOY__STORE".into(), format!("dynamodb:{table}"));
+        },
+        |_| {},
+    )
+    .await;
+    upstream_for_history(&h).await;
+    let first = h
+        .operation("create", &create_body(repo_target(), "BEFORE"))
+        .await;
+    assert!(first.messages().is_empty(), "{:?}", first.messages());
+
+    client
+        .delete_table()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+
+    let created = h
+        .operation("create", &create_body(repo_target(), "AFTER"))
+        .await;
+    assert_eq!(created.status, 200, "{}", created.text);
+    assert_eq!(created.json["data"]["created"], true);
+    assert!(
+        created
+            .messages()
+            .iter()
+            .any(|m| m.contains("Not recorded in the history") && m.contains("dynamodb")),
+        "{:?}",
+        created.messages()
+    );
+    assert_eq!(
+        h.get("/info/status").await.json["history"],
+        json!({ "store": "dynamodb", "state": "degraded" })
+    );
+}

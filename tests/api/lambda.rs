@@ -122,6 +122,44 @@ struct Function {
     output: Arc<Mutex<Vec<u8>>>,
     upstream: MockServer,
     invocations: u32,
+    /// Makes this function's invocation ids its own: the history may be a table shared by
+    /// every test.
+    tag: String,
+    /// The history's SQLite file's folder, when it keeps one.
+    _store_dir: Option<tempfile::TempDir>,
+}
+
+/// The history the functions keep: DynamoDB, the table `MGRAPH_DYNAMODB_TABLE` names at the
+/// endpoint the `AWS_*` variables name, when it is set (`deploy/lambda-check.sh` runs these tests
+/// so, against moto's server), else a SQLite file of each function's own. Returns the folder of
+/// that file.
+fn keep_history(env: &mut HashMap<String, String>) -> Option<tempfile::TempDir> {
+    match std::env::var("MGRAPH_DYNAMODB_TABLE") {
+        Ok(table) => {
+            env.insert("DEPLOY__STORE".into(), format!("dynamodb:{table}"));
+            env.extend(std::env::vars().filter(|(k, _)| k.starts_with("AWS_")));
+            None
+        }
+        Err(_) => {
+            assert!(
+                std::env::var_os("MGRAPH_REQUIRE_DYNAMODB").is_none(),
+                "MGRAPH_REQUIRE_DYNAMODB is set but MGRAPH_DYNAMODB_TABLE is not"
+            );
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("history.sqlite3");
+            env.insert("DEPLOY__STORE".into(), format!("sqlite:{}", path.display()));
+            Some(dir)
+        }
+    }
+}
+
+/// The backend [`keep_history`] chose.
+fn history_backend() -> &'static str {
+    if std::env::var_os("MGRAPH_DYNAMODB_TABLE").is_some() {
+        "dynamodb"
+    } else {
+        "sqlite"
+    }
 }
 
 /// What the function answered to one event, and whether it did so before the deadline.
@@ -180,6 +218,7 @@ impl Function {
             "/aws/lambda/test".into(),
         );
         env.insert("AWS_LAMBDA_LOG_STREAM_NAME".into(), "test-stream".into());
+        let store_dir = keep_history(&mut env);
         adjust(&mut env);
 
         let binary = std::env::var("MGRAPH_DEPLOY_LAMBDA_BINARY")
@@ -213,6 +252,11 @@ impl Function {
             output,
             upstream,
             invocations: 0,
+            tag: format!(
+                "{:x}",
+                epoch_ms(SystemTime::now()) ^ u128::from(std::process::id())
+            ),
+            _store_dir: store_dir,
         }
     }
 
@@ -237,7 +281,7 @@ impl Function {
         budget: Duration,
     ) -> Answer {
         self.invocations += 1;
-        let id = format!("request-{}", self.invocations);
+        let id = format!("request-{}-{}", self.tag, self.invocations);
         let deadline = UNIX_EPOCH + Duration::from_millis(deadline_ms as u64);
         let (tx, rx) = oneshot::channel();
         self.runtime.waiting.lock().unwrap().insert(id.clone(), tx);
@@ -758,7 +802,8 @@ async fn a_slow_operation_is_answered_504_before_the_invocation_deadline_and_the
     assert!(slow.before_deadline, "answered after the deadline");
     assert_json_answer(&slow, 504, "slow create");
     assert_eq!(
-        slow.headers["x-request-id"], "request-1",
+        slow.headers["x-request-id"],
+        format!("request-{}-1", f.tag),
         "the invocation's id"
     );
     assert_eq!(slow.json["error_type"], "deadline", "{}", slow.raw);
@@ -870,5 +915,131 @@ async fn a_deadline_the_function_cannot_believe_is_replaced_by_the_configured_bu
             .count(),
         1,
         "one warning:\n{output}"
+    );
+}
+
+#[tokio::test]
+async fn a_workflow_run_in_lambda_mode_is_read_back_from_the_history_step_by_step() {
+    let mut f = Function::start(|_| {}).await;
+    upstream(
+        &f,
+        "POST",
+        "/github-secrets-repo/create",
+        upstream_ok(201, json!({ "created": true }), &[]),
+    )
+    .await;
+    upstream(&f, "POST", "/github-secrets-repo/list", listing(&[])).await;
+    let id = format!("lambda-history-{}", f.tag);
+    let workflow = json!({
+        "credentials": { "github_pat": sealed_pat() }, "target": repo_target(),
+        "operations": [
+            { "type": "github:secrets:create", "secret_name": "AWS_REGION", "encrypted_value": sealed_value() },
+            { "type": "github:secrets:create", "secret_name": "API_TOKEN", "encrypted_value": sealed_value() },
+        ] });
+    let report = f
+        .call(
+            Call::post("/execute", &workflow)
+                .with_key()
+                .header("x-request-id", &id)
+                .event(Source::HttpApi),
+        )
+        .await;
+    assert_json_answer(&report, 200, "workflow");
+    assert!(
+        report.json.get("messages").is_none(),
+        "no note: recorded. {}",
+        report.raw
+    );
+
+    let read = json!({ "encrypted_pat": sealed_pat(), "id": id });
+    let got = f
+        .call(
+            Call::post("/executions/get", &read)
+                .with_key()
+                .event(Source::FunctionUrl),
+        )
+        .await;
+    assert_json_answer(&got, 200, "history");
+    let execution = &got.json["data"]["execution"];
+    assert_eq!(execution["status"], "completed", "{execution}");
+    assert_eq!(execution["caller"], API_KEY_NAME);
+    let names: Vec<&str> = execution["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["secret_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["AWS_REGION", "API_TOKEN"]);
+
+    let status = f
+        .call(Call::get("/info/status").with_key().event(Source::HttpApi))
+        .await;
+    assert_eq!(
+        status.json["history"],
+        json!({ "store": history_backend(), "state": "ok" })
+    );
+}
+
+#[tokio::test]
+async fn in_lambda_mode_an_unset_store_keeps_no_history_and_says_so_once() {
+    let mut f = Function::start(|env| {
+        env.remove("DEPLOY__STORE");
+    })
+    .await;
+    let status = f
+        .call(Call::get("/info/status").with_key().event(Source::HttpApi))
+        .await;
+    assert_eq!(
+        status.json["history"],
+        json!({ "store": "none", "state": "off" })
+    );
+    let read = json!({ "encrypted_pat": sealed_pat(), "target": repo_target() });
+    let listed = f
+        .call(
+            Call::post("/executions/list", &read)
+                .with_key()
+                .event(Source::HttpApi),
+        )
+        .await;
+    assert_json_answer(&listed, 503, "no history");
+    assert_eq!(listed.json["error_type"], "history_unavailable");
+    let output = f.output();
+    assert_eq!(
+        output
+            .matches("DEPLOY__STORE is unset in AWS Lambda")
+            .count(),
+        1,
+        "one warning:\n{output}"
+    );
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_be_used_stops_the_function_at_start_naming_the_variable() {
+    let mut f = Function::start(|env| {
+        // Nothing listens on port 9 of loopback.
+        env.insert("DEPLOY__STORE".into(), "dynamodb:no-such-table".into());
+        env.insert(
+            "AWS_ENDPOINT_URL_DYNAMODB".into(),
+            "http://127.0.0.1:9".into(),
+        );
+        for (k, v) in [
+            ("AWS_REGION", "eu-west-2"),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ] {
+            env.insert(k.into(), v.into());
+        }
+    })
+    .await;
+    let status = tokio::time::timeout(Duration::from_secs(30), f.child.wait())
+        .await
+        .expect("the function stops")
+        .unwrap();
+    assert_eq!(status.code(), Some(2), "{}", f.output());
+    let output = f.output();
+    assert!(
+        output.contains("DEPLOY__STORE") && output.contains("no-such-table"),
+        "{output}"
     );
 }
