@@ -28,8 +28,10 @@ LOG="$(mktemp)"
 PID=$!
 trap 'kill "$PID" 2>/dev/null; cat "$LOG" >&2' ERR
 TABLES=("${@:-mgraph-deploy-history-test}")
-export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=eu-west-2
-export AWS_DEFAULT_REGION=eu-west-2 AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$PORT"
+# A session token as Lambda's credentials carry one: the log tests search for it.
+SESSION_TOKEN="moto-session-token-$RANDOM$RANDOM$RANDOM"
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN="$SESSION_TOKEN"
+export AWS_REGION=eu-west-2 AWS_DEFAULT_REGION=eu-west-2 AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$PORT"
 "$VENV/bin/python" - "${TABLES[@]}" >&2 <<'PY'
 import sys, time, boto3, botocore
 client = boto3.client("dynamodb")
@@ -55,7 +57,8 @@ for table in sys.argv[1:]:
     print(f"dynamodb-local: table {table} on {client.meta.endpoint_url}")
 PY
 cat <<ENV
-export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=eu-west-2
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=$SESSION_TOKEN
+export AWS_REGION=eu-west-2
 export AWS_DEFAULT_REGION=eu-west-2 AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$PORT
 export MGRAPH_DYNAMODB_TABLE=${TABLES[0]}
 export MOTO_PID=$PID

@@ -15,6 +15,15 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 
 use crate::config::LogFormat;
 
+/// The AWS SDK (the history's DynamoDB calls) logs each signed request at `trace`, with the
+/// session token of Lambda's credentials in it: the signer its canonical request, the orchestrator
+/// the request with its headers. Whatever `RUST_LOG` says, neither is logged below `debug`, so
+/// that no credential reaches a log (`tests/api/logs.rs` looks for the token at `trace`).
+const AWS_CREDENTIAL_CARRIERS: [&str; 2] = [
+    "aws_sigv4=debug",
+    "aws_smithy_runtime::client::orchestrator=debug",
+];
+
 /// A subscriber writing to `writer`, without colour codes. Used by [`init`], and by tests that
 /// capture the output. `filter` was checked by the configuration.
 pub fn subscriber<W>(
@@ -37,7 +46,10 @@ fn build<W>(
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    for directive in AWS_CREDENTIAL_CARRIERS {
+        filter = filter.add_directive(directive.parse().expect("a valid directive"));
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)

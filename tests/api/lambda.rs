@@ -122,6 +122,8 @@ struct Function {
     output: Arc<Mutex<Vec<u8>>>,
     upstream: MockServer,
     invocations: u32,
+    /// The tasks copying its stdout and stderr into `output`.
+    readers: Vec<tokio::task::JoinHandle<()>>,
     /// Makes this function's invocation ids its own: the history may be a table shared by
     /// every test.
     tag: String,
@@ -233,17 +235,18 @@ impl Function {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
         let output = Arc::new(Mutex::new(Vec::new()));
+        let mut readers = Vec::new();
         for mut stream in [
             Box::new(child.stdout.take().unwrap()) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
             Box::new(child.stderr.take().unwrap()),
         ] {
             let output = output.clone();
-            tokio::spawn(async move {
+            readers.push(tokio::spawn(async move {
                 let mut buffer = [0u8; 4096];
                 while let Ok(n @ 1..) = stream.read(&mut buffer).await {
                     output.lock().unwrap().extend_from_slice(&buffer[..n]);
                 }
-            });
+            }));
         }
         Self {
             queue,
@@ -252,12 +255,25 @@ impl Function {
             output,
             upstream,
             invocations: 0,
+            readers,
             tag: format!(
                 "{:x}",
                 epoch_ms(SystemTime::now()) ^ u128::from(std::process::id())
             ),
             _store_dir: store_dir,
         }
+    }
+
+    /// Waits for the function to exit; its exit status and everything it wrote.
+    async fn exited(&mut self) -> (std::process::ExitStatus, String) {
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("the function stops")
+            .unwrap();
+        for reader in self.readers.drain(..) {
+            reader.await.unwrap();
+        }
+        (status, self.output())
     }
 
     /// Everything the function wrote to stdout and stderr so far.
@@ -1032,12 +1048,8 @@ async fn a_store_that_cannot_be_used_stops_the_function_at_start_naming_the_vari
         }
     })
     .await;
-    let status = tokio::time::timeout(Duration::from_secs(30), f.child.wait())
-        .await
-        .expect("the function stops")
-        .unwrap();
-    assert_eq!(status.code(), Some(2), "{}", f.output());
-    let output = f.output();
+    let (status, output) = f.exited().await;
+    assert_eq!(status.code(), Some(2), "{output}");
     assert!(
         output.contains("DEPLOY__STORE") && output.contains("no-such-table"),
         "{output}"

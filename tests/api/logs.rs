@@ -558,3 +558,56 @@ async fn each_workflow_step_logs_inside_its_own_span_so_concurrent_steps_are_tol
         "{failures:#?}"
     );
 }
+
+#[tokio::test]
+async fn dynamodb_no_log_line_carries_the_aws_session_token_even_at_trace() {
+    let Ok(table) = std::env::var("MGRAPH_DYNAMODB_TABLE") else {
+        assert!(
+            std::env::var_os("MGRAPH_REQUIRE_DYNAMODB").is_none(),
+            "MGRAPH_DYNAMODB_TABLE is not set"
+        );
+        return;
+    };
+    let token = std::env::var("AWS_SESSION_TOKEN")
+        .expect("deploy/dynamodb-local.sh gives the credentials a session token");
+    let capture = Capture::default();
+    keep_every_callsite_live();
+    let _guard = tracing::subscriber::set_default(telemetry::subscriber(
+        LogFormat::Json,
+        "trace",
+        capture.clone(),
+    ));
+    let h = Harness::with_state(
+        |vars| {
+            vars.insert("DEPLOY__STORE".into(), format!("dynamodb:{table}"));
+        },
+        |_| {},
+    )
+    .await;
+    h.upstream_answers(
+        "POST",
+        "/github-secrets-repo/create",
+        upstream_ok(201, json!({ "created": true }), &[]),
+    )
+    .await;
+    let created = h
+        .operation("create", &create_body(repo_target(), "SIGNED"))
+        .await;
+    assert_eq!(created.status, 200, "{}", created.text);
+    assert!(created.messages().is_empty(), "{:?}", created.messages());
+    let text = capture.text();
+    assert!(
+        text.contains(r#""target":"aws_smithy_runtime"#),
+        "the capture must see the AWS SDK's logs"
+    );
+    let carriers: Vec<&str> = text.lines().filter(|l| l.contains(&token)).collect();
+    assert!(
+        carriers.is_empty(),
+        "a log line carries the session token: {}",
+        carriers
+            .iter()
+            .map(|l| &l[..l.len().min(300)])
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
