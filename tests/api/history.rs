@@ -439,35 +439,47 @@ async fn the_history_routes_need_the_api_key_and_answer_the_envelope_when_refuse
 // ---------------------------------------------------------------------------------------------
 // A store that is down.
 
-/// Every call fails, as a store that cannot be reached does.
-#[derive(Debug)]
-struct Down;
-
-fn down<T>() -> BoxFuture<'static, Result<T, StoreError>> {
-    Box::pin(async {
-        Err(StoreError {
-            backend: "sqlite",
-            message: "disk I/O error".to_owned(),
-            exists: false,
-        })
-    })
+/// A store that is down: every call fails at once, as one that cannot be reached does, or
+/// never answers.
+#[derive(Debug, Clone, Copy)]
+enum Broken {
+    Fails,
+    Hangs,
 }
 
-impl Store for Down {
+impl Broken {
+    fn call<T: Send + 'static>(self) -> BoxFuture<'static, Result<T, StoreError>> {
+        match self {
+            Broken::Fails => Box::pin(async {
+                Err(StoreError {
+                    backend: "sqlite",
+                    message: "disk I/O error".to_owned(),
+                    exists: false,
+                })
+            }),
+            Broken::Hangs => Box::pin(std::future::pending()),
+        }
+    }
+}
+
+impl Store for Broken {
     fn backend(&self) -> &'static str {
-        "sqlite"
+        match self {
+            Broken::Fails => "sqlite",
+            Broken::Hangs => "dynamodb",
+        }
     }
     fn begin(&self, _: NewExecution) -> BoxFuture<'_, Result<(), StoreError>> {
-        down()
+        self.call()
     }
     fn step(&self, _: String, _: StepRecord, _: u64) -> BoxFuture<'_, Result<(), StoreError>> {
-        down()
+        self.call()
     }
     fn finish(&self, _: String, _: Finish) -> BoxFuture<'_, Result<(), StoreError>> {
-        down()
+        self.call()
     }
     fn record(&self, _: Stored) -> BoxFuture<'_, Result<(), StoreError>> {
-        down()
+        self.call()
     }
     fn list(
         &self,
@@ -476,19 +488,20 @@ impl Store for Down {
         _: Option<HistoryCursor>,
         _: u64,
     ) -> BoxFuture<'_, Result<Page, StoreError>> {
-        down()
+        self.call()
     }
     fn get(&self, _: String, _: u64) -> BoxFuture<'_, Result<Option<Stored>, StoreError>> {
-        down()
+        self.call()
     }
 }
 
-async fn with_store_down() -> Harness {
+/// A harness whose history's store is `broken`.
+async fn with_store(broken: Broken) -> Harness {
     Harness::with_state(
         |_| {},
         |state| {
             state.history = Some(History::new(
-                Arc::new(Down),
+                Arc::new(broken),
                 Duration::from_secs(90 * 86_400),
             ))
         },
@@ -498,7 +511,7 @@ async fn with_store_down() -> Harness {
 
 #[tokio::test]
 async fn when_the_store_is_down_a_write_still_happens_and_says_it_was_not_recorded() {
-    let h = with_store_down().await;
+    let h = with_store(Broken::Fails).await;
     upstream_for_history(&h).await;
     let status = h.get("/info/status").await;
     assert_eq!(
@@ -553,56 +566,9 @@ async fn when_the_store_is_down_a_write_still_happens_and_says_it_was_not_record
     assert_eq!(read.error_type(), "history_unavailable");
 }
 
-/// Holds every call until its future is dropped: a store that does not answer.
-#[derive(Debug)]
-struct Hung;
-
-fn hung<T: Send + 'static>() -> BoxFuture<'static, Result<T, StoreError>> {
-    Box::pin(std::future::pending())
-}
-
-impl Store for Hung {
-    fn backend(&self) -> &'static str {
-        "dynamodb"
-    }
-    fn begin(&self, _: NewExecution) -> BoxFuture<'_, Result<(), StoreError>> {
-        hung()
-    }
-    fn step(&self, _: String, _: StepRecord, _: u64) -> BoxFuture<'_, Result<(), StoreError>> {
-        hung()
-    }
-    fn finish(&self, _: String, _: Finish) -> BoxFuture<'_, Result<(), StoreError>> {
-        hung()
-    }
-    fn record(&self, _: Stored) -> BoxFuture<'_, Result<(), StoreError>> {
-        hung()
-    }
-    fn list(
-        &self,
-        _: TargetKey,
-        _: usize,
-        _: Option<HistoryCursor>,
-        _: u64,
-    ) -> BoxFuture<'_, Result<Page, StoreError>> {
-        hung()
-    }
-    fn get(&self, _: String, _: u64) -> BoxFuture<'_, Result<Option<Stored>, StoreError>> {
-        hung()
-    }
-}
-
 #[tokio::test]
 async fn a_store_that_does_not_answer_delays_a_write_by_its_timeout_at_most() {
-    let h = Harness::with_state(
-        |_| {},
-        |state| {
-            state.history = Some(History::new(
-                Arc::new(Hung),
-                Duration::from_secs(90 * 86_400),
-            ))
-        },
-    )
-    .await;
+    let h = with_store(Broken::Hangs).await;
     upstream_for_history(&h).await;
     let created = h
         .operation("create", &create_body(repo_target(), "API_KEY"))
