@@ -9,5 +9,5 @@
 pub use mgraph_deploy_api::{
     EnvFallback, EnvironmentName, NULL_MEMBER, NameError, OrgName, OwnerName, PresenceName,
     RepoName, Scope, SealedBlob, SealedPat, SealedValue, SecretName, Target, TargetSpec,
-    Visibility, present,
+    ValueFingerprint, Visibility, present,
 };

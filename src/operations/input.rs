@@ -8,7 +8,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::domain::{
-    EnvFallback, PresenceName, SealedPat, SealedValue, SecretName, Target, Visibility,
+    EnvFallback, PresenceName, SealedPat, SealedValue, SecretName, Target, ValueFingerprint,
+    Visibility,
 };
 
 use super::invalid::{InvalidInput, is_plain_key, position};
@@ -197,6 +198,8 @@ pub struct CreateRequest {
     pub org_access: Option<OrgAccess>,
     /// Write the repository secret when the target environment does not exist.
     pub env_fallback: bool,
+    /// The client's keyed fingerprint of the value, when it sent one.
+    pub fingerprint: Option<ValueFingerprint>,
 }
 
 /// `presence`: which of these names a workflow run in this repository (and environment) would see.
@@ -295,6 +298,7 @@ impl Request {
             value: op.encrypted_value,
             org_access,
             env_fallback,
+            fingerprint: op.value_fingerprint,
         }))
     }
 
@@ -724,5 +728,29 @@ mod tests {
             create(r#","env_fallback":"repo""#).unwrap_err().field,
             "env_fallback"
         );
+    }
+
+    #[test]
+    fn a_value_fingerprint_is_taken_as_sent_and_refused_when_null_long_or_of_other_characters() {
+        let taken = create(r#","value_fingerprint":"hmac-sha256:k_1-A:Zm9v""#).unwrap();
+        assert_eq!(
+            taken.fingerprint.unwrap().as_str(),
+            "hmac-sha256:k_1-A:Zm9v"
+        );
+        assert_eq!(create("").unwrap().fingerprint, None);
+        let longest = "f".repeat(128);
+        assert!(create(&format!(r#","value_fingerprint":"{longest}""#)).is_ok());
+        for refused in [
+            "null".to_owned(),
+            r#""""#.to_owned(),
+            format!(r#""{longest}f""#),
+            r#""hmac sha256""#.to_owned(),
+            r#""abc=""#.to_owned(),
+            r#""ab/c""#.to_owned(),
+            "42".to_owned(),
+        ] {
+            let err = create(&format!(r#","value_fingerprint":{refused}"#)).unwrap_err();
+            assert_eq!(err.field, "value_fingerprint", "{refused}");
+        }
     }
 }

@@ -5,7 +5,9 @@
 //! - `EXEC#<id>` / `META`: an execution's start and, once it ended, its end;
 //! - `EXEC#<id>` / `STEP#<step, 6 digits>`: a step;
 //! - `TARGET#<target key>` / `<started ms, 16 digits>#<id>`: an execution of a target, read
-//!   backwards for newest first.
+//!   backwards for newest first;
+//! - `WRITTEN#<target key>` / `<secret name>`: what the service last wrote to a secret (no
+//!   `expires_at`: it stays while the secret is the service's).
 //!
 //! DynamoDB deletes expired items late: every read leaves out what expired.
 
@@ -16,11 +18,13 @@ use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
-use mgraph_deploy_api::{ErrorType, ExecutionStatus, HistoryCursor, OperationKind, StepOutcome};
+use mgraph_deploy_api::{
+    ErrorType, ExecutionStatus, HistoryCursor, OperationKind, SecretName, StepOutcome,
+};
 
 use super::{
     Finish, NewExecution, Page, StepRecord, Store, StoreError, Stored, TargetKey, TargetRef,
-    sort_key,
+    Written, sort_key,
 };
 
 const BACKEND: &str = "dynamodb";
@@ -153,6 +157,13 @@ impl DynamoDb {
 
     /// Every item of `pk` (paginated), those expired at `now` left out.
     async fn query_all(&self, pk: &str, now: u64) -> Result<Vec<Item>, StoreError> {
+        let mut items = self.query_every(pk).await?;
+        items.retain(|item| number(item, "expires_at").unwrap_or(0) > now);
+        Ok(items)
+    }
+
+    /// Every item of `pk` (paginated).
+    async fn query_every(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -166,13 +177,7 @@ impl DynamoDb {
                 .send()
                 .await
                 .map_err(|e| sdk_error("query", e))?;
-            items.extend(
-                answer
-                    .items
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|item| number(item, "expires_at").unwrap_or(0) > now),
-            );
+            items.extend(answer.items.unwrap_or_default());
             match answer.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
                 _ => return Ok(items),
@@ -346,6 +351,53 @@ fn read_step(item: &Item) -> Option<StepRecord> {
         error_type: text(item, "error_type").and_then(|w| from_word::<ErrorType>(&w)),
         duration_ms: number(item, "duration_ms").unwrap_or(0),
         upstream_calls: number(item, "upstream_calls").unwrap_or(0),
+    })
+}
+
+fn written_key(target: &TargetKey, name: &SecretName) -> [(String, AttributeValue); 2] {
+    [
+        ("pk".to_owned(), s(format!("WRITTEN#{target}"))),
+        ("sk".to_owned(), s(name.as_str())),
+    ]
+}
+
+fn written_item(w: &Written) -> Item {
+    let mut item: Item = written_key(&w.target.key, &w.name).into_iter().collect();
+    item.extend([
+        ("target".to_owned(), s(&w.target.shown)),
+        ("execution_id".to_owned(), s(&w.execution)),
+        ("claim".to_owned(), s(&w.claim)),
+        ("written_ms".to_owned(), n(w.written_ms)),
+    ]);
+    let optional = [
+        (
+            "fingerprint",
+            w.fingerprint.as_ref().map(|f| f.as_str().to_owned()),
+        ),
+        ("settings", w.settings.clone()),
+        ("updated_at", w.updated_at.clone()),
+    ];
+    for (name, value) in optional {
+        if let Some(value) = value {
+            item.insert(name.to_owned(), s(value));
+        }
+    }
+    item
+}
+
+fn read_written(item: &Item) -> Option<Written> {
+    let key = text(item, "pk")?;
+    let target = TargetRef::read(key.strip_prefix("WRITTEN#")?, text(item, "target")?)?;
+    Some(Written {
+        target,
+        name: SecretName::try_from(text(item, "sk")?).ok()?,
+        execution: text(item, "execution_id")?,
+        claim: text(item, "claim")?,
+        written_ms: number(item, "written_ms")?,
+        // A fingerprint this version cannot read is none: the next write writes.
+        fingerprint: text(item, "fingerprint").and_then(|f| f.try_into().ok()),
+        settings: text(item, "settings"),
+        updated_at: text(item, "updated_at"),
     })
 }
 
@@ -541,5 +593,144 @@ impl Store for DynamoDb {
             Ok(Some(execution))
         }
         .boxed()
+    }
+
+    fn claim(&self, written: Written) -> BoxFuture<'_, Result<(), StoreError>> {
+        async move {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(written_item(&written)))
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| sdk_error("put", e))
+        }
+        .boxed()
+    }
+
+    fn confirm(
+        &self,
+        target: TargetKey,
+        name: SecretName,
+        claim: String,
+        updated_at: String,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        async move {
+            let update = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(written_key(&target, &name).into_iter().collect()))
+                .condition_expression("claim = :claim")
+                .update_expression("SET updated_at = :updated_at")
+                .expression_attribute_values(":claim", s(claim))
+                .expression_attribute_values(":updated_at", s(updated_at))
+                .send()
+                .await;
+            match update {
+                Ok(_) => Ok(true),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+                {
+                    Ok(false)
+                }
+                Err(e) => Err(sdk_error("update", e)),
+            }
+        }
+        .boxed()
+    }
+
+    fn written(
+        &self,
+        target: TargetKey,
+        name: SecretName,
+    ) -> BoxFuture<'_, Result<Option<Written>, StoreError>> {
+        async move {
+            let answer = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(written_key(&target, &name).into_iter().collect()))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| sdk_error("get", e))?;
+            Ok(answer.item.as_ref().and_then(read_written))
+        }
+        .boxed()
+    }
+
+    fn written_in(&self, target: TargetKey) -> BoxFuture<'_, Result<Vec<Written>, StoreError>> {
+        async move {
+            let items = self.query_every(&format!("WRITTEN#{target}")).await?;
+            Ok(items.iter().filter_map(read_written).collect())
+        }
+        .boxed()
+    }
+
+    fn forget(&self, target: TargetKey, name: SecretName) -> BoxFuture<'_, Result<(), StoreError>> {
+        async move {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(written_key(&target, &name).into_iter().collect()))
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| sdk_error("delete", e))
+        }
+        .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The DynamoDB actions this module's calls need (`client.put_item()` is `PutItem`).
+    fn actions_called() -> std::collections::BTreeSet<String> {
+        let source = include_str!("dynamodb.rs");
+        let source = &source[..source.find("#[cfg(test)]").expect("this module")];
+        let mut actions = std::collections::BTreeSet::new();
+        for (at, _) in source.match_indices(".client") {
+            let rest = source[at + ".client".len()..].trim_start();
+            let Some(call) = rest.strip_prefix('.') else {
+                continue;
+            };
+            let name: String = call
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            let pascal: String = name
+                .split('_')
+                .map(|word| word[..1].to_ascii_uppercase() + &word[1..])
+                .collect();
+            actions.insert(format!("dynamodb:{pascal}"));
+        }
+        actions
+    }
+
+    /// The `dynamodb:` actions a policy file allows.
+    fn actions_allowed(policy: &str) -> std::collections::BTreeSet<String> {
+        policy
+            .lines()
+            .filter_map(|line| line.trim().strip_prefix("- dynamodb:"))
+            .map(|action| format!("dynamodb:{action}"))
+            .collect()
+    }
+
+    #[test]
+    fn the_function_role_allows_exactly_the_calls_the_store_makes_and_its_boundary_all_of_them() {
+        let called = actions_called();
+        assert!(called.contains("dynamodb:DescribeTable"), "{called:?}");
+        let role = actions_allowed(include_str!("../../deploy/template.yaml"));
+        assert_eq!(role, called, "deploy/template.yaml");
+        // The boundary also holds what CloudFormation needs to manage the table.
+        let boundary = actions_allowed(include_str!("../../deploy/github-oidc.yaml"));
+        let missing: Vec<_> = called.difference(&boundary).collect();
+        assert!(
+            missing.is_empty(),
+            "deploy/github-oidc.yaml lacks {missing:?}"
+        );
     }
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures_util::future::BoxFuture;
 use mgraph_deploy_api::{
     ErrorType, ExecutionStatus, HistoryCursor, OperationKind, Scope, SecretName, StepOutcome,
-    Target,
+    Target, ValueFingerprint,
 };
 
 pub use dynamodb::DynamoDb;
@@ -194,6 +194,30 @@ pub struct Page {
     pub next: Option<HistoryCursor>,
 }
 
+/// What the service last wrote to one secret (a target and a name): never the value, but the
+/// client's keyed fingerprint of it, and GitHub's `updated_at` for the secret as read back right
+/// after the write. A record means "this service wrote it"; it is removed when the service
+/// deletes the secret. It does not expire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub target: TargetRef,
+    pub name: SecretName,
+    /// The execution that wrote it.
+    pub execution: String,
+    /// A token naming this one write. A write puts its record (its claim) before it writes, and
+    /// confirms it after only if the token is still there: a write that finds it replaced knows
+    /// another ran alongside it, and cannot tell whose value GitHub kept.
+    pub claim: String,
+    pub written_ms: u64,
+    /// `None` when the value came without one, or when what GitHub holds is not known.
+    pub fingerprint: Option<ValueFingerprint>,
+    /// An organisation secret's visibility as written (`all`, `private`, `selected:1,5`).
+    pub settings: Option<String>,
+    /// GitHub's `updated_at` read back after the write; `None` until it is confirmed, and for
+    /// good when it could not be read.
+    pub updated_at: Option<String>,
+}
+
 /// The sort key of an execution in a target's list: newest last in byte order, so a list reads
 /// it backwards; also the cursor of the page that follows it.
 fn sort_key(started_ms: u64, id: &str) -> String {
@@ -237,4 +261,31 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// One execution with its steps; `None` when there is none, or it expired at `now_ms`.
     fn get(&self, id: String, now_ms: u64) -> BoxFuture<'_, Result<Option<Stored>, StoreError>>;
+
+    /// Puts what a write is about to do, replacing any record of the secret (its `updated_at`
+    /// is `None`: until confirmed, nothing is known of what GitHub holds).
+    fn claim(&self, written: Written) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Sets the `updated_at` of the secret's record when its claim is still `claim`; `false`
+    /// (nothing changed) when another write replaced it, or the secret's record was removed.
+    fn confirm(
+        &self,
+        target: TargetKey,
+        name: SecretName,
+        claim: String,
+        updated_at: String,
+    ) -> BoxFuture<'_, Result<bool, StoreError>>;
+
+    /// What the service last wrote to one secret.
+    fn written(
+        &self,
+        target: TargetKey,
+        name: SecretName,
+    ) -> BoxFuture<'_, Result<Option<Written>, StoreError>>;
+
+    /// Every secret of one target the service wrote and has not deleted since, by name.
+    fn written_in(&self, target: TargetKey) -> BoxFuture<'_, Result<Vec<Written>, StoreError>>;
+
+    /// Removes the record of one secret (the service deleted it).
+    fn forget(&self, target: TargetKey, name: SecretName) -> BoxFuture<'_, Result<(), StoreError>>;
 }

@@ -7,12 +7,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
-use mgraph_deploy_api::{ErrorType, ExecutionStatus, HistoryCursor, OperationKind, StepOutcome};
+use mgraph_deploy_api::{
+    ErrorType, ExecutionStatus, HistoryCursor, OperationKind, SecretName, StepOutcome,
+};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
     Finish, NewExecution, Page, StepRecord, Store, StoreError, Stored, TargetKey, TargetRef,
-    sort_key,
+    Written, sort_key,
 };
 
 const BACKEND: &str = "sqlite";
@@ -58,6 +60,19 @@ const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (target_key, sort_key)
      );
      CREATE INDEX executions_expiry ON executions (expires_at);",
+    // 2: what the service last wrote to each secret (fingerprints, never values).
+    "CREATE TABLE written (
+         target_key TEXT NOT NULL,
+         name TEXT NOT NULL,
+         target TEXT NOT NULL,
+         execution_id TEXT NOT NULL,
+         claim TEXT NOT NULL,
+         written_ms INTEGER NOT NULL,
+         fingerprint TEXT,
+         settings TEXT,
+         updated_at TEXT,
+         PRIMARY KEY (target_key, name)
+     );",
 ];
 
 /// The store in the SQLite file at a path.
@@ -351,6 +366,29 @@ fn step_row(row: &Row<'_>) -> rusqlite::Result<StepRecord> {
     })
 }
 
+fn written_row(row: &Row<'_>) -> rusqlite::Result<Option<Written>> {
+    let Some(target) = TargetRef::read(&row.get::<_, String>("target_key")?, row.get("target")?)
+    else {
+        return Ok(None);
+    };
+    let Ok(name) = SecretName::try_from(row.get::<_, String>("name")?) else {
+        return Ok(None);
+    };
+    Ok(Some(Written {
+        target,
+        name,
+        execution: row.get("execution_id")?,
+        claim: row.get("claim")?,
+        written_ms: row.get::<_, i64>("written_ms")? as u64,
+        // A fingerprint this version cannot read is none: the next write writes.
+        fingerprint: row
+            .get::<_, Option<String>>("fingerprint")?
+            .and_then(|f| f.try_into().ok()),
+        settings: row.get("settings")?,
+        updated_at: row.get("updated_at")?,
+    }))
+}
+
 impl Store for Sqlite {
     fn backend(&self) -> &'static str {
         BACKEND
@@ -456,6 +494,83 @@ impl Store for Sqlite {
                 .query_map(params![id, now], step_row)?
                 .collect::<rusqlite::Result<_>>()?;
             Ok(Some(execution))
+        })
+    }
+
+    fn claim(&self, w: Written) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.with(move |connection| {
+            connection.execute(
+                "INSERT OR REPLACE INTO written (target_key, name, target, execution_id, claim,
+                     written_ms, fingerprint, settings, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    w.target.key.as_str(),
+                    w.name.as_str(),
+                    w.target.shown,
+                    w.execution,
+                    w.claim,
+                    w.written_ms as i64,
+                    w.fingerprint.as_ref().map(|f| f.as_str()),
+                    w.settings,
+                    w.updated_at
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn confirm(
+        &self,
+        target: TargetKey,
+        name: SecretName,
+        claim: String,
+        updated_at: String,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        self.with(move |connection| {
+            let changed = connection.execute(
+                "UPDATE written SET updated_at = ?4
+                 WHERE target_key = ?1 AND name = ?2 AND claim = ?3",
+                params![target.as_str(), name.as_str(), claim, updated_at],
+            )?;
+            Ok(changed == 1)
+        })
+    }
+
+    fn written(
+        &self,
+        target: TargetKey,
+        name: SecretName,
+    ) -> BoxFuture<'_, Result<Option<Written>, StoreError>> {
+        self.with(move |connection| {
+            Ok(connection
+                .query_row(
+                    "SELECT * FROM written WHERE target_key = ?1 AND name = ?2",
+                    params![target.as_str(), name.as_str()],
+                    written_row,
+                )
+                .optional()?
+                .flatten())
+        })
+    }
+
+    fn written_in(&self, target: TargetKey) -> BoxFuture<'_, Result<Vec<Written>, StoreError>> {
+        self.with(move |connection| {
+            let mut statement = connection
+                .prepare_cached("SELECT * FROM written WHERE target_key = ?1 ORDER BY name")?;
+            let rows = statement
+                .query_map([target.as_str()], written_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows.into_iter().flatten().collect())
+        })
+    }
+
+    fn forget(&self, target: TargetKey, name: SecretName) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.with(move |connection| {
+            connection.execute(
+                "DELETE FROM written WHERE target_key = ?1 AND name = ?2",
+                params![target.as_str(), name.as_str()],
+            )?;
+            Ok(())
         })
     }
 }

@@ -10,9 +10,9 @@ use futures_util::future::BoxFuture;
 use http::Method;
 use mgraph_deploy::history::History;
 use mgraph_deploy::store::{
-    Finish, NewExecution, Page, StepRecord, Store, StoreError, Stored, TargetKey,
+    Finish, NewExecution, Page, StepRecord, Store, StoreError, Stored, TargetKey, Written,
 };
-use mgraph_deploy_api::HistoryCursor;
+use mgraph_deploy_api::{HistoryCursor, SecretName};
 use serde_json::{Value, json};
 use wiremock::Mock;
 use wiremock::matchers::{body_string_contains, method, path};
@@ -491,6 +491,31 @@ impl Store for Broken {
         self.call()
     }
     fn get(&self, _: String, _: u64) -> BoxFuture<'_, Result<Option<Stored>, StoreError>> {
+        self.call()
+    }
+    fn claim(&self, _: Written) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.call()
+    }
+    fn confirm(
+        &self,
+        _: TargetKey,
+        _: SecretName,
+        _: String,
+        _: String,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        self.call()
+    }
+    fn written(
+        &self,
+        _: TargetKey,
+        _: SecretName,
+    ) -> BoxFuture<'_, Result<Option<Written>, StoreError>> {
+        self.call()
+    }
+    fn written_in(&self, _: TargetKey) -> BoxFuture<'_, Result<Vec<Written>, StoreError>> {
+        self.call()
+    }
+    fn forget(&self, _: TargetKey, _: SecretName) -> BoxFuture<'_, Result<(), StoreError>> {
         self.call()
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use mgraph_deploy::store::{
     DynamoDb, Finish, LONGEST_RUN, NewExecution, Sqlite, StepRecord, Store, TargetKey, TargetRef,
-    now_ms,
+    Written, now_ms,
 };
 use mgraph_deploy_api::{
     ErrorType, ExecutionStatus, HistoryCursor, OperationKind, Scope, SecretName, StepOutcome,
@@ -236,11 +236,144 @@ async fn conformance(store: &dyn Store) {
     assert_eq!(read.steps[23].scope, Some(Scope::Repo));
 }
 
+fn claim(target: &Target, name: &str, claim: &str, fingerprint: Option<&str>) -> Written {
+    Written {
+        target: TargetRef::of(target),
+        name: SecretName::try_from(name).unwrap(),
+        execution: format!("exec-{claim}"),
+        claim: claim.to_owned(),
+        written_ms: 1_700_000_000_000,
+        fingerprint: fingerprint.map(|f| f.try_into().unwrap()),
+        settings: None,
+        updated_at: None,
+    }
+}
+
+/// What the service wrote: claimed, confirmed only by the claim still there, listed by
+/// target, forgotten.
+async fn written_conformance(store: &dyn Store) {
+    let run = Run::new();
+    let app = run.target("app");
+    let key = TargetKey::of(&app);
+    let name = |n: &str| SecretName::try_from(n).unwrap();
+
+    assert_eq!(store.written(key.clone(), name("A")).await.unwrap(), None);
+    let first = claim(&app, "A", "c1", Some("hmac-sha256:k1:aaaa"));
+    store.claim(first.clone()).await.unwrap();
+    assert_eq!(
+        store.written(key.clone(), name("A")).await.unwrap(),
+        Some(first.clone()),
+        "a claim reads back as put, not yet confirmed"
+    );
+    assert!(
+        !store
+            .confirm(key.clone(), name("A"), "c0".into(), "t".into())
+            .await
+            .unwrap(),
+        "another claim's confirmation changes nothing"
+    );
+    assert!(
+        store
+            .confirm(
+                key.clone(),
+                name("A"),
+                "c1".into(),
+                "2026-12-06T10:00:00Z".into()
+            )
+            .await
+            .unwrap()
+    );
+    let confirmed = store
+        .written(key.clone(), name("A"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        confirmed.updated_at.as_deref(),
+        Some("2026-12-06T10:00:00Z")
+    );
+    assert_eq!(confirmed.fingerprint, first.fingerprint);
+
+    // Two writes at once: the later claim replaces the earlier, whose confirmation then fails.
+    store
+        .claim(claim(&app, "A", "c2", Some("hmac-sha256:k1:bbbb")))
+        .await
+        .unwrap();
+    store
+        .claim(claim(&app, "A", "c3", Some("hmac-sha256:k1:cccc")))
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .confirm(key.clone(), name("A"), "c2".into(), "t2".into())
+            .await
+            .unwrap()
+    );
+    let open = store
+        .written(key.clone(), name("A"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((open.claim.as_str(), open.updated_at), ("c3", None));
+
+    // Listed by target, by name; a name is one record whatever wrote it last.
+    store.claim(claim(&app, "B", "c4", None)).await.unwrap();
+    let other = run.target("other");
+    store.claim(claim(&other, "A", "c5", None)).await.unwrap();
+    let names: Vec<String> = store
+        .written_in(key.clone())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|w| w.name.to_string())
+        .collect();
+    assert_eq!(names, ["A", "B"]);
+
+    // Forgotten: gone, and a late confirmation does not bring it back.
+    store.forget(key.clone(), name("A")).await.unwrap();
+    assert_eq!(store.written(key.clone(), name("A")).await.unwrap(), None);
+    assert!(
+        !store
+            .confirm(key.clone(), name("A"), "c3".into(), "t3".into())
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.written(key.clone(), name("A")).await.unwrap(), None);
+    assert_eq!(
+        store.written_in(TargetKey::of(&other)).await.unwrap().len(),
+        1
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_sqlite_store_passes_the_conformance_suite() {
     let dir = tempfile::tempdir().unwrap();
     let store = Sqlite::open(&dir.path().join("history.sqlite3"), now_ms()).unwrap();
     conformance(&store).await;
+    written_conformance(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_of_the_first_version_is_migrated_and_keeps_its_executions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.sqlite3");
+    let store = Sqlite::open(&path, now_ms()).unwrap();
+    let run = Run::new();
+    let app = run.target("app");
+    store
+        .begin(start(&run.id(1), now_ms(), &[&app], 1))
+        .await
+        .unwrap();
+    drop(store);
+    // Back to the first version's schema: what a database of the first release holds.
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    connection
+        .execute_batch("DROP TABLE written; PRAGMA user_version = 1")
+        .unwrap();
+    drop(connection);
+    let store = Sqlite::open(&path, now_ms()).unwrap();
+    assert!(store.get(run.id(1), now_ms()).await.unwrap().is_some());
+    written_conformance(&store).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -258,6 +391,7 @@ async fn the_dynamodb_store_passes_the_conformance_suite() {
         .expect("DynamoDB answered")
         .unwrap();
     conformance(&store).await;
+    written_conformance(&store).await;
 }
 
 #[test]

@@ -36,6 +36,7 @@ pub use history::{
 pub use info::{ErrorBody, Health, HistoryStatus, PublicKeyInfo, ServiceStatus, Version};
 pub use names::{
     EnvironmentName, NameError, OrgName, OwnerName, PresenceName, RepoName, SecretName,
+    ValueFingerprint,
 };
 pub use requests::{
     CreateBody, CreateOp, Credentials, ListBody, ListOp, OnError, OperationBody, PresenceBody,

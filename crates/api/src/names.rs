@@ -288,6 +288,28 @@ fn check_presence_name(value: &str) -> Result<(), NameError> {
         }
     })
 }
+validated_name!(
+    /// What a client says identifies a value without revealing it: a keyed hash computed on the
+    /// client (`mgraph-deploy-cli` sends `hmac-sha256:<key id>:<mac>`). Opaque to the service,
+    /// which only compares it with the one it recorded for the secret it last wrote.
+    ValueFingerprint,
+    check_fingerprint,
+    pattern: "^[A-Za-z0-9:_-]+$",
+    max: 128,
+    rule: "A value's fingerprint, keyed and computed on the client: 1-128 letters, digits, ':', '_' and '-'"
+);
+
+fn check_fingerprint(value: &str) -> Result<(), NameError> {
+    let ok = (1..=128).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(NameError(rules::FINGERPRINT))
+    }
+}
 
 fn check_login(value: &str) -> Result<(), NameError> {
     let ok = (1..=39).contains(&value.len())

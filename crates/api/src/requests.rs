@@ -13,7 +13,8 @@ use utoipa::{PartialSchema, ToSchema};
 
 use crate::{
     EnvFallback, OperationKind, PresenceName, Scope, SealedPat, SealedValue, SecretName, Target,
-    Visibility, present, present_concurrency, present_deadline_seconds, present_whole_numbers,
+    ValueFingerprint, Visibility, present, present_concurrency, present_deadline_seconds,
+    present_whole_numbers,
 };
 
 /// `github:secrets:list`: every secret's metadata in one scope.
@@ -61,6 +62,15 @@ pub struct CreateOp {
         skip_serializing_if = "Option::is_none"
     )]
     pub env_fallback: Option<EnvFallback>,
+    /// A keyed fingerprint of the value, computed on the client: with it, the service skips a
+    /// write whose value it wrote last and that nobody changed since (`unchanged`), and tells a
+    /// secret changed outside it (`drifted`).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub value_fingerprint: Option<ValueFingerprint>,
 }
 
 /// `github:secrets:presence`: which names a workflow run in this repository (and environment)
@@ -251,6 +261,7 @@ impl PartialSchema for CreateOp {
                 .required("secret_name")
                 .property("encrypted_value", SealedValue::schema())
                 .required("encrypted_value")
+                .property("value_fingerprint", ValueFingerprint::schema())
         };
         let visibility = |values: &[&str]| {
             ObjectBuilder::new()

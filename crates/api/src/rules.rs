@@ -28,6 +28,7 @@ pub const BLOB_ALPHABET: &str =
     "must be standard base64 (A-Z, a-z, 0-9, '+', '/') with '=' padding";
 pub const PAT_SHORT: &str = "is too short to be a sealed box of a PAT (a sealed box is at least 48 bytes longer than its plaintext)";
 pub const VALUE_SHORT: &str = "is too short to be a sealed box (a sealed box is at least 48 bytes)";
+pub const FINGERPRINT: &str = "must be 1-128 characters of letters, digits, ':', '_' and '-' (a keyed fingerprint computed on the client, never the value)";
 pub const TARGET_ORG_ALONE: &str = "an organisation target has only `org`; do not combine it with `owner`, `repo` or `environment`";
 pub const TARGET_SHAPE: &str = "must be {\"owner\", \"repo\"} (repository), {\"owner\", \"repo\", \"environment\"} (environment) or {\"org\"} (organisation)";
 

@@ -51,6 +51,7 @@ impl WriteOptions {
             visibility: self.visibility,
             repo_ids: self.repo_ids.clone(),
             env_fallback: self.env_fallback.then_some(EnvFallback::Repo),
+            value_fingerprint: None,
         }
     }
 }
