@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 
+use futures_util::StreamExt as _;
 use mgraph_deploy_api::{
     Execution, ExecutionId, ExecutionStatus, ExecutionStep, ExecutionSummary, HistoryCursor,
     HistoryGetData, HistoryListData, MAX_HISTORY_PAGE, StepOutcome,
@@ -46,6 +47,9 @@ pub struct History {
 /// The route of a workflow.
 const EXECUTE: &str = "POST /execute";
 
+/// How many targets `get` checks the caller's PAT on at once.
+const TARGET_CHECKS_AT_ONCE: usize = 8;
+
 /// A page of a target's history, at most this long unless asked otherwise.
 const DEFAULT_PAGE: u64 = 20;
 
@@ -63,10 +67,27 @@ async fn bounded<T>(
         .unwrap_or_else(|_| {
             Err(StoreError {
                 backend,
-                message: format!("no answer within {} s", STORE_TIMEOUT.as_secs()),
+                message: no_answer(),
                 exists: false,
             })
         })
+}
+
+fn no_answer() -> String {
+    format!("no answer within {} s", STORE_TIMEOUT.as_secs())
+}
+
+/// What an answer says of a store's failure: the backend, and that it did not answer in time;
+/// the store's own words (which may name an account, a role or a path) go to the log only.
+fn failed_store(e: &StoreError) -> String {
+    if e.message == no_answer() {
+        format!("its store ({}) gave {}", e.backend, e.message)
+    } else {
+        format!(
+            "its store ({}) failed (the service's log says why)",
+            e.backend
+        )
+    }
 }
 
 impl History {
@@ -136,7 +157,8 @@ impl History {
                 self.degraded.store(true, Ordering::Relaxed);
                 tracing::error!(execution = id, error = %e, "the history could not record an execution");
                 Some(format!(
-                    "Not recorded in the history: its store failed ({e}); the audit log has it"
+                    "Not recorded in the history: {}; the audit log has it",
+                    failed_store(&e)
                 ))
             }
         }
@@ -161,8 +183,32 @@ impl History {
         notes
     }
 
-    /// Records a single operation route's run (or refusal) as an execution of one step.
-    pub async fn record_operation(&self, run: OperationRun<'_>) -> Vec<String> {
+    /// Records `execution` whole, giving up at `by` (when the answer is due: the runtime's
+    /// deadline would otherwise turn an answered write into a 504).
+    async fn record_whole_by(&self, execution: Stored, by: Option<Instant>) -> Vec<String> {
+        let Some(by) = by else {
+            return self.record_whole(execution).await;
+        };
+        match tokio::time::timeout_at(by, self.record_whole(execution)).await {
+            Ok(notes) => notes,
+            Err(_) => {
+                self.degraded.store(true, Ordering::Relaxed);
+                tracing::error!("the history was still recording when the answer was due");
+                vec![format!(
+                    "Not recorded in the history: its store ({}) was still writing when this answer was due; the audit log has it",
+                    self.backend()
+                )]
+            }
+        }
+    }
+
+    /// Records a single operation route's run (or refusal) as an execution of one step, by
+    /// `by` at the latest.
+    pub async fn record_operation(
+        &self,
+        run: OperationRun<'_>,
+        by: Option<Instant>,
+    ) -> Vec<String> {
         let started_ms = now_ms().saturating_sub(run.duration.as_millis() as u64);
         let target = run.target.map(TargetRef::of);
         let mut targets: Vec<TargetRef> = target.iter().cloned().collect();
@@ -200,12 +246,17 @@ impl History {
                 upstream_calls: u64::from(run.upstream_calls),
             }],
         };
-        self.record_whole(execution).await
+        self.record_whole_by(execution, by).await
     }
 
     /// Records a workflow refused before it ran (`/execute` answered 422), under the targets of
     /// the `steps` that could be read.
-    pub async fn record_refused_workflow(&self, steps: &[Step], total: u64) -> Vec<String> {
+    pub async fn record_refused_workflow(
+        &self,
+        steps: &[Step],
+        total: u64,
+        by: Option<Instant>,
+    ) -> Vec<String> {
         let started_ms = now_ms();
         let targets = workflow_targets(steps);
         let execution = Stored {
@@ -219,7 +270,7 @@ impl History {
             }),
             steps: Vec::new(),
         };
-        self.record_whole(execution).await
+        self.record_whole_by(execution, by).await
     }
 
     /// Starts recording a workflow about to run `steps`: its start now, each step as it finishes
@@ -300,16 +351,29 @@ impl History {
         let key = TargetKey::of(target);
         let page = bounded(
             self.backend(),
-            self.store.list(key, limit as usize, cursor, now),
+            self.store.list(key.clone(), limit as usize, cursor, now),
         )
         .await
         .map_err(|e| self.unreadable(e))?;
+        // Only this target is named: the others an execution touched may be ones this PAT
+        // cannot read.
+        let executions = page
+            .executions
+            .iter()
+            .map(|e| {
+                let mut summary = summary(e, now, None);
+                summary.targets = e
+                    .start
+                    .targets
+                    .iter()
+                    .filter(|t| t.key == key)
+                    .map(|t| t.shown.clone())
+                    .collect();
+                summary
+            })
+            .collect();
         Ok(HistoryListData {
-            executions: page
-                .executions
-                .iter()
-                .map(|e| summary(e, now, None))
-                .collect(),
+            executions,
             next_cursor: page.next,
         })
     }
@@ -349,11 +413,28 @@ impl History {
                     .filter_map(|s| s.target.as_ref().map(|t| t.key.clone())),
             )
             .collect();
+        // Each target checked as `list` checks it, a few at once. A PAT that may not read a
+        // target does not see its steps; a failure that is not about the target (the PAT is
+        // invalid or sealed to another key, GitHub limits it, the upstream fails) is the
+        // answer, as `list` gives it.
+        let checks = futures_util::stream::iter(keys.iter().cloned())
+            .map(|key| async move {
+                let target = key.target()?;
+                let check = ops.scope_secrets(pat, &target).await;
+                Some((key, check))
+            })
+            .buffer_unordered(TARGET_CHECKS_AT_ONCE)
+            .filter_map(std::future::ready)
+            .collect::<Vec<_>>()
+            .await;
         let mut visible = BTreeSet::new();
-        for key in &keys {
-            let Some(target) = key.target() else { continue };
-            if ops.scope_secrets(pat, &target).await.is_ok() {
-                visible.insert(key);
+        for (key, check) in checks {
+            match check {
+                Ok(_) => {
+                    visible.insert(key);
+                }
+                Err(f) if matches!(f.error_type, ErrorType::Forbidden | ErrorType::NotFound) => {}
+                Err(failure) => return Err(failure),
             }
         }
         if visible.is_empty() {
@@ -387,7 +468,8 @@ impl History {
         tracing::error!(error = %e, "the history could not be read");
         Failure::new(
             ErrorType::HistoryUnavailable,
-            format!("The history cannot be read now: its store failed ({e})"),
+            // The cause stays in the log: a store's error may name an account, a role or a path.
+            format!("The history cannot be read now: {}", failed_store(&e)),
         )
     }
 }

@@ -518,7 +518,7 @@ fn history(operation: HistoryOperation) -> Operation {
         HistoryOperation::Get => (
             "HistoryGetBody",
             "One execution and its steps",
-            "The steps on targets whose secrets the sealed PAT can list; `not_found` when it can list none of them, or the id is unknown or expired.",
+            "The steps on targets whose secrets the sealed PAT can list; `not_found` when it can list none of them, or the id is unknown or expired. A PAT that is invalid or sealed to another key, a rate limit or an upstream failure is answered as `list` answers it.",
         ),
     };
     let envelope = history_envelope_name(operation);
@@ -538,6 +538,8 @@ fn history(operation: HistoryOperation) -> Operation {
     let types = [
         ErrorType::InvalidInput,
         ErrorType::Unauthorized,
+        ErrorType::InvalidPat,
+        ErrorType::DecryptionFailed,
         ErrorType::Forbidden,
         ErrorType::NotFound,
         ErrorType::RateLimited,

@@ -4,12 +4,12 @@ use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 use http::{HeaderName, Method};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -27,7 +27,7 @@ use crate::openapi;
 use crate::operations::{ErrorType, OperationKind};
 use crate::request_context;
 use crate::routes::{
-    self, ApiError, ResponseErrorType, execute, history, info, public_keys, secrets,
+    self, ApiError, RespondBy, ResponseErrorType, execute, history, info, public_keys, secrets,
 };
 use crate::state::AppState;
 use mgraph_deploy_api::HistoryOperation;
@@ -81,8 +81,11 @@ fn routes(key_name: &str) -> (Router<AppState>, Vec<(Method, String)>) {
         post(history::get),
     );
     for kind in OperationKind::ALL {
-        let handler =
-            post(move |State(state): State<AppState>, body| secrets::handle(kind, state, body));
+        let handler = post(
+            move |State(state): State<AppState>, respond_by: Option<Extension<RespondBy>>, body| {
+                secrets::handle(kind, state, respond_by.map(|Extension(by)| by), body)
+            },
+        );
         routes = add(routes, Method::POST, kind.path(), handler);
     }
     // `/docs` (Swagger UI, vendored: no download at build or run time; its files are under

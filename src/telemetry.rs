@@ -8,21 +8,32 @@
 
 use std::io::IsTerminal;
 
-use tracing::Subscriber;
-use tracing_subscriber::EnvFilter;
+use tracing::{Level, Subscriber};
+use tracing_subscriber::filter::{FilterExt as _, filter_fn};
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer as _, Registry};
 
 use crate::config::LogFormat;
 
 /// The AWS SDK (the history's DynamoDB calls) logs each signed request at `trace`, with the
 /// session token of Lambda's credentials in it: the signer its canonical request, the orchestrator
-/// the request with its headers. Whatever `RUST_LOG` says, neither is logged below `debug`, so
-/// that no credential reaches a log (`tests/api/logs.rs` looks for the token at `trace`).
-const AWS_CREDENTIAL_CARRIERS: [&str; 2] = [
-    "aws_sigv4=debug",
-    "aws_smithy_runtime::client::orchestrator=debug",
-];
+/// the request with its headers. Whatever `RUST_LOG` says (a directive for one of their modules
+/// included), nothing of theirs is logged below `debug`, so that no credential reaches a log
+/// (`tests/api/logs.rs` looks for the token at `trace`).
+const AWS_CREDENTIAL_CARRIERS: [&str; 2] =
+    ["aws_sigv4", "aws_smithy_runtime::client::orchestrator"];
+
+/// Whether an event or span of `target` at `level` may carry an AWS credential.
+fn carries_credentials(target: &str, level: Level) -> bool {
+    level > Level::DEBUG
+        && AWS_CREDENTIAL_CARRIERS.iter().any(|carrier| {
+            target
+                .strip_prefix(carrier)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+        })
+}
 
 /// A subscriber writing to `writer`, without colour codes. Used by [`init`], and by tests that
 /// capture the output. `filter` was checked by the configuration.
@@ -46,24 +57,26 @@ fn build<W>(
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    let mut filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    for directive in AWS_CREDENTIAL_CARRIERS {
-        filter = filter.add_directive(directive.parse().expect("a valid directive"));
-    }
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let filter = EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+        .and(filter_fn(|meta| {
+            !carries_credentials(meta.target(), *meta.level())
+        }));
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(writer)
         .with_ansi(ansi);
     match format {
         LogFormat::Json => Box::new(
-            builder
-                .json()
-                .flatten_event(true)
-                .with_current_span(true)
-                .with_span_list(true)
-                .finish(),
+            Registry::default().with(
+                layer
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(true)
+                    .with_filter(filter),
+            ),
         ),
-        LogFormat::Pretty => Box::new(builder.finish()),
+        LogFormat::Pretty => Box::new(Registry::default().with(layer.with_filter(filter))),
     }
 }
 

@@ -60,7 +60,10 @@ pub async fn execute(
             let mut plan = workflow::plan(&parsed);
             if let Some(history) = &state.history {
                 let total = parsed.total_operations as u64;
-                let notes = history.record_refused_workflow(&parsed.steps, total).await;
+                let by = respond_by.map(|Extension(respond_by)| respond_by.record_by());
+                let notes = history
+                    .record_refused_workflow(&parsed.steps, total, by)
+                    .await;
                 plan.warnings.extend(notes);
             }
             invalid(plan)

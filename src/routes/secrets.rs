@@ -11,14 +11,16 @@ use crate::history::OperationRun;
 use crate::operations::{
     AbsentSecret, ErrorType, Failure, OperationKind, Outcome, parse_operation, target_of,
 };
-use crate::routes::{mark_failure, unreadable_body};
+use crate::routes::{RespondBy, mark_failure, unreadable_body};
 use crate::state::AppState;
 
 /// `POST /operations/github/secrets/{kind}`. The body is JSON whatever its `Content-Type`.
-/// A create, a delete and a refusal are recorded in the history (what the audit log has).
+/// A create, a delete and a refusal are recorded in the history (what the audit log has), by
+/// the time the answer is due under a runtime limit ([`RespondBy`]).
 pub async fn handle(
     kind: OperationKind,
     state: AppState,
+    respond_by: Option<RespondBy>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = Instant::now();
@@ -60,7 +62,8 @@ pub async fn handle(
             Ok(_) => None,
         };
         if let Some(run) = run {
-            let notes = history.record_operation(run).await;
+            let by = respond_by.map(RespondBy::record_by);
+            let notes = history.record_operation(run, by).await;
             outcome.messages.extend(notes);
         }
     }

@@ -19,6 +19,9 @@ use super::{
 
 const BACKEND: &str = "sqlite";
 
+/// How long a call waits for another connection's write to end.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The schema, one step a version; `PRAGMA user_version` is how many have run.
 const MIGRATIONS: &[&str] = &[
     // 1: executions, their steps, and each target's executions by time.
@@ -134,12 +137,8 @@ impl Sqlite {
             .map_err(|e| error(format!("cannot create {}: {e}", path.display())))?;
         let connection = Connection::open(path)
             .map_err(|e| error(format!("cannot open {}: {e}", path.display())))?;
-        connection
-            .busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(error)?;
-        let mode: String = connection
-            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
-            .map_err(error)?;
+        connection.busy_timeout(BUSY_TIMEOUT).map_err(error)?;
+        let mode = wal(&connection).map_err(error)?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(error(format!(
                 "{} cannot use write-ahead logging (journal mode {mode})",
@@ -180,7 +179,42 @@ impl Sqlite {
     }
 }
 
+/// Switches to write-ahead logging; the journal mode it is in after. SQLite answers a switch
+/// that meets another connection's switch "busy" at once, without waiting: it is tried again
+/// for as long as a busy database is waited for.
+fn wal(connection: &Connection) -> rusqlite::Result<String> {
+    let started = std::time::Instant::now();
+    loop {
+        match connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0)) {
+            Err(rusqlite::Error::SqliteFailure(f, _))
+                if f.code == rusqlite::ErrorCode::DatabaseBusy
+                    && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            answer => return answer,
+        }
+    }
+}
+
+/// Brings the schema up to date in one write transaction, taken before the version is read:
+/// two processes opening a new file at once migrate it once (the second waits, then finds it
+/// done).
 fn migrate(connection: &Connection) -> Result<(), String> {
+    connection
+        .execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| e.to_string())?;
+    let migrated = run_migrations(connection);
+    let end = if migrated.is_ok() {
+        "COMMIT"
+    } else {
+        "ROLLBACK"
+    };
+    connection.execute_batch(end).map_err(|e| e.to_string())?;
+    migrated
+}
+
+fn run_migrations(connection: &Connection) -> Result<(), String> {
     let version: i64 = connection
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .map_err(|e| e.to_string())?;
@@ -193,10 +227,7 @@ fn migrate(connection: &Connection) -> Result<(), String> {
     }
     for (done, migration) in MIGRATIONS.iter().enumerate().skip(version) {
         connection
-            .execute_batch(&format!(
-                "BEGIN; {migration}; PRAGMA user_version = {}; COMMIT;",
-                done + 1
-            ))
+            .execute_batch(&format!("{migration}; PRAGMA user_version = {};", done + 1))
             .map_err(|e| format!("migration {} failed: {e}", done + 1))?;
     }
     Ok(())

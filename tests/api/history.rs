@@ -9,6 +9,7 @@ use axum::body::Body;
 use futures_util::future::BoxFuture;
 use http::Method;
 use mgraph_deploy::history::History;
+use mgraph_deploy::routes::RespondBy;
 use mgraph_deploy::store::{
     Finish, NewExecution, Page, StepRecord, Store, StoreError, Stored, TargetKey, Written,
 };
@@ -269,15 +270,31 @@ async fn a_pat_that_cannot_list_a_targets_secrets_sees_nothing_of_its_history() 
     assert_eq!(listed.error_type(), "invalid_pat");
     assert!(listed.json["data"].as_object().unwrap().is_empty());
 
-    // Its id is `not_found`, as an id that never existed is: nothing tells them apart.
-    let got = history_get(&h, &outsider_pat(), "private-1").await;
-    let never = history_get(&h, &outsider_pat(), "never-was").await;
+    // A PAT that is no PAT is told so (the CLI reseals on `decryption_failed` the same way).
+    let invalid = history_get(&h, &outsider_pat(), "private-1").await;
+    assert_eq!(invalid.status, 401, "{}", invalid.text);
+    assert_eq!(invalid.error_type(), "invalid_pat");
+
+    // To a PAT that may not read the target, its id is `not_found`, as an id that never
+    // existed is: nothing tells them apart.
+    let forbidden_pat = sealed_blob(43, 88);
+    Mock::given(method("POST"))
+        .and(path("/github-secrets-repo/list"))
+        .and(body_string_contains(&forbidden_pat))
+        .respond_with(list_forbidden())
+        .with_priority(1)
+        .mount(&h.upstream)
+        .await;
+    let got = history_get(&h, &forbidden_pat, "private-1").await;
+    let never = history_get(&h, &forbidden_pat, "never-was").await;
     for reply in [&got, &never] {
         assert_eq!(reply.status, 404, "{}", reply.text);
         assert_eq!(reply.error_type(), "not_found");
     }
     assert_eq!(got.error(), never.error().replace("never-was", "private-1"));
-    assert!(!got.text.contains("API_KEY"));
+    for reply in [&invalid, &got] {
+        assert!(!reply.text.contains("API_KEY"));
+    }
 }
 
 #[tokio::test]
@@ -316,6 +333,15 @@ async fn an_execution_across_targets_shows_only_the_steps_on_targets_the_pat_can
     assert_eq!(execution["targets"], json!(["octo-org/my-service"]));
     assert_eq!(execution["total"], 1, "counted over what it may see");
     assert!(!got.text.contains("ORG_KEY") && !got.text.contains("organisation"));
+
+    // The repository's list names the repository only, never the organisation it cannot read.
+    let listed = history_list(&h, &repo_only, repo_target()).await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    assert_eq!(
+        listed.json["data"]["executions"][0]["targets"],
+        json!(["octo-org/my-service"])
+    );
+    assert!(!listed.text.contains("organisation"), "{}", listed.text);
 
     let org = history_list(&h, &repo_only, org_target()).await;
     assert_eq!(org.status, 403, "{}", org.text);
@@ -589,6 +615,11 @@ async fn when_the_store_is_down_a_write_still_happens_and_says_it_was_not_record
     let read = history_list(&h, &sealed_pat(), repo_target()).await;
     assert_eq!(read.status, 503, "{}", read.text);
     assert_eq!(read.error_type(), "history_unavailable");
+
+    // The store's own words (which may name an account, a role or a path) stay in the log.
+    for answer in [&created.text, &report.text, &read.text] {
+        assert!(!answer.contains("disk I/O"), "{answer}");
+    }
 }
 
 #[tokio::test]
@@ -611,6 +642,58 @@ async fn a_store_that_does_not_answer_delays_a_write_by_its_timeout_at_most() {
         h.get("/info/status").await.json["history"]["state"],
         "degraded"
     );
+}
+
+#[tokio::test]
+async fn under_a_runtime_limit_a_single_write_and_a_refused_workflow_stop_recording_when_their_answer_is_due()
+ {
+    let h = with_store(Broken::Hangs).await;
+    upstream_for_history(&h).await;
+    let due = |path: &str, body: &Value| {
+        let mut request = authorised(Method::POST, path)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        // Due before the store's own timeout would end the wait.
+        request.extensions_mut().insert(RespondBy(
+            tokio::time::Instant::now() + Duration::from_millis(300),
+        ));
+        request
+    };
+    let created = h
+        .send(due(
+            "/operations/github/secrets/create",
+            &create_body(repo_target(), "API_KEY"),
+        ))
+        .await;
+    let refused = h
+        .send(due(
+            "/execute",
+            &json!({ "credentials": { "github_pat": sealed_pat() }, "operations": [] }),
+        ))
+        .await;
+    assert_eq!(created.status, 200, "{}", created.text);
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    for (answer, notes) in [
+        (&created, created.messages()),
+        (
+            &refused,
+            refused.json["warnings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|w| w.as_str().unwrap().to_owned())
+                .collect(),
+        ),
+    ] {
+        assert!(
+            notes
+                .iter()
+                .any(|m| m.contains("was still writing when this answer was due")),
+            "{}",
+            answer.text
+        );
+    }
 }
 
 #[tokio::test]

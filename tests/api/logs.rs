@@ -611,3 +611,30 @@ async fn dynamodb_no_log_line_carries_the_aws_session_token_even_at_trace() {
             .join("\n")
     );
 }
+
+#[test]
+fn the_aws_sdks_credential_carrying_trace_lines_stay_out_whatever_filter_is_asked_for() {
+    for filter in [
+        "trace",
+        "aws_sigv4=trace",
+        "aws_sigv4::http_request=trace",
+        "debug,aws_smithy_runtime::client::orchestrator::operation=trace",
+    ] {
+        let capture = Capture::default();
+        let _guard = tracing::subscriber::set_default(telemetry::subscriber(
+            LogFormat::Json,
+            filter,
+            capture.clone(),
+        ));
+        tracing::callsite::rebuild_interest_cache();
+        tracing::trace!(target: "aws_sigv4::http_request::sign", "canonical request: TOKEN-1");
+        tracing::trace!(
+            target: "aws_smithy_runtime::client::orchestrator::operation",
+            "transmitting request: TOKEN-2"
+        );
+        tracing::debug!(target: "aws_sigv4::http_request::sign", "signing: kept");
+        let text = capture.text();
+        assert!(!text.contains("TOKEN-"), "{filter}: {text}");
+        assert!(text.contains("signing: kept"), "{filter}: {text}");
+    }
+}

@@ -407,3 +407,23 @@ fn a_database_of_a_newer_version_is_refused_not_changed() {
     let refused = Sqlite::open(&path, now_ms()).unwrap_err();
     assert!(refused.message.contains("newer"), "{refused}");
 }
+
+#[test]
+fn processes_opening_a_new_database_at_once_migrate_it_once_and_both_use_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.sqlite3");
+    let barrier = std::sync::Barrier::new(4);
+    std::thread::scope(|scope| {
+        let opened: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    barrier.wait();
+                    Sqlite::open(&path, now_ms()).map(drop)
+                })
+            })
+            .collect();
+        for open in opened {
+            open.join().unwrap().unwrap();
+        }
+    });
+}

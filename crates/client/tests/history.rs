@@ -166,9 +166,10 @@ async fn a_pat_that_cannot_read_the_repository_sees_no_history_and_no_execution(
     assert!(table.stdout.is_empty(), "{}", table.stdout);
     assert!(table.stderr.contains("invalid_pat"), "{}", table.stderr);
 
+    // A PAT that may not read the repository is told the id is not found, as an unknown one.
     let shown = cli(
         &stack,
-        Some(PatKind::Invalid),
+        Some(PatKind::EnvOnly),
         &["history", "show", &id],
         None,
     )
@@ -176,4 +177,16 @@ async fn a_pat_that_cannot_read_the_repository_sees_no_history_and_no_execution(
     assert_eq!(shown.code, 1, "{}", shown.stderr);
     assert!(shown.stderr.contains("not_found"), "{}", shown.stderr);
     assert!(!shown.stderr.contains("PRIVATE_NAME") && shown.stdout.is_empty());
+
+    // A PAT that is no PAT is told so.
+    let invalid = cli(
+        &stack,
+        Some(PatKind::Invalid),
+        &["history", "show", &id],
+        None,
+    )
+    .await;
+    assert_eq!(invalid.code, 1, "{}", invalid.stderr);
+    assert!(invalid.stderr.contains("invalid_pat"), "{}", invalid.stderr);
+    assert!(!invalid.stderr.contains("PRIVATE_NAME") && invalid.stdout.is_empty());
 }
