@@ -17,6 +17,10 @@ use crate::request_context;
 pub enum Outcome {
     /// A create that wrote the secret.
     Written,
+    /// A workflow create not written: its value is the one this service wrote last, unchanged.
+    Unchanged,
+    /// A create that wrote back a secret changed outside this service.
+    Drifted,
     /// A delete that removed the secret.
     Deleted,
     /// A workflow delete that found nothing to delete.
@@ -33,6 +37,8 @@ impl Outcome {
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Written => "written",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Drifted => "drifted",
             Outcome::Deleted => "deleted",
             Outcome::Absent => "absent",
             Outcome::Failed => "failed",
@@ -99,6 +105,12 @@ pub fn outcome_of(
 ) -> (Outcome, Option<&'static str>) {
     match result {
         Err(error_type) => (Outcome::Failed, Some(error_type.as_str())),
+        Ok(data) if kind == OperationKind::Create && data["unchanged"] == true => {
+            (Outcome::Unchanged, None)
+        }
+        Ok(data) if kind == OperationKind::Create && data["drifted"] == true => {
+            (Outcome::Drifted, None)
+        }
         Ok(_) if kind == OperationKind::Create => (Outcome::Written, None),
         Ok(data) if data["deleted"] == false => (Outcome::Absent, None),
         Ok(_) => (Outcome::Deleted, None),

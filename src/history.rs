@@ -58,7 +58,7 @@ const DEFAULT_PAGE: u64 = 20;
 pub const STORE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// `call`, or a failure when it has not answered within [`STORE_TIMEOUT`].
-async fn bounded<T>(
+pub(crate) async fn bounded<T>(
     backend: &'static str,
     call: impl Future<Output = Result<T, StoreError>>,
 ) -> Result<T, StoreError> {
@@ -113,6 +113,11 @@ impl History {
             }
         };
         Ok(Some(Self::new(store, retention)))
+    }
+
+    /// What the service remembers of what it wrote, in the same store.
+    pub fn memory(&self) -> crate::converge::Memory {
+        crate::converge::Memory::new(self.store.clone())
     }
 
     /// `sqlite` or `dynamodb`.
@@ -617,6 +622,8 @@ fn workflow_targets(steps: &[Step]) -> Vec<TargetRef> {
 /// What a completed step did: a write, a delete (or nothing to delete), or a read.
 pub fn completed_outcome(kind: OperationKind, data: &Value) -> StepOutcome {
     match kind {
+        OperationKind::Create if data["unchanged"] == true => StepOutcome::Unchanged,
+        OperationKind::Create if data["drifted"] == true => StepOutcome::Drifted,
         OperationKind::Create => StepOutcome::Written,
         OperationKind::Delete if data["deleted"] == false => StepOutcome::Absent,
         OperationKind::Delete => StepOutcome::Deleted,

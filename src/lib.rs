@@ -13,6 +13,7 @@
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod converge;
 pub mod domain;
 pub mod github_service;
 pub mod history;

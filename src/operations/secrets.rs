@@ -178,6 +178,21 @@ impl Operations {
         Ok(matches!(found, Found::Yes(_)))
     }
 
+    /// One secret's metadata (`None`: confirmed absent), and the upstream calls it took.
+    pub async fn secret_meta(
+        &self,
+        pat: &SealedPat,
+        target: &Target,
+        name: &SecretName,
+    ) -> (Result<Option<SecretMeta>, Failure>, u32) {
+        let mut run = Run::new(&self.upstream, pat.blob());
+        let found = run.get(target, name).await.map(|found| match found {
+            Found::Yes(meta) => Some(meta),
+            Found::No => None,
+        });
+        (found, run.upstream_calls)
+    }
+
     async fn presence(&self, pat: &SealedPat, req: &PresenceRequest) -> Outcome {
         let mut run = Run::new(&self.upstream, pat.blob());
         let result = run.presence(&req.target, &req.required).await;
@@ -638,6 +653,8 @@ impl<'a> Run<'a> {
                 secret_name: req.secret_name.clone(),
                 scope: req.target.scope(),
                 env_fallback: false,
+                unchanged: false,
+                drifted: false,
             })),
             Written::EnvironmentMissing if req.env_fallback => {
                 let repository = req
@@ -654,6 +671,8 @@ impl<'a> Run<'a> {
                         secret_name: req.secret_name.clone(),
                         scope: Scope::Repo,
                         env_fallback: true,
+                        unchanged: false,
+                        drifted: false,
                     })),
                     Written::EnvironmentMissing => {
                         unreachable!("a repository target has no environment")

@@ -40,7 +40,10 @@ pub async fn plan(State(state): State<AppState>, body: Result<Bytes, BytesReject
         Err(_) => invalid(plan),
         Ok(wf) => {
             if wf.options.check_state {
-                workflow::check_state(&state.operations, &wf.pat, &wf.steps, &mut plan).await;
+                let memory = state.history.as_ref().map(|h| h.memory());
+                let (ops, force) = (&state.operations, wf.options.force);
+                workflow::check_state(ops, memory.as_ref(), force, &wf.pat, &wf.steps, &mut plan)
+                    .await;
             }
             Json(plan).into_response()
         }
@@ -73,7 +76,7 @@ pub async fn execute(
             let cutoff = respond_by.map(|RespondBy(at)| at);
             let retry = state.workflow.retry;
             let report = match &state.history {
-                None => workflow::execute(&state.operations, &wf, retry, cutoff, &()).await,
+                None => workflow::execute(&state.operations, None, &wf, retry, cutoff, &()).await,
                 Some(history) => {
                     let runs_for = cutoff.map_or(wf.options.deadline, |cutoff| {
                         cutoff
@@ -81,8 +84,16 @@ pub async fn execute(
                             .min(wf.options.deadline)
                     });
                     let recording = history.start_workflow(&wf.steps, runs_for);
-                    let mut report =
-                        workflow::execute(&state.operations, &wf, retry, cutoff, &recording).await;
+                    let memory = history.memory();
+                    let mut report = workflow::execute(
+                        &state.operations,
+                        Some(&memory),
+                        &wf,
+                        retry,
+                        cutoff,
+                        &recording,
+                    )
+                    .await;
                     let notes = recording
                         .finish(&report, respond_by.map(RespondBy::record_by))
                         .await;

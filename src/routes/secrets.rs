@@ -34,10 +34,17 @@ pub async fn handle(
     let mut outcome = match &parsed {
         Err(failure) => refused(kind, failure.clone()),
         Ok((pat, request)) => {
-            let outcome = state
-                .operations
-                .run(pat, request, AbsentSecret::IsNotFound)
-                .await;
+            // With a store, a write is remembered and a delete forgotten (`crate::converge`).
+            let absent = AbsentSecret::IsNotFound;
+            let outcome = match &state.history {
+                Some(history) => {
+                    let memory = history.memory();
+                    memory
+                        .run(&state.operations, pat, request, absent, None)
+                        .await
+                }
+                None => state.operations.run(pat, request, absent).await,
+            };
             match request.secret_name() {
                 Some(name) if audit::is_audited(kind) => audited(request.target(), name, outcome),
                 _ => outcome,

@@ -18,9 +18,10 @@ use tokio::time::{Instant, sleep, sleep_until};
 use tracing::Instrument as _;
 
 use crate::audit;
+use crate::converge::{Decision, Memory};
 use crate::domain::SecretName;
 use crate::operations::{
-    AbsentSecret, ErrorType, MAX_RETRY_AFTER_SECONDS, Operations, Outcome, RateLimit,
+    AbsentSecret, ErrorType, MAX_RETRY_AFTER_SECONDS, Operations, Outcome, RateLimit, Request,
 };
 
 use super::schedule::dependencies;
@@ -169,6 +170,7 @@ enum State {
 /// `error_type: "deadline"`, since whether they took effect upstream is unknown.
 pub async fn execute(
     ops: &Operations,
+    memory: Option<&Memory>,
     workflow: &Workflow,
     policy: RetryPolicy,
     cutoff: Option<Instant>,
@@ -223,7 +225,7 @@ pub async fn execute(
                 running.push(
                     async move {
                         let result =
-                            run_step(ops, step, workflow, policy, deadline, attempts).await;
+                            run_step(ops, memory, step, workflow, policy, deadline, attempts).await;
                         (i, result)
                     }
                     .instrument(span),
@@ -330,9 +332,12 @@ fn log_step(
     result
 }
 
-/// Runs one step, retrying what may succeed on another attempt while the deadline allows.
+/// Runs one step, retrying what may succeed on another attempt while the deadline allows. With a
+/// memory, a create whose value is unchanged is not written ([`crate::converge`]), a write is
+/// remembered, and a delete forgotten.
 async fn run_step(
     ops: &Operations,
+    memory: Option<&Memory>,
     step: &Step,
     workflow: &Workflow,
     policy: RetryPolicy,
@@ -342,12 +347,31 @@ async fn run_step(
     let started = Instant::now();
     let mut attempts = 0;
     let mut upstream_calls = 0;
+    let pat = &workflow.pat;
+    let mut decision = Decision::Write;
+    if let (Some(memory), Request::Create(req), false) =
+        (memory, &step.request, workflow.options.force)
+    {
+        let (decided, calls) = memory.decide(ops, pat, req).await;
+        upstream_calls += calls;
+        if let Decision::Unchanged { written_ms } = decided {
+            attempt_count.store(1, Ordering::Relaxed);
+            return step_run(step, Memory::unchanged(req, written_ms, calls), 1, started);
+        }
+        decision = decided;
+    }
     loop {
         attempts += 1;
         attempt_count.store(attempts, Ordering::Relaxed);
-        let outcome = ops
-            .run(&workflow.pat, &step.request, AbsentSecret::IsDone)
-            .await;
+        let outcome = match memory {
+            Some(memory) => {
+                let request = &step.request;
+                memory
+                    .run(ops, pat, request, AbsentSecret::IsDone, Some(&decision))
+                    .await
+            }
+            None => ops.run(pat, &step.request, AbsentSecret::IsDone).await,
+        };
         upstream_calls += outcome.upstream_calls;
         let mut run = step_run(step, outcome, attempts, started);
         run.upstream_calls = upstream_calls;

@@ -9,8 +9,9 @@ use mgraph_deploy_api::{
     POINTS_PER_MINUTE, WRITES_PER_MINUTE, points_limit_warning, writes_limit_warning,
 };
 
+use crate::converge::{Decision, Memory};
 use crate::domain::{Scope, SealedPat, SecretName, Target};
-use crate::operations::{Listing, OperationKind, Operations};
+use crate::operations::{Listing, OperationKind, Operations, Request};
 
 use super::spec::{Parsed, Step};
 
@@ -135,8 +136,17 @@ enum Known {
 }
 
 /// Reads the current secrets of every scope the plan writes (each once) and refines `write` into
-/// `create`/`update` and `delete` into `delete`/`noop`, following the steps in order.
-pub async fn check_state(ops: &Operations, pat: &SealedPat, steps: &[Step], plan: &mut Plan) {
+/// `create`/`update` and `delete` into `delete`/`noop`, following the steps in order. With a
+/// `memory` (and without `force`), an update whose value's fingerprint says it is the one this
+/// service wrote last is `unchanged` or `drifted`, as `/execute` would find it.
+pub async fn check_state(
+    ops: &Operations,
+    memory: Option<&Memory>,
+    force: bool,
+    pat: &SealedPat,
+    steps: &[Step],
+    plan: &mut Plan,
+) {
     let mut known: HashMap<Target, Known> = HashMap::new();
     for (step, planned) in steps.iter().zip(plan.plan.iter_mut()) {
         let (Some(name), true) = (
@@ -210,6 +220,26 @@ pub async fn check_state(ops: &Operations, pat: &SealedPat, steps: &[Step], plan
             (_, true) => Action::Delete,
             (_, false) => Action::Noop,
         };
+        if let (Action::Update, Some(memory), false, Request::Create(req)) =
+            (planned.action, memory, force, &step.request)
+        {
+            match memory.decide(ops, pat, req).await.0 {
+                Decision::Unchanged { .. } => {
+                    planned.action = Action::Unchanged;
+                    // Not written: one read instead of a key fetch and a write.
+                    plan.estimate.github_writes -= 1;
+                    plan.estimate.github_requests -= 1;
+                }
+                Decision::Drifted { updated_at, .. } => {
+                    planned.action = Action::Drifted;
+                    plan.warnings.push(format!(
+                        "step {}: {name} in {} was changed outside this service at {updated_at}; it will be written back",
+                        step.number, step.target()
+                    ));
+                }
+                Decision::Write => {}
+            }
+        }
         if step.kind() == OperationKind::Create {
             state.absent.remove(name);
             state.present.insert(name.clone());

@@ -27,6 +27,8 @@ pub struct Options {
     pub deadline: Duration,
     /// Plan only: read the current secrets to refine actions.
     pub check_state: bool,
+    /// Write every create, even one whose fingerprint says it is unchanged.
+    pub force: bool,
 }
 
 /// Defaults for options a workflow leaves out (from the service's configuration).
@@ -140,6 +142,7 @@ pub fn parse(body: &[u8], defaults: Defaults) -> Parsed {
             on_error: OnError::Continue,
             deadline: defaults.deadline,
             check_state: false,
+            force: false,
         },
         steps: Vec::new(),
         total_operations: 0,
@@ -270,6 +273,9 @@ fn options(raw: WorkflowOptions, mut options: Options, errors: &mut Vec<PlanErro
     }
     if let Some(check) = raw.check_state {
         options.check_state = check;
+    }
+    if let Some(force) = raw.force {
+        options.force = force;
     }
     options
 }

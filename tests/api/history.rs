@@ -591,7 +591,9 @@ async fn when_the_store_is_down_a_write_still_happens_and_says_it_was_not_record
     let workflow = json!({
         "credentials": { "github_pat": sealed_pat() }, "target": repo_target(),
         "operations": [
-            { "type": "github:secrets:create", "secret_name": "A", "encrypted_value": sealed_value() },
+            // A fingerprint the store cannot be asked about is a write.
+            { "type": "github:secrets:create", "secret_name": "A", "encrypted_value": sealed_value(),
+              "value_fingerprint": "hmac-sha256:k1:aaaa" },
             { "type": "github:secrets:create", "secret_name": "B", "encrypted_value": sealed_value() },
         ] });
     let report = h
@@ -599,6 +601,12 @@ async fn when_the_store_is_down_a_write_still_happens_and_says_it_was_not_record
         .await;
     assert_eq!(report.status, 200, "{}", report.text);
     assert_eq!(report.json["completed"], 2);
+    assert_eq!(report.json["results"][0]["data"]["created"], true);
+    assert_eq!(
+        h.upstream_calls().await.len(),
+        3,
+        "both written, and nothing read back for a claim the store did not take"
+    );
     assert!(
         report.messages().iter().any(|m| m.contains("Not recorded")),
         "{}",

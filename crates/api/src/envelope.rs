@@ -145,6 +145,14 @@ pub struct CreateData {
     /// written instead.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub env_fallback: bool,
+    /// Present (`true`) only for a workflow step that was not written: its `value_fingerprint`
+    /// is the one this service wrote last, and GitHub's `updated_at` has not moved since.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unchanged: bool,
+    /// Present (`true`) only when the value is the one this service wrote last but the secret was
+    /// changed outside it since: it was written back (`messages` says when it changed).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drifted: bool,
 }
 
 /// `github:secrets:delete`. `deleted: false` only in a workflow: the secret was already absent, or

@@ -204,6 +204,12 @@ impl ExecutionStatus {
 #[serde(rename_all = "snake_case")]
 pub enum StepOutcome {
     Written,
+    /// A write skipped: the value is the one this service wrote last (the client's fingerprint
+    /// says so), and GitHub's `updated_at` has not moved since.
+    Unchanged,
+    /// Written back: the value is the one this service wrote last, but it was changed outside
+    /// this service since (GitHub's `updated_at` moved).
+    Drifted,
     Deleted,
     Absent,
     Read,
@@ -213,8 +219,10 @@ pub enum StepOutcome {
 }
 
 impl StepOutcome {
-    pub const ALL: [StepOutcome; 7] = [
+    pub const ALL: [StepOutcome; 9] = [
         StepOutcome::Written,
+        StepOutcome::Unchanged,
+        StepOutcome::Drifted,
         StepOutcome::Deleted,
         StepOutcome::Absent,
         StepOutcome::Read,
@@ -227,6 +235,8 @@ impl StepOutcome {
     pub fn as_str(self) -> &'static str {
         match self {
             StepOutcome::Written => "written",
+            StepOutcome::Unchanged => "unchanged",
+            StepOutcome::Drifted => "drifted",
             StepOutcome::Deleted => "deleted",
             StepOutcome::Absent => "absent",
             StepOutcome::Read => "read",

@@ -368,6 +368,14 @@ pub struct WorkflowOptions {
         skip_serializing_if = "Option::is_none"
     )]
     pub check_state: Option<bool>,
+    /// Write every create, even one whose `value_fingerprint` says it is unchanged.
+    #[schema(nullable = false)]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub force: Option<bool>,
 }
 
 /// What to do after a step fails.

@@ -95,6 +95,11 @@ pub enum Action {
     Update,
     /// `check_state`: the delete finds nothing to delete.
     Noop,
+    /// `check_state`, or a create with a `value_fingerprint`: the value is the one this service
+    /// wrote last and GitHub's `updated_at` has not moved: no write.
+    Unchanged,
+    /// As `unchanged`, but the secret was changed outside this service since: it is written back.
+    Drifted,
 }
 
 impl Action {
@@ -107,6 +112,8 @@ impl Action {
             Action::Create => "create",
             Action::Update => "update",
             Action::Noop => "noop",
+            Action::Unchanged => "unchanged",
+            Action::Drifted => "drifted",
         }
     }
 }

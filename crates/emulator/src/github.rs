@@ -300,6 +300,33 @@ impl GitHub {
         self.collection(scope)?.get(&stored_name(name)).cloned()
     }
 
+    /// A write by someone else, straight to GitHub, at `updated_at` (a test's aid: a secret
+    /// changed outside the service, in a later second than the service's own write). `false`
+    /// when there is no such scope.
+    pub fn write_outside(
+        &mut self,
+        scope: &Scope,
+        name: &str,
+        plaintext: &str,
+        updated_at: &str,
+    ) -> bool {
+        let Some(secrets) = self.collection_mut(scope) else {
+            return false;
+        };
+        let secret = secrets
+            .entry(stored_name(name))
+            .or_insert_with(|| StoredSecret {
+                plaintext: String::new(),
+                created_at: updated_at.to_owned(),
+                updated_at: String::new(),
+                visibility: None,
+                selected_repository_ids: Vec::new(),
+            });
+        secret.plaintext = plaintext.to_owned();
+        secret.updated_at = updated_at.to_owned();
+        true
+    }
+
     /// The names stored in `scope`, in GitHub's order (a test's read-back; no PAT, no page).
     pub fn names(&self, scope: &Scope) -> Vec<String> {
         self.collection(scope)

@@ -370,6 +370,7 @@ async fn run(cli: Cli, fields: Option<Vec<String>>) -> Result<Exit, Failure> {
                     }),
                     deadline_seconds: deadline.map(u64::from),
                     check_state: check_state.then_some(true),
+                    force: None,
                 },
                 writes_per_minute,
                 writes_per_hour,

@@ -1,0 +1,338 @@
+//! Converge, don't rewrite: a workflow's create whose value is the one this service wrote last,
+//! and that nobody changed since, is not written again.
+//!
+//! The service never sees a value. The client sends a keyed fingerprint of it
+//! (`value_fingerprint`, keyed on the client), which the service only compares with the one it
+//! recorded when it last wrote the secret ([`Written`], in the [`store`](crate::store)), together
+//! with GitHub's `updated_at` for the secret as read back right after that write. A create is
+//! `unchanged` (not written) only when both still agree: the same fingerprint, and GitHub's
+//! `updated_at` not moved. It is `drifted` (written back, and said so) when the fingerprint is
+//! the same but `updated_at` moved: someone wrote it outside this service. Anything short of
+//! certainty is a write: no record, no fingerprint, another fingerprint (another value or another
+//! key), a record whose write was never confirmed, a secret that is gone, an `updated_at` that
+//! cannot be read, a store that does not answer; an organisation secret whose repositories are
+//! `selected` (GitHub's metadata does not show which).
+//!
+//! Two writes of one secret at once: each puts its claim before it writes and confirms it after
+//! only if its claim is still the one recorded; one that finds another claim there cannot tell
+//! whose value GitHub kept, and leaves a record without a fingerprint, so that the next run
+//! writes.
+
+use std::hash::BuildHasher as _;
+use std::sync::Arc;
+
+use mgraph_deploy_api::{CreateData, Visibility};
+
+use crate::domain::{SealedPat, SecretName, Target};
+use crate::history::bounded;
+use crate::operations::{AbsentSecret, CreateRequest, OperationKind, Operations, Outcome, Request};
+use crate::store::{Store, TargetKey, TargetRef, Written, now_ms};
+
+/// What the service remembers of what it wrote. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Memory {
+    store: Arc<dyn Store>,
+}
+
+/// What to do with a create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Write it: nothing certain says it is unchanged.
+    Write,
+    /// Skip it: the value is the one this service wrote at `written_ms`, and GitHub's
+    /// `updated_at` has not moved since.
+    Unchanged { written_ms: u64 },
+    /// Write it back: the value is the one this service wrote, but the secret was changed
+    /// outside it (GitHub's `updated_at` is now `updated_at`, was `recorded`).
+    Drifted {
+        updated_at: String,
+        recorded: String,
+    },
+}
+
+/// An organisation secret's access as a write sets it, in words; `None` for other scopes.
+fn settings(req: &CreateRequest) -> Option<String> {
+    let access = req.org_access.as_ref()?;
+    Some(match access.visibility {
+        None => "kept".to_owned(),
+        Some(Visibility::Selected) => {
+            let ids: Vec<String> = access.repo_ids.iter().map(u64::to_string).collect();
+            format!("selected:{}", ids.join(","))
+        }
+        Some(other) => other.as_str().to_owned(),
+    })
+}
+
+/// Whether a skip can be certain for these settings: GitHub's metadata shows an organisation
+/// secret's visibility, but not which repositories a `selected` one is shared with.
+fn verifiable(settings: Option<&str>) -> bool {
+    !settings.is_some_and(|s| s.starts_with("selected"))
+}
+
+/// A token naming one write, unique among the writes of this process and others.
+fn claim_token() -> String {
+    let random = std::collections::hash_map::RandomState::new().hash_one(now_ms());
+    format!("{}.{random:016x}", crate::request_context::request_id())
+}
+
+impl Memory {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+
+    /// What to do with `req`, and the upstream calls deciding took. `Write` on any doubt.
+    pub async fn decide(
+        &self,
+        ops: &Operations,
+        pat: &SealedPat,
+        req: &CreateRequest,
+    ) -> (Decision, u32) {
+        let Some(fingerprint) = &req.fingerprint else {
+            return (Decision::Write, 0);
+        };
+        let settings = settings(req);
+        let record = bounded(
+            self.store.backend(),
+            self.store
+                .written(TargetKey::of(&req.target), req.secret_name.clone()),
+        )
+        .await;
+        let record = match record {
+            Ok(Some(record)) => record,
+            Ok(None) => return (Decision::Write, 0),
+            Err(e) => {
+                tracing::warn!(error = %e, "what was written could not be read: writing");
+                return (Decision::Write, 0);
+            }
+        };
+        let Some(recorded) = record.updated_at.clone() else {
+            return (Decision::Write, 0);
+        };
+        if record.fingerprint.as_ref() != Some(fingerprint)
+            || record.settings != settings
+            || !verifiable(settings.as_deref())
+        {
+            return (Decision::Write, 0);
+        }
+        let (meta, calls) = ops.secret_meta(pat, &req.target, &req.secret_name).await;
+        let Ok(Some(meta)) = meta else {
+            return (Decision::Write, calls);
+        };
+        let visibility_holds = match req.org_access.as_ref().and_then(|a| a.visibility) {
+            Some(asked) => meta.visibility == Some(asked),
+            None => true,
+        };
+        let decision = match meta.updated_at {
+            Some(now) if now == recorded && visibility_holds => Decision::Unchanged {
+                written_ms: record.written_ms,
+            },
+            Some(now) if now != recorded => Decision::Drifted {
+                updated_at: now,
+                recorded,
+            },
+            _ => Decision::Write,
+        };
+        (decision, calls)
+    }
+
+    /// The outcome of a create that `decide` found unchanged: done, not written.
+    pub fn unchanged(req: &CreateRequest, written_ms: u64, upstream_calls: u32) -> Outcome {
+        let data = CreateData {
+            created: false,
+            secret_name: req.secret_name.clone(),
+            scope: req.target.scope(),
+            env_fallback: false,
+            unchanged: true,
+            drifted: false,
+        };
+        let written = humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(written_ms),
+        );
+        Outcome {
+            kind: OperationKind::Create,
+            result: Ok(serde_json::to_value(data).expect("plain JSON")),
+            messages: vec![format!(
+                "Not written: unchanged since this service wrote it at {written} (same value_fingerprint, and GitHub's updated_at has not moved); options.force writes it anyway"
+            )],
+            rate_limit: None,
+            upstream_calls,
+        }
+    }
+
+    /// Runs the create `request` (`req` is its body), remembering what it wrote: a claim
+    /// before, GitHub's `updated_at` confirmed after.
+    pub async fn write(
+        &self,
+        ops: &Operations,
+        pat: &SealedPat,
+        request: &Request,
+        req: &CreateRequest,
+        drifted: Option<&Decision>,
+    ) -> Outcome {
+        let backend = self.store.backend();
+        let key = TargetKey::of(&req.target);
+        let claim = Written {
+            target: TargetRef::of(&req.target),
+            name: req.secret_name.clone(),
+            execution: crate::request_context::request_id(),
+            claim: claim_token(),
+            written_ms: now_ms(),
+            fingerprint: req.fingerprint.clone(),
+            settings: settings(req),
+            updated_at: None,
+        };
+        let claimed = bounded(backend, self.store.claim(claim.clone())).await;
+        if let Err(e) = &claimed {
+            tracing::warn!(error = %e, "a write could not be claimed: it is not remembered");
+        }
+        let mut outcome = ops.run(pat, request, AbsentSecret::IsDone).await;
+        let Ok(data) = &mut outcome.result else {
+            // Whether it took effect may be unknown: the claim stays unconfirmed, so the next
+            // run writes.
+            return outcome;
+        };
+        if let Some(Decision::Drifted {
+            updated_at,
+            recorded,
+        }) = drifted
+        {
+            data["drifted"] = true.into();
+            outcome.messages.push(format!(
+                "Drifted: changed outside this service at {updated_at} (this service wrote it before {recorded}); written back"
+            ));
+        }
+        let written_scope = Outcome::scope_written(data, &req.target);
+        if written_scope != req.target.scope() {
+            // env_fallback wrote the repository secret: that one is this service's now, with
+            // no fingerprint (a later run writes it again), and the environment's claim goes.
+            self.fallback(&req.target, claim).await;
+            return outcome;
+        }
+        if claimed.is_err() || req.fingerprint.is_none() {
+            return outcome;
+        }
+        let (meta, calls) = ops.secret_meta(pat, &req.target, &req.secret_name).await;
+        outcome.upstream_calls += calls;
+        let Some(updated_at) = meta.ok().flatten().and_then(|m| m.updated_at) else {
+            return outcome;
+        };
+        let confirmed = bounded(
+            backend,
+            self.store.confirm(
+                key,
+                req.secret_name.clone(),
+                claim.claim.clone(),
+                updated_at,
+            ),
+        )
+        .await;
+        if confirmed == Ok(false) {
+            // Another write of this secret ran alongside: whose value GitHub kept is unknown.
+            tracing::warn!(
+                "another write of this secret ran alongside: its fingerprint is not kept"
+            );
+            let unknown = Written {
+                fingerprint: None,
+                ..claim
+            };
+            let _ = bounded(backend, self.store.claim(unknown)).await;
+        }
+        outcome
+    }
+
+    async fn fallback(&self, target: &Target, claim: Written) {
+        let backend = self.store.backend();
+        let Some(repository) = target.repository() else {
+            return;
+        };
+        let _ = bounded(
+            backend,
+            self.store.forget(TargetKey::of(target), claim.name.clone()),
+        )
+        .await;
+        let repository_claim = Written {
+            target: TargetRef::of(&repository),
+            fingerprint: None,
+            ..claim
+        };
+        let _ = bounded(backend, self.store.claim(repository_claim)).await;
+    }
+
+    /// Runs `request` as [`Operations::run`] does, remembering a create (`drifted`: what
+    /// [`Memory::decide`] found) and forgetting a secret deleted or found absent.
+    pub async fn run(
+        &self,
+        ops: &Operations,
+        pat: &SealedPat,
+        request: &Request,
+        absent: AbsentSecret,
+        drifted: Option<&Decision>,
+    ) -> Outcome {
+        match request {
+            Request::Create(req) => self.write(ops, pat, request, req, drifted).await,
+            Request::Delete(req) => {
+                let outcome = ops.run(pat, request, absent).await;
+                if outcome.result.is_ok() {
+                    self.forget(&req.target, &req.secret_name).await;
+                }
+                outcome
+            }
+            _ => ops.run(pat, request, absent).await,
+        }
+    }
+
+    /// Forgets a secret this service deleted (or found absent).
+    pub async fn forget(&self, target: &Target, name: &SecretName) {
+        let forgotten = bounded(
+            self.store.backend(),
+            self.store.forget(TargetKey::of(target), name.clone()),
+        )
+        .await;
+        if let Err(e) = forgotten {
+            tracing::warn!(error = %e, "a deleted secret could not be forgotten");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operations::OrgAccess;
+
+    fn org_create(visibility: Option<Visibility>, repo_ids: Vec<u64>) -> CreateRequest {
+        serde_json::from_value::<Target>(serde_json::json!({ "org": "acme" }))
+            .map(|target| CreateRequest {
+                target,
+                secret_name: "S".try_into().unwrap(),
+                value: base64_value(),
+                org_access: Some(OrgAccess {
+                    visibility,
+                    repo_ids,
+                }),
+                env_fallback: false,
+                fingerprint: None,
+            })
+            .unwrap()
+    }
+
+    fn base64_value() -> crate::domain::SealedValue {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .encode([1u8; 60])
+            .try_into()
+            .unwrap()
+    }
+
+    #[test]
+    fn an_organisation_secrets_settings_are_spelled_out_and_selected_ones_are_never_certain() {
+        let kept = settings(&org_create(None, vec![]));
+        let all = settings(&org_create(Some(Visibility::All), vec![]));
+        let selected = settings(&org_create(Some(Visibility::Selected), vec![3, 1]));
+        assert_eq!(kept.as_deref(), Some("kept"));
+        assert_eq!(all.as_deref(), Some("all"));
+        assert_eq!(selected.as_deref(), Some("selected:3,1"));
+        assert!(verifiable(kept.as_deref()) && verifiable(all.as_deref()));
+        assert!(!verifiable(selected.as_deref()));
+        assert!(verifiable(None));
+    }
+}
