@@ -25,7 +25,9 @@ use mgraph_deploy_api::{CreateData, Visibility};
 
 use crate::domain::{SealedPat, SecretName, Target};
 use crate::history::bounded;
-use crate::operations::{AbsentSecret, CreateRequest, OperationKind, Operations, Outcome, Request};
+use crate::operations::{
+    AbsentSecret, CreateRequest, OperationKind, Operations, Outcome, Request, SecretMeta,
+};
 use crate::store::{Store, TargetKey, TargetRef, Written, now_ms};
 
 /// What the service remembers of what it wrote. Cheap to clone.
@@ -87,6 +89,18 @@ impl Memory {
         pat: &SealedPat,
         req: &CreateRequest,
     ) -> (Decision, u32) {
+        self.decide_knowing(ops, pat, req, None).await
+    }
+
+    /// [`Memory::decide`], with the secret's metadata when a listing just read it (then no
+    /// upstream call is made).
+    pub async fn decide_knowing(
+        &self,
+        ops: &Operations,
+        pat: &SealedPat,
+        req: &CreateRequest,
+        known: Option<SecretMeta>,
+    ) -> (Decision, u32) {
         let Some(fingerprint) = &req.fingerprint else {
             return (Decision::Write, 0);
         };
@@ -114,7 +128,10 @@ impl Memory {
         {
             return (Decision::Write, 0);
         }
-        let (meta, calls) = ops.secret_meta(pat, &req.target, &req.secret_name).await;
+        let (meta, calls) = match known {
+            Some(meta) => (Ok(Some(meta)), 0),
+            None => ops.secret_meta(pat, &req.target, &req.secret_name).await,
+        };
         let Ok(Some(meta)) = meta else {
             return (Decision::Write, calls);
         };

@@ -12,6 +12,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use http::StatusCode;
+use mgraph_deploy_api::Action;
 pub use mgraph_deploy_api::{Report, Status, StepResult};
 use serde_json::Value;
 use tokio::time::{Instant, sleep, sleep_until};
@@ -104,6 +105,7 @@ fn result_of(step: &Step, status: Status) -> StepResult {
         error_type: None,
         data: Value::Object(Default::default()),
         messages: Vec::new(),
+        action: None,
     }
 }
 
@@ -406,6 +408,13 @@ fn step_run(step: &Step, outcome: Outcome, attempts: u32, started: Instant) -> S
         ),
     };
     let scope = Outcome::scope_written(&data, step.target());
+    let action = if data["unchanged"] == true {
+        Some(Action::Unchanged)
+    } else if data["drifted"] == true {
+        Some(Action::Drifted)
+    } else {
+        None
+    };
     StepRun {
         result: StepResult {
             duration: started.elapsed().as_secs_f64(),
@@ -415,6 +424,7 @@ fn step_run(step: &Step, outcome: Outcome, attempts: u32, started: Instant) -> S
             data,
             messages: outcome.messages,
             scope,
+            action,
             ..result_of(step, status)
         },
         rate_limit: outcome.rate_limit,

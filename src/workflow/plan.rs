@@ -3,6 +3,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use futures_util::StreamExt as _;
+
 use mgraph_deploy_api::ErrorType;
 pub use mgraph_deploy_api::{Action, Estimate, ExpectedFailure, Plan, PlanStep, Unreadable};
 use mgraph_deploy_api::{
@@ -11,7 +13,7 @@ use mgraph_deploy_api::{
 
 use crate::converge::{Decision, Memory};
 use crate::domain::{Scope, SealedPat, SecretName, Target};
-use crate::operations::{Listing, OperationKind, Operations, Request};
+use crate::operations::{Listing, OperationKind, Operations, Request, SecretMeta};
 
 use super::spec::{Parsed, Step};
 
@@ -123,6 +125,8 @@ fn estimate(steps: &[Step]) -> Estimate {
 /// What one scope holds, as far as the plan knows.
 struct ScopeState {
     present: HashSet<SecretName>,
+    /// What the listing said of each secret it showed, until a step of the plan writes it.
+    listed: HashMap<SecretName, SecretMeta>,
     /// Confirmed absent (looked up, or deleted by an earlier step).
     absent: HashSet<SecretName>,
     /// The listing was a full page: a name missing from it must be looked up.
@@ -148,6 +152,7 @@ pub async fn check_state(
     plan: &mut Plan,
 ) {
     let mut known: HashMap<Target, Known> = HashMap::new();
+    let mut updates = Vec::new();
     for (step, planned) in steps.iter().zip(plan.plan.iter_mut()) {
         let (Some(name), true) = (
             step.secret_name(),
@@ -220,27 +225,13 @@ pub async fn check_state(
             (_, true) => Action::Delete,
             (_, false) => Action::Noop,
         };
-        if let (Action::Update, Some(memory), false, Request::Create(req)) =
-            (planned.action, memory, force, &step.request)
+        if let (Action::Update, Request::Create(_), true) =
+            (planned.action, &step.request, target == *step.target())
         {
-            match memory.decide(ops, pat, req).await.0 {
-                Decision::Unchanged { .. } => {
-                    planned.action = Action::Unchanged;
-                    // Not written: one read instead of a key fetch and a write.
-                    plan.estimate.github_writes -= 1;
-                    plan.estimate.github_requests -= 1;
-                }
-                Decision::Drifted { updated_at, .. } => {
-                    planned.action = Action::Drifted;
-                    plan.warnings.push(format!(
-                        "step {}: {name} in {} was changed outside this service at {updated_at}; it will be written back",
-                        step.number, step.target()
-                    ));
-                }
-                Decision::Write => {}
-            }
+            updates.push((step.number, state.listed.get(name).cloned()));
         }
         if step.kind() == OperationKind::Create {
+            state.listed.remove(name);
             state.absent.remove(name);
             state.present.insert(name.clone());
         } else {
@@ -248,7 +239,61 @@ pub async fn check_state(
             state.absent.insert(name.clone());
         }
     }
+    if let (Some(memory), false) = (memory, force) {
+        converge(ops, memory, pat, steps, updates, plan).await;
+    }
     plan.state_checked = true;
+}
+
+/// How many updates the plan checks against what the service wrote at once.
+const DECISIONS_AT_ONCE: usize = 8;
+
+/// Refines `update`s into `unchanged` and `drifted`, as `/execute` would find them: the
+/// listing's metadata where it showed the secret, one read where it did not.
+async fn converge(
+    ops: &Operations,
+    memory: &Memory,
+    pat: &SealedPat,
+    steps: &[Step],
+    updates: Vec<(usize, Option<SecretMeta>)>,
+    plan: &mut Plan,
+) {
+    let create = |number: usize| match &steps[number - 1].request {
+        Request::Create(req) => Some(req),
+        _ => None,
+    };
+    let mut decided: Vec<(usize, Decision)> = futures_util::stream::iter(updates)
+        .map(|(number, known)| async move {
+            let decision = match create(number) {
+                Some(req) => memory.decide_knowing(ops, pat, req, known).await.0,
+                None => Decision::Write,
+            };
+            (number, decision)
+        })
+        .buffer_unordered(DECISIONS_AT_ONCE)
+        .collect()
+        .await;
+    decided.sort_by_key(|(number, _)| *number);
+    for (number, decision) in decided {
+        let Some(req) = create(number) else { continue };
+        let planned = &mut plan.plan[number - 1];
+        match decision {
+            Decision::Unchanged { .. } => {
+                planned.action = Action::Unchanged;
+                // Not written: one read instead of a key fetch and a write.
+                plan.estimate.github_writes -= 1;
+                plan.estimate.github_requests -= 1;
+            }
+            Decision::Drifted { updated_at, .. } => {
+                planned.action = Action::Drifted;
+                plan.warnings.push(format!(
+                    "step {number}: {} in {} was changed outside this service at {updated_at}; it will be written back",
+                    req.secret_name, req.target
+                ));
+            }
+            Decision::Write => {}
+        }
+    }
 }
 
 /// The state of `target`, read once.
@@ -263,7 +308,12 @@ async fn read<'k>(
         let state = match ops.scope_secrets(pat, target).await {
             Ok(Listing::Secrets(page)) => Known::State(ScopeState {
                 partial: page.may_be_cut(),
-                present: page.secrets.into_iter().map(|s| s.name).collect(),
+                present: page.secrets.iter().map(|s| s.name.clone()).collect(),
+                listed: page
+                    .secrets
+                    .into_iter()
+                    .map(|s| (s.name.clone(), s))
+                    .collect(),
                 absent: HashSet::new(),
             }),
             Ok(Listing::EnvironmentMissing) => Known::EnvironmentMissing,

@@ -64,6 +64,10 @@ pub struct StepResult {
     pub data: Value,
     #[serde(default)]
     pub messages: Vec<String>,
+    /// A create's action, when known: `unchanged` (not written) and `drifted` (written back)
+    /// from the service; the CLI's `apply` also fills in `create` and `update` from its plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<Action>,
 }
 
 /// The body of `/execute` for a valid workflow: 200 when every step completed, else 207.

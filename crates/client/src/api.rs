@@ -9,7 +9,7 @@ use mgraph_deploy_api::{
     Health, HistoryCursor, HistoryGetBody, HistoryGetData, HistoryListBody, HistoryListData,
     HistoryOperation, ListData, ListOp, NameError, OperationBody, OperationKind, Plan,
     PresenceData, PresenceOp, PublicKeyInfo, Report, SealedPat, SealedValue, SecretName, SecretOp,
-    ServiceStatus, Version, Visibility,
+    ServiceStatus, ValueFingerprint, Version, Visibility,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -39,6 +39,9 @@ pub struct WriteOptions {
     pub repo_ids: Option<Vec<u64>>,
     /// Write the repository secret when the environment does not exist.
     pub env_fallback: bool,
+    /// The value's fingerprint ([`crate::fingerprint`]): lets the service skip a value it wrote
+    /// last, in a workflow.
+    pub fingerprint: Option<ValueFingerprint>,
 }
 
 impl WriteOptions {
@@ -51,7 +54,7 @@ impl WriteOptions {
             visibility: self.visibility,
             repo_ids: self.repo_ids.clone(),
             env_fallback: self.env_fallback.then_some(EnvFallback::Repo),
-            value_fingerprint: None,
+            value_fingerprint: self.fingerprint.clone(),
         }
     }
 }

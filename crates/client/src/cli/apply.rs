@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mgraph_deploy_api::{
-    Credentials, ErrorType, OnError, OperationKind, Plan, Report, SecretName, Status, StepResult,
-    WorkflowBody, WorkflowOperation, WorkflowOptions,
+    Action, Credentials, ErrorType, OnError, OperationKind, Plan, Report, SecretName, Status,
+    StepResult, WorkflowBody, WorkflowOperation, WorkflowOptions,
 };
 use serde_json::Value;
 use tokio::sync::watch;
@@ -23,6 +23,9 @@ use crate::values::{NamedValue, Values, read_values};
 
 /// Why values after a Ctrl-C were not sent.
 const INTERRUPTED: &str = "not sent: interrupted (Ctrl-C)";
+
+/// Why a value the plan found unchanged was not sent.
+const UNCHANGED: &str = "Not written: unchanged (the service wrote this value last, by its fingerprint, and GitHub's updated_at has not moved); --force writes it anyway";
 
 /// How an apply runs, besides what it writes where.
 #[derive(Debug, Clone)]
@@ -52,18 +55,6 @@ pub(super) async fn apply(
     }
     let pacer = Pacer::new(settings.writes_per_minute, settings.writes_per_hour);
     let batches = pacer.batches(values.len());
-    if batches.len() > 1 {
-        out.progress(format_args!(
-            "{}{} writes in {} workflows of at most {}, paced to {} writes a minute and {} an hour (GitHub's secondary limits): about {}",
-            if settings.dry_run { "to write: " } else { "" },
-            values.len(),
-            batches.len(),
-            pacer.batch_size(),
-            settings.writes_per_minute,
-            settings.writes_per_hour,
-            human(pacer.estimate(values.len()))
-        ));
-    }
     let mut session = Session::open(client, pat, Some(&out)).await?;
     out.progress(format_args!(
         "sealing {} value(s) and the PAT to key {}; {} {} via {}",
@@ -77,21 +68,28 @@ pub(super) async fn apply(
         target,
         client.base_url()
     ));
+    // A real apply plans with the current state, so that what is unchanged is known (and not
+    // sent) and the counts can be said first; --force writes everything.
+    let mut workflow = settings.workflow.clone();
+    let classify = !settings.dry_run && workflow.force != Some(true);
+    if classify {
+        workflow.check_state = Some(true);
+    }
     let job = Job {
         values: &values,
         names: &names,
         target: &target,
         options: &options,
-        workflow: &settings.workflow,
+        workflow: &workflow,
     };
     // Every workflow is planned first: its warnings are shown, and an invalid one stops
     // everything before anything is written.
     let mut plans = Vec::with_capacity(batches.len());
     let mut first = 0;
     for &size in &batches {
-        let range = first..first + size;
+        let indexes: Vec<usize> = (first..first + size).collect();
         let plan = session
-            .resealing(async |c, s| c.plan(&job.body(s, range.clone())?).await)
+            .resealing(async |c, s| c.plan(&job.body(s, &indexes)?).await)
             .await?;
         plans.push((first, plan));
         first += size;
@@ -104,13 +102,37 @@ pub(super) async fn apply(
             .warnings
             .retain(|w| !mgraph_deploy_api::is_limit_warning(w));
     }
+    let planned = |i: usize| plan.plan.get(i).map(|s| s.action);
+    let (todo, unchanged): (Vec<usize>, Vec<usize>) =
+        (0..values.len()).partition(|&i| planned(i) != Some(Action::Unchanged));
+    // Nothing to send when everything is unchanged.
+    let batches: Vec<usize> = pacer
+        .batches(todo.len())
+        .into_iter()
+        .filter(|&size| size > 0)
+        .collect();
+    if batches.len() > 1 {
+        out.progress(format_args!(
+            "{}{} writes in {} workflows of at most {}, paced to {} writes a minute and {} an hour (GitHub's secondary limits): about {}",
+            if settings.dry_run { "to write: " } else { "" },
+            todo.len(),
+            batches.len(),
+            pacer.batch_size(),
+            settings.writes_per_minute,
+            settings.writes_per_hour,
+            human(pacer.estimate(todo.len()))
+        ));
+    }
     if settings.dry_run || !plan.valid {
         return Ok(out.plan(&plan));
     }
     out.warnings(&plan.warnings);
+    if classify && plan.state_checked {
+        out.progress(format_args!("{}", counts(&plan.plan)));
+    }
 
     let mut interrupted = interrupt_flag(out);
-    let progress = Progress::new(out, values.len());
+    let progress = Progress::new(out, todo.len());
     let mut pacer = pacer;
     let mut report = Report {
         success: true,
@@ -129,10 +151,10 @@ pub(super) async fn apply(
     // The workflow whose answer never came, and why.
     let mut cut: Option<(usize, String)> = None;
     for (number, &size) in batches.iter().enumerate() {
-        let range = first..first + size;
+        let chunk = &todo[first..first + size];
         first += size;
         if let Some(reason) = stop {
-            report.results.extend(job.not_sent(range, reason));
+            report.results.extend(job.not_sent(chunk, reason));
             continue;
         }
         let wait = pacer.wait(Instant::now(), size);
@@ -145,13 +167,13 @@ pub(super) async fn apply(
             ));
             if !progress.sleep(wait, &mut interrupted).await {
                 stop = Some(INTERRUPTED);
-                report.results.extend(job.not_sent(range, INTERRUPTED));
+                report.results.extend(job.not_sent(chunk, INTERRUPTED));
                 continue;
             }
         }
         progress.running(number + 1, batches.len(), size);
         let execution = match session
-            .resealing(async |c, s| c.execute(&job.body(s, range.clone())?).await)
+            .resealing(async |c, s| c.execute(&job.body(s, chunk)?).await)
             .await
         {
             Ok(execution) => execution,
@@ -161,7 +183,7 @@ pub(super) async fn apply(
             // known, and no later one is sent.
             Err(failure) => {
                 let why = failure.to_string();
-                report.results.extend(job.unknown(range, &why));
+                report.results.extend(job.unknown(chunk, &why));
                 cut = Some((number + 1, why));
                 stop = Some("not sent: the workflow before it got no answer");
                 continue;
@@ -181,13 +203,16 @@ pub(super) async fn apply(
                 return Ok(out.execution(&Execution::Invalid(plan)));
             }
         };
-        let offset = range.start;
         report.rate_limit = batch.body.rate_limit.or(report.rate_limit);
         report.messages.extend(batch.body.messages);
         report
             .results
             .extend(batch.body.results.into_iter().map(|mut r| {
-                r.step += offset;
+                // Step k of this workflow is the value at chunk[k - 1].
+                if let Some(&i) = r.step.checked_sub(1).and_then(|k| chunk.get(k)) {
+                    r.step = i + 1;
+                    r.action = r.action.or(planned(i).filter(|a| *a != Action::Write));
+                }
                 r
             }));
         progress.advance(size);
@@ -199,6 +224,8 @@ pub(super) async fn apply(
         }
     }
     progress.finish();
+    report.results.extend(job.unchanged(&unchanged));
+    report.results.sort_by_key(|r| r.step);
     report.duration = started.elapsed().as_secs_f64();
     for r in &report.results {
         match r.status {
@@ -238,16 +265,18 @@ struct Job<'a> {
 }
 
 impl Job<'_> {
-    /// The workflow writing `range` of the values, sealed to the session's key.
-    fn body(&self, s: &Session, range: std::ops::Range<usize>) -> Result<Value, ClientError> {
-        let mut operations = Vec::with_capacity(range.len());
-        for i in range {
-            let sealed = sealed_value(&self.values[i].value.seal_to(&s.key))?;
-            operations.push(WorkflowOperation::Create(self.options.create(
-                self.target,
-                self.names[i].clone(),
-                sealed,
-            )));
+    /// The workflow writing the values at `indexes`, sealed to the session's key, each with its
+    /// fingerprint.
+    fn body(&self, s: &Session, indexes: &[usize]) -> Result<Value, ClientError> {
+        let mut operations = Vec::with_capacity(indexes.len());
+        for &i in indexes {
+            let value = &self.values[i].value;
+            let sealed = sealed_value(&value.seal_to(&s.key))?;
+            let mut create = self
+                .options
+                .create(self.target, self.names[i].clone(), sealed);
+            create.value_fingerprint = Some(s.fingerprints.of(&self.names[i], value));
+            operations.push(WorkflowOperation::Create(create));
         }
         let workflow = WorkflowBody {
             credentials: Credentials {
@@ -261,13 +290,9 @@ impl Job<'_> {
     }
 
     /// Results for values never sent.
-    fn not_sent(
-        &self,
-        range: std::ops::Range<usize>,
-        reason: &str,
-    ) -> impl Iterator<Item = StepResult> {
+    fn not_sent(&self, indexes: &[usize], reason: &str) -> impl Iterator<Item = StepResult> {
         self.results(
-            range,
+            indexes,
             Status::Skipped,
             reason.to_owned(),
             Some(ErrorType::Stopped),
@@ -275,27 +300,42 @@ impl Job<'_> {
     }
 
     /// The steps of a workflow that was sent and never answered: failed, their fate unknown.
-    fn unknown(
-        &self,
-        range: std::ops::Range<usize>,
-        why: &str,
-    ) -> impl Iterator<Item = StepResult> {
+    fn unknown(&self, indexes: &[usize], why: &str) -> impl Iterator<Item = StepResult> {
         let error = format!(
             "unknown: the workflow was sent and got no answer ({why}); it may or may not have been written"
         );
-        self.results(range, Status::Failed, error, None)
+        self.results(indexes, Status::Failed, error, None)
+    }
+
+    /// The values at `indexes` that the plan found unchanged: done, not sent.
+    fn unchanged(&self, indexes: &[usize]) -> impl Iterator<Item = StepResult> {
+        let target = self.target.scope();
+        self.results(indexes, Status::Completed, String::new(), None)
+            .map(move |mut r| {
+                r.success = true;
+                r.error = None;
+                r.data = serde_json::json!({
+                    "created": false, "secret_name": r.secret_name, "scope": target, "unchanged": true,
+                });
+                r.messages = vec![UNCHANGED.to_owned()];
+                r.action = Some(Action::Unchanged);
+                r
+            })
     }
 
     fn results(
         &self,
-        range: std::ops::Range<usize>,
+        indexes: &[usize],
         status: Status,
         error: String,
         error_type: Option<ErrorType>,
     ) -> impl Iterator<Item = StepResult> {
         let target = self.target.clone();
-        let names: Vec<SecretName> = self.names[range.clone()].to_vec();
-        range.zip(names).map(move |(i, name)| StepResult {
+        let named: Vec<(usize, SecretName)> = indexes
+            .iter()
+            .map(|&i| (i, self.names[i].clone()))
+            .collect();
+        named.into_iter().map(move |(i, name)| StepResult {
             step: i + 1,
             operation: OperationKind::Create,
             secret_name: Some(name),
@@ -309,8 +349,25 @@ impl Job<'_> {
             error_type,
             data: Value::Object(Default::default()),
             messages: Vec::new(),
+            action: None,
         })
     }
+}
+
+/// What a checked plan will do, in counts: `3 new, 1 changed, 96 unchanged (skipped), 1 drifted`.
+fn counts(plan: &[mgraph_deploy_api::PlanStep]) -> String {
+    let count = |action| plan.iter().filter(|s| s.action == action).count();
+    let mut parts = vec![
+        format!("{} new", count(Action::Create)),
+        format!("{} changed", count(Action::Update)),
+        format!("{} unchanged (skipped)", count(Action::Unchanged)),
+        format!("{} drifted", count(Action::Drifted)),
+    ];
+    let unknown = count(Action::Write);
+    if unknown > 0 {
+        parts.push(format!("{unknown} not checked (written)"));
+    }
+    parts.join(", ")
 }
 
 /// One plan of several: steps and errors numbered through, warnings prefixed by their workflow.

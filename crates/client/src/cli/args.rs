@@ -174,9 +174,13 @@ pub(super) enum Command {
         /// Only plan: show what would be written, change nothing.
         #[arg(long)]
         dry_run: bool,
-        /// With --dry-run: read the current secrets to show create / update / noop.
+        /// With --dry-run: read the current secrets to show create / update / unchanged / drifted.
         #[arg(long, requires = "dry_run")]
         check_state: bool,
+        /// Write every value, even those the service wrote last and nobody changed since (which
+        /// are skipped otherwise).
+        #[arg(long)]
+        force: bool,
         /// Operations in flight at once (1-16; the service's default otherwise).
         #[arg(long, value_parser = clap::value_parser!(u8).range(1..=16))]
         concurrency: Option<u8>,

@@ -347,6 +347,7 @@ async fn run(cli: Cli, fields: Option<Vec<String>>) -> Result<Exit, Failure> {
             allow_empty,
             dry_run,
             check_state,
+            force,
             concurrency,
             on_error,
             deadline,
@@ -370,7 +371,7 @@ async fn run(cli: Cli, fields: Option<Vec<String>>) -> Result<Exit, Failure> {
                     }),
                     deadline_seconds: deadline.map(u64::from),
                     check_state: check_state.then_some(true),
-                    force: None,
+                    force: force.then_some(true),
                 },
                 writes_per_minute,
                 writes_per_hour,
@@ -503,6 +504,11 @@ async fn secret(
                 out.note("the value ends with a newline, which is kept as part of the secret");
             }
             let mut session = Session::open(client, &pat, None).await?;
+            let stored = SecretName::try_from(name.as_str()).expect("checked above");
+            let options = crate::api::WriteOptions {
+                fingerprint: Some(session.fingerprints.of(&stored, &value)),
+                ..options
+            };
             let envelope = session
                 .resealing(async |c, s| {
                     c.create(&s.pat, &target, &name, &value.seal_to(&s.key), &options)

@@ -9,6 +9,7 @@ use super::args::PatSource;
 use super::output::Output;
 use super::{Failure, InputError};
 use crate::api::{Answer, ClientError, DeployClient, Execution};
+use crate::fingerprint::FingerprintKey;
 use crate::seal::{Plaintext, PublicKey, Sealed};
 
 /// The sealed PAT and the key it was sealed to; re-seals once when the service reports that the
@@ -18,6 +19,8 @@ pub(super) struct Session<'c> {
     pub(super) plain_pat: Plaintext,
     pub(super) key: PublicKey,
     pub(super) pat: Sealed,
+    /// The key of the values' fingerprints: shared, or derived from the PAT.
+    pub(super) fingerprints: FingerprintKey,
 }
 
 impl<'c> Session<'c> {
@@ -27,6 +30,8 @@ impl<'c> Session<'c> {
         out: Option<&Output>,
     ) -> Result<Session<'c>, Failure> {
         let plain_pat = read_pat(source)?;
+        let fingerprints =
+            FingerprintKey::from_env_or_pat(&plain_pat).map_err(|e| InputError(e.to_string()))?;
         let key = client.public_key().await?;
         if let Some(out) = out {
             out.progress(format_args!("GitHub Service key {}", key.fingerprint()));
@@ -37,6 +42,7 @@ impl<'c> Session<'c> {
             plain_pat,
             key,
             pat,
+            fingerprints,
         })
     }
 

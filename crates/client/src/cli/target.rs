@@ -166,6 +166,7 @@ impl WriteArgs {
             visibility,
             repo_ids: self.repo_ids.clone(),
             env_fallback: self.env_fallback,
+            fingerprint: None,
         })
     }
 }

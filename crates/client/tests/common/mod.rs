@@ -128,6 +128,46 @@ pub async fn front_dropping_after(
     url
 }
 
+/// A front for the service at `service_url` that passes every request on and its answer back,
+/// and keeps every byte the client sent. Its URL, and those bytes.
+pub async fn front_recording(
+    service_url: &str,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<u8>>>) {
+    use tokio::io::AsyncReadExt;
+    let service = service_url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let sent = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let recorded = sent.clone();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let service = service.clone();
+            let sent = sent.clone();
+            tokio::spawn(async move {
+                let Some((head, body)) = read_request(&mut client).await else {
+                    return;
+                };
+                {
+                    let mut sent = sent.lock().unwrap();
+                    sent.extend_from_slice(head.as_bytes());
+                    sent.extend_from_slice(&body);
+                }
+                let head = format!("{head}\r\nconnection: close\r\n\r\n");
+                let mut upstream = tokio::net::TcpStream::connect(&service).await.unwrap();
+                upstream.write_all(head.as_bytes()).await.unwrap();
+                upstream.write_all(&body).await.unwrap();
+                let mut answer = Vec::new();
+                let _ = upstream.read_to_end(&mut answer).await;
+                let _ = client.write_all(&answer).await;
+            });
+        }
+    });
+    (url, recorded)
+}
+
 /// One request's head (without its blank line) and its `content-length` body.
 async fn read_request(stream: &mut tokio::net::TcpStream) -> Option<(String, Vec<u8>)> {
     use tokio::io::AsyncReadExt;

@@ -1,0 +1,198 @@
+//! `mgraph-deploy-cli apply` converges: values it wrote last and nobody changed since are not
+//! written again, and it says how many of each first; the fingerprint key that makes this
+//! possible never leaves the machine.
+
+mod common;
+
+use common::*;
+use mgraph_deploy_emulator::{PatKind, Scope, seed};
+use serde_json::Value;
+
+/// GitHub writes so far: the GitHub Service's create calls.
+fn writes(stack: &mgraph_deploy_local::LocalStack) -> usize {
+    stack
+        .emulator
+        .requests()
+        .iter()
+        .filter(|r| r.ends_with("/create"))
+        .count()
+}
+
+fn stored(stack: &mgraph_deploy_local::LocalStack, name: &str) -> String {
+    stack
+        .emulator
+        .secret(&Scope::repo(seed::OWNER, seed::REPO), name)
+        .unwrap()
+        .plaintext
+}
+
+const SHARED_KEY: &str = "0123456789abcdef0123456789abcdef-team-key";
+
+#[tokio::test]
+async fn re_applying_a_file_writes_nothing_and_says_so_and_one_changed_value_writes_one_secret() {
+    let stack = stack().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(
+        dir.path(),
+        "app.env",
+        "API_URL=https://api.example\nAPI_TOKEN=first-token\nREGION=eu-west-2\n",
+    );
+    let apply = |args: &'static [&'static str]| {
+        let file = file.clone();
+        let stack = &stack;
+        async move {
+            let mut all = vec!["apply", "-f", file.as_str(), "-R", REPO];
+            all.extend_from_slice(args);
+            cli(stack, Some(PatKind::Admin), &all, None).await
+        }
+    };
+
+    let first = apply(&[]).await;
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(
+        first
+            .stderr
+            .contains("3 new, 0 changed, 0 unchanged (skipped), 0 drifted"),
+        "{}",
+        first.stderr
+    );
+    assert_eq!(writes(&stack), 3);
+
+    let again = apply(&[]).await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again
+            .stderr
+            .contains("0 new, 0 changed, 3 unchanged (skipped), 0 drifted"),
+        "{}",
+        again.stderr
+    );
+    assert!(
+        again.stderr.contains("3 of 3 completed"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(writes(&stack), 3, "nothing written again");
+
+    let json = apply(&["--json"]).await;
+    let report: Value = serde_json::from_str(&json.stdout).unwrap();
+    let actions: Vec<&str> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["unchanged"; 3]);
+    assert_eq!(report["completed"], 3);
+
+    std::fs::write(
+        &file,
+        "API_URL=https://api.example\nAPI_TOKEN=second-token\nREGION=eu-west-2\n",
+    )
+    .unwrap();
+    let one = apply(&["--json"]).await;
+    let report: Value = serde_json::from_str(&one.stdout).unwrap();
+    let actions: Vec<&str> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["unchanged", "update", "unchanged"]);
+    assert_eq!(writes(&stack), 4);
+    assert_eq!(stored(&stack, "API_TOKEN"), "second-token");
+
+    let forced = apply(&["--force"]).await;
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    assert_eq!(writes(&stack), 7, "--force writes every value");
+}
+
+#[tokio::test]
+async fn a_shared_fingerprint_key_lets_two_writers_agree_and_neither_it_nor_a_value_reaches_the_service()
+ {
+    let stack = stack().await;
+    let (front, sent) = front_recording(&stack.service_url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(
+        dir.path(),
+        "app.env",
+        "API_TOKEN=value-never-sent-in-clear\n",
+    );
+    let env = [
+        ("DEPLOY_SERVICE__URL", front.as_str()),
+        ("DEPLOY_FINGERPRINT_KEY", SHARED_KEY),
+    ];
+    let args = ["apply", "-f", file.as_str(), "-R", REPO];
+
+    // A laptop writes; CI, with another PAT and the same key, finds it unchanged.
+    let laptop = cli_in(&stack, Some(PatKind::Admin), &args, None, &env, None).await;
+    assert_eq!(laptop.code, 0, "{}", laptop.stderr);
+    let ci = cli_in(&stack, Some(PatKind::OrgAdmin), &args, None, &env, None).await;
+    assert_eq!(ci.code, 0, "{}", ci.stderr);
+    assert!(ci.stderr.contains("1 unchanged (skipped)"), "{}", ci.stderr);
+    assert_eq!(writes(&stack), 1);
+
+    // Without the shared key each PAT keys its own fingerprints: another writer writes.
+    let own = cli_in(
+        &stack,
+        Some(PatKind::OrgAdmin),
+        &args,
+        None,
+        &[("DEPLOY_SERVICE__URL", front.as_str())],
+        None,
+    )
+    .await;
+    assert_eq!(own.code, 0, "{}", own.stderr);
+    assert!(own.stderr.contains("1 changed"), "{}", own.stderr);
+    assert_eq!(writes(&stack), 2);
+
+    let set = cli_in(
+        &stack,
+        Some(PatKind::Admin),
+        &["secret", "set", "OTHER", "-R", REPO],
+        Some("another-value-never-sent"),
+        &env,
+        None,
+    )
+    .await;
+    assert_eq!(set.code, 0, "{}", set.stderr);
+
+    let sent = String::from_utf8_lossy(&sent.lock().unwrap()).into_owned();
+    assert!(
+        sent.contains("value_fingerprint") && sent.contains("hmac-sha256:"),
+        "the front saw the requests"
+    );
+    for secret in [
+        SHARED_KEY,
+        "value-never-sent-in-clear",
+        "another-value-never-sent",
+        PatKind::Admin.token().as_str(),
+        PatKind::OrgAdmin.token().as_str(),
+    ] {
+        assert!(!sent.contains(secret), "{secret} reached the service");
+    }
+}
+
+#[tokio::test]
+async fn a_shared_key_too_short_to_be_safe_is_refused_before_anything_is_sent() {
+    let stack = stack().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(dir.path(), "app.env", "API_TOKEN=x\n");
+    let run = cli_in(
+        &stack,
+        Some(PatKind::Admin),
+        &["apply", "-f", &file, "-R", REPO],
+        None,
+        &[("DEPLOY_FINGERPRINT_KEY", "short")],
+        None,
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("DEPLOY_FINGERPRINT_KEY is too short"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("short\n") && !run.stdout.contains("short"));
+    assert_eq!(writes(&stack), 0);
+}
