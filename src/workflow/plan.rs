@@ -152,6 +152,7 @@ pub async fn check_state(
     plan: &mut Plan,
 ) {
     let mut known: HashMap<Target, Known> = HashMap::new();
+    look_up_beyond_the_page(ops, pat, steps, &mut known, plan).await;
     let mut updates = Vec::new();
     for (step, planned) in steps.iter().zip(plan.plan.iter_mut()) {
         let (Some(name), true) = (
@@ -243,6 +244,66 @@ pub async fn check_state(
         converge(ops, memory, pat, steps, updates, plan).await;
     }
     plan.state_checked = true;
+}
+
+/// Reads the listing of every scope the steps write, and looks up, a few at once, each name
+/// a full (so possibly cut) page did not show: the steps then need no read of their own.
+async fn look_up_beyond_the_page(
+    ops: &Operations,
+    pat: &SealedPat,
+    steps: &[Step],
+    known: &mut HashMap<Target, Known>,
+    plan: &mut Plan,
+) {
+    let mut wanted: Vec<(Target, SecretName)> = Vec::new();
+    for step in steps {
+        let (Some(name), true) = (
+            step.secret_name(),
+            matches!(step.kind(), OperationKind::Create | OperationKind::Delete),
+        ) else {
+            continue;
+        };
+        let target = step.target();
+        let listed = read(
+            ops,
+            pat,
+            target,
+            known,
+            (&mut plan.warnings, &mut plan.unreadable),
+        )
+        .await;
+        if let Known::State(state) = listed {
+            let pair = (target.clone(), name.clone());
+            if state.partial && !state.present.contains(name) && !wanted.contains(&pair) {
+                wanted.push(pair);
+            }
+        }
+    }
+    let found: Vec<(Target, SecretName, Option<SecretMeta>)> = futures_util::stream::iter(wanted)
+        .map(|(target, name)| async move {
+            match ops.secret_meta(pat, &target, &name).await.0 {
+                Ok(meta) => Some((target, name, meta)),
+                Err(_) => None,
+            }
+        })
+        .buffer_unordered(DECISIONS_AT_ONCE)
+        .filter_map(std::future::ready)
+        .collect()
+        .await;
+    for (target, name, meta) in found {
+        let Some(Known::State(state)) = known.get_mut(&target) else {
+            continue;
+        };
+        match meta {
+            Some(meta) => {
+                state.present.insert(name.clone());
+                state.listed.insert(name, meta);
+            }
+            None => {
+                state.absent.insert(name);
+            }
+        }
+    }
 }
 
 /// How many updates the plan checks against what the service wrote at once.

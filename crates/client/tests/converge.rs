@@ -283,3 +283,25 @@ async fn two_writes_of_one_secret_at_once_never_leave_a_record_that_skips_the_wr
         assert_eq!(w.stored("RACE").as_deref(), Some(lost.as_str()));
     }
 }
+
+#[tokio::test]
+async fn beyond_the_first_page_of_a_listing_unchanged_values_are_found_by_name() {
+    let w = World::start().await;
+    let values: Vec<(String, String)> = (0..40)
+        .map(|i| (format!("SECRET_{i:02}"), format!("value-{i}")))
+        .collect();
+    let secrets: Vec<(&str, &str)> = values
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    w.run(&w.workflow(&secrets, json!({ "concurrency": 16 })))
+        .await;
+    let plan = w
+        .client
+        .plan(&w.workflow(&secrets, json!({ "check_state": true })))
+        .await
+        .unwrap();
+    let actions: Vec<Action> = plan.plan.iter().map(|s| s.action).collect();
+    assert_eq!(actions, vec![Action::Unchanged; 40], "{:?}", plan.warnings);
+    assert_eq!(plan.estimate.github_writes, 0);
+}
