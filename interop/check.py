@@ -368,8 +368,19 @@ def cli_checks():
         leaked = [v for v in CLI_VALUES.values() if len(v) > 8 and (v in out or v in err)]
         check("cli: no plaintext in apply's output", not leaked, leaked)
 
+        # Converging against the real GitHub Service: the values the service wrote, unchanged
+        # since (by their fingerprints and GitHub's updated_at), are not written again.
         code, out, err = cli("apply", "-f", dotenv, "--repo", repo, "--dry-run", "--check-state")
-        check("cli: a second dry run plans 6 updates", code == 0 and out.count(" update ") == 6, out)
+        check("cli: a second dry run plans 6 unchanged", code == 0 and out.count(" unchanged ") == 6, out)
+        code, out, err = cli("--json", "apply", "-f", dotenv, "--repo", repo)
+        report = json.loads(out or "{}")
+        actions = [r.get("action") for r in report.get("results", [])]
+        check("cli: re-applying the same file writes nothing and says so",
+              code == 0 and actions == ["unchanged"] * 6, (code, actions, err[-300:]))
+        code, out, err = cli("--json", "status", "--repo", repo)
+        states = {s["name"]: s["state"] for s in (json.loads(out or "{}").get("data") or {}).get("secrets", [])}
+        check("cli: status shows the six the service wrote in sync",
+              code == 0 and all(states.get(name) == "in_sync" for name in CLI_VALUES), (code, states, err[-300:]))
 
     code, _, err = cli("secret", "set", "CLI_ENV_SECRET", "--repo", repo, "--env", ENV, stdin="env value")
     stored = plaintext("environment", "CLI_ENV_SECRET", owner=OWNER, repo=REPO, environment=ENV)

@@ -21,12 +21,16 @@
 use std::hash::BuildHasher as _;
 use std::sync::Arc;
 
-use mgraph_deploy_api::{CreateData, Visibility};
+use std::collections::BTreeMap;
+
+use futures_util::StreamExt as _;
+use mgraph_deploy_api::{CreateData, SecretState, SecretStateEntry, SecretsStateData, Visibility};
 
 use crate::domain::{SealedPat, SecretName, Target};
-use crate::history::bounded;
+use crate::history::{bounded, failed_store};
 use crate::operations::{
-    AbsentSecret, CreateRequest, OperationKind, Operations, Outcome, Request, SecretMeta,
+    AbsentSecret, CreateRequest, ErrorType, Failure, Listing, OperationKind, Operations, Outcome,
+    Request, SecretMeta, environment_missing,
 };
 use crate::store::{Store, TargetKey, TargetRef, Written, now_ms};
 
@@ -50,6 +54,14 @@ pub enum Decision {
         updated_at: String,
         recorded: String,
     },
+}
+
+/// How many secrets `state` looks up by name at once.
+const LOOKUPS_AT_ONCE: usize = 8;
+
+fn rfc3339_seconds(ms: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
+        .to_string()
 }
 
 /// An organisation secret's access as a write sets it, in words; `None` for other scopes.
@@ -162,9 +174,7 @@ impl Memory {
             unchanged: true,
             drifted: false,
         };
-        let written = humantime::format_rfc3339_seconds(
-            std::time::UNIX_EPOCH + std::time::Duration::from_millis(written_ms),
-        );
+        let written = rfc3339_seconds(written_ms);
         Outcome {
             kind: OperationKind::Create,
             result: Ok(serde_json::to_value(data).expect("plain JSON")),
@@ -296,6 +306,99 @@ impl Memory {
             }
             _ => ops.run(pat, request, absent).await,
         }
+    }
+
+    /// Each secret of `target` against what this service wrote there (`executions:secrets`).
+    /// The PAT must list the target's secrets: the listing is the check, with `list`'s failures.
+    pub async fn state(
+        &self,
+        ops: &Operations,
+        pat: &SealedPat,
+        target: &Target,
+    ) -> Result<SecretsStateData, Failure> {
+        let page = match ops.scope_secrets(pat, target).await? {
+            Listing::Secrets(page) => page,
+            Listing::EnvironmentMissing => return Err(environment_missing(target)),
+        };
+        let backend = self.store.backend();
+        let written = bounded(backend, self.store.written_in(TargetKey::of(target)))
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "what was written could not be read");
+                Failure::new(
+                    ErrorType::HistoryUnavailable,
+                    format!("The history cannot be read now: {}", failed_store(&e)),
+                )
+            })?;
+        let may_be_incomplete = page.may_be_cut();
+        let mut listed: BTreeMap<SecretName, SecretMeta> = page
+            .secrets
+            .into_iter()
+            .map(|meta| (meta.name.clone(), meta))
+            .collect();
+        if may_be_incomplete {
+            // This service's own secrets beyond the page, by name.
+            let beyond: Vec<SecretName> = written
+                .iter()
+                .map(|w| w.name.clone())
+                .filter(|name| !listed.contains_key(name))
+                .collect();
+            let found: Vec<Result<Option<SecretMeta>, Failure>> =
+                futures_util::stream::iter(beyond)
+                    .map(|name| async move { ops.secret_meta(pat, target, &name).await.0 })
+                    .buffer_unordered(LOOKUPS_AT_ONCE)
+                    .collect()
+                    .await;
+            for meta in found {
+                if let Some(meta) = meta? {
+                    listed.insert(meta.name.clone(), meta);
+                }
+            }
+        }
+        let mut secrets: Vec<SecretStateEntry> = written
+            .iter()
+            .map(|w| {
+                let now = listed.get(&w.name).and_then(|m| m.updated_at.clone());
+                let state = match (
+                    listed.contains_key(&w.name),
+                    &w.fingerprint,
+                    &w.updated_at,
+                    &now,
+                ) {
+                    (false, ..) => SecretState::Missing,
+                    (true, Some(_), Some(recorded), Some(now)) if recorded == now => {
+                        SecretState::InSync
+                    }
+                    (true, Some(_), Some(_), Some(_)) => SecretState::Drifted,
+                    _ => SecretState::Unconfirmed,
+                };
+                SecretStateEntry {
+                    name: w.name.clone(),
+                    state,
+                    updated_at: now,
+                    written_at: Some(rfc3339_seconds(w.written_ms)),
+                }
+            })
+            .collect();
+        let ours: std::collections::BTreeSet<&SecretName> =
+            written.iter().map(|w| &w.name).collect();
+        secrets.extend(
+            listed
+                .values()
+                .filter(|meta| !ours.contains(&meta.name))
+                .map(|meta| SecretStateEntry {
+                    name: meta.name.clone(),
+                    state: SecretState::Unmanaged,
+                    updated_at: meta.updated_at.clone(),
+                    written_at: None,
+                }),
+        );
+        secrets.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(SecretsStateData {
+            secrets,
+            scope: target.scope(),
+            may_be_incomplete,
+        })
     }
 
     /// Forgets a secret this service deleted (or found absent).

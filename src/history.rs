@@ -79,7 +79,7 @@ fn no_answer() -> String {
 
 /// What an answer says of a store's failure: the backend, and that it did not answer in time;
 /// the store's own words (which may name an account, a role or a path) go to the log only.
-fn failed_store(e: &StoreError) -> String {
+pub(crate) fn failed_store(e: &StoreError) -> String {
     if e.message == no_answer() {
         format!("its store ({}) gave {}", e.backend, e.message)
     } else {

@@ -6,7 +6,7 @@ use mgraph_deploy_api::{
     CreateBody, CreateData, DeleteData, ErrorBody, ErrorType, ExistsData, GetData, Health,
     HistoryGetBody, HistoryGetData, HistoryListBody, HistoryListData, HistoryOperation, ListBody,
     ListData, OperationKind, Plan, PresenceBody, PresenceData, PublicKeyInfo, Report, SecretBody,
-    ServiceStatus, Version, WorkflowBody,
+    SecretsStateBody, SecretsStateData, ServiceStatus, Version, WorkflowBody,
 };
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder, PathItem};
@@ -69,6 +69,8 @@ pub fn document(api_key_name: &str) -> OpenApi {
     collect::<HistoryGetBody>(&mut schemas);
     collect::<HistoryListData>(&mut schemas);
     collect::<HistoryGetData>(&mut schemas);
+    collect::<SecretsStateBody>(&mut schemas);
+    collect::<SecretsStateData>(&mut schemas);
     collect::<HistoryOperation>(&mut schemas);
     for operation in HistoryOperation::ALL {
         schemas.push((
@@ -227,6 +229,7 @@ fn history_data(operation: HistoryOperation) -> &'static str {
     match operation {
         HistoryOperation::List => "HistoryListData",
         HistoryOperation::Get => "HistoryGetData",
+        HistoryOperation::Secrets => "SecretsStateData",
     }
 }
 
@@ -505,11 +508,20 @@ fn history_example(operation: HistoryOperation) -> serde_json::Value {
             "encrypted_pat": EXAMPLE_PAT,
             "id": "PASTE-an-id-from-executions-list",
         }),
+        HistoryOperation::Secrets => serde_json::json!({
+            "encrypted_pat": EXAMPLE_PAT,
+            "target": { "owner": "local-owner", "repo": "local-repo" },
+        }),
     }
 }
 
 fn history(operation: HistoryOperation) -> Operation {
     let (body, summary, description) = match operation {
+        HistoryOperation::Secrets => (
+            "SecretsStateBody",
+            "Each secret of a target, against what this service wrote",
+            "Every secret GitHub lists in the target, and every one this service wrote there: `in_sync` (this service wrote it last, by its value's fingerprint, and GitHub's `updated_at` has not moved), `drifted` (changed outside this service since), `missing` (deleted outside it), `unconfirmed` (written without a fingerprint, or the write's end never confirmed), `unmanaged` (not written by this service: never pruned). Shown only when the sealed PAT can list the target's secrets (the same check as `list`, and its failures).",
+        ),
         HistoryOperation::List => (
             "HistoryListBody",
             "A target's executions, newest first",

@@ -80,6 +80,12 @@ fn routes(key_name: &str) -> (Router<AppState>, Vec<(Method, String)>) {
         HistoryOperation::Get.path(),
         post(history::get),
     );
+    routes = add(
+        routes,
+        Method::POST,
+        HistoryOperation::Secrets.path(),
+        post(history::secrets),
+    );
     for kind in OperationKind::ALL {
         let handler = post(
             move |State(state): State<AppState>, respond_by: Option<Extension<RespondBy>>, body| {

@@ -23,4 +23,4 @@ pub use outcome::{
     Envelope, ErrorType, Failure, MAX_RETRY_AFTER_SECONDS, OperationKind, Outcome, RateLimit,
     failure_envelope,
 };
-pub use secrets::{AbsentSecret, Listing, Operations};
+pub use secrets::{AbsentSecret, Listing, Operations, environment_missing};

@@ -261,7 +261,7 @@ fn request_data(target: &Target) -> RequestData<'_> {
     }
 }
 
-fn environment_missing(target: &Target) -> Failure {
+pub fn environment_missing(target: &Target) -> Failure {
     match target {
         Target::Environment {
             owner,

@@ -1,4 +1,5 @@
-//! `POST /executions/list` and `POST /executions/get`: thin handlers over [`crate::history`].
+//! `POST /executions/list`, `/executions/get` and `/executions/secrets`: thin handlers over
+//! [`crate::history`] and [`crate::converge`].
 //! POST, so that the sealed PAT never goes in a URL.
 
 use std::time::Instant;
@@ -8,7 +9,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::response::{IntoResponse, Response};
-use mgraph_deploy_api::{Envelope, HistoryGetBody, HistoryListBody, HistoryOperation};
+use mgraph_deploy_api::{
+    Envelope, HistoryGetBody, HistoryListBody, HistoryOperation, SecretsStateBody,
+};
 use serde::Serialize;
 
 use crate::history::History;
@@ -48,6 +51,23 @@ pub async fn get(State(state): State<AppState>, body: Result<Bytes, BytesRejecti
     }
     .await;
     respond(HistoryOperation::Get, result, started)
+}
+
+/// Each secret of a target, against what this service wrote there.
+pub async fn secrets(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let started = Instant::now();
+    let result = async {
+        let memory = kept(&state)?.memory();
+        let body: SecretsStateBody = read(&state, body)?;
+        memory
+            .state(&state.operations, &body.encrypted_pat, &body.target)
+            .await
+    }
+    .await;
+    respond(HistoryOperation::Secrets, result, started)
 }
 
 fn kept(state: &AppState) -> Result<&History, Failure> {

@@ -175,7 +175,7 @@ async fn every_documented_example_body_passes_validation_and_names_the_local_sta
         tried += 1;
     }
     assert_eq!(
-        tried, 10,
-        "six operations, /execute, /execute/plan and the two history routes"
+        tried, 11,
+        "six operations, /execute, /execute/plan and the three history routes"
     );
 }

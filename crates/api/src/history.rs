@@ -14,16 +14,25 @@ pub enum HistoryOperation {
     List,
     #[serde(rename = "executions:get")]
     Get,
+    /// What the executions left in a target: each secret, and whether it still holds what this
+    /// service wrote.
+    #[serde(rename = "executions:secrets")]
+    Secrets,
 }
 
 impl HistoryOperation {
-    pub const ALL: [HistoryOperation; 2] = [HistoryOperation::List, HistoryOperation::Get];
+    pub const ALL: [HistoryOperation; 3] = [
+        HistoryOperation::List,
+        HistoryOperation::Get,
+        HistoryOperation::Secrets,
+    ];
 
     /// Its wire name, its route and the route's last segment.
     const fn names(self) -> (&'static str, &'static str, &'static str) {
         match self {
             HistoryOperation::List => ("executions:list", "/executions/list", "list"),
             HistoryOperation::Get => ("executions:get", "/executions/get", "get"),
+            HistoryOperation::Secrets => ("executions:secrets", "/executions/secrets", "secrets"),
         }
     }
 
@@ -307,6 +316,68 @@ pub struct Execution {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct HistoryGetData {
     pub execution: Execution,
+}
+
+/// `POST /executions/secrets`: each secret of a target, and whether it still holds what this
+/// service wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsStateBody {
+    /// A PAT that can list the target's secrets.
+    pub encrypted_pat: SealedPat,
+    pub target: Target,
+}
+
+/// Where a secret stands against what this service wrote to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretState {
+    /// This service wrote it last (by its value's fingerprint), and nobody changed it since.
+    InSync,
+    /// This service wrote it, and it was changed outside this service since.
+    Drifted,
+    /// This service wrote it, and it was deleted outside this service since.
+    Missing,
+    /// This service wrote it, but what GitHub holds is not known: the value came without a
+    /// fingerprint, or the write's end was never confirmed.
+    Unconfirmed,
+    /// This service did not write it (or not since it deleted it): never pruned.
+    Unmanaged,
+}
+
+impl SecretState {
+    /// Its wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecretState::InSync => "in_sync",
+            SecretState::Drifted => "drifted",
+            SecretState::Missing => "missing",
+            SecretState::Unconfirmed => "unconfirmed",
+            SecretState::Unmanaged => "unmanaged",
+        }
+    }
+}
+
+/// One secret of `executions:secrets`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SecretStateEntry {
+    pub name: SecretName,
+    pub state: SecretState,
+    /// GitHub's `updated_at` now; `null` when it is missing.
+    pub updated_at: Option<String>,
+    /// When this service last wrote it (RFC 3339); `null` when it did not.
+    pub written_at: Option<String>,
+}
+
+/// `executions:secrets`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SecretsStateData {
+    /// By name.
+    pub secrets: Vec<SecretStateEntry>,
+    pub scope: Scope,
+    /// GitHub's list was a full first page: `unmanaged` secrets beyond it are not shown (this
+    /// service's own are, looked up by name).
+    pub may_be_incomplete: bool,
 }
 
 #[cfg(test)]

@@ -31,7 +31,8 @@ pub use errors::{ErrorType, OperationKind};
 pub use history::{
     Execution, ExecutionId, ExecutionStatus, ExecutionStep, ExecutionSummary, HistoryCursor,
     HistoryGetBody, HistoryGetData, HistoryListBody, HistoryListData, HistoryOperation,
-    MAX_HISTORY_PAGE, StepOutcome,
+    MAX_HISTORY_PAGE, SecretState, SecretStateEntry, SecretsStateBody, SecretsStateData,
+    StepOutcome,
 };
 pub use info::{ErrorBody, Health, HistoryStatus, PublicKeyInfo, ServiceStatus, Version};
 pub use names::{

@@ -9,7 +9,7 @@ use mgraph_deploy_api::{
     Health, HistoryCursor, HistoryGetBody, HistoryGetData, HistoryListBody, HistoryListData,
     HistoryOperation, ListData, ListOp, NameError, OperationBody, OperationKind, Plan,
     PresenceData, PresenceOp, PublicKeyInfo, Report, SealedPat, SealedValue, SecretName, SecretOp,
-    ServiceStatus, ValueFingerprint, Version, Visibility,
+    SecretsStateBody, SecretsStateData, ServiceStatus, ValueFingerprint, Version, Visibility,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -293,6 +293,20 @@ impl DeployClient {
             id: valid::<ExecutionId>("execution id", id)?,
         };
         self.post_typed(HistoryOperation::Get.path(), &body).await
+    }
+
+    /// `POST /executions/secrets`: each secret of `target` against what the service wrote there.
+    pub async fn secrets_state(
+        &self,
+        pat: &Sealed,
+        target: &Target,
+    ) -> Result<Answer<Envelope<SecretsStateData, HistoryOperation>>, ClientError> {
+        let body = SecretsStateBody {
+            encrypted_pat: valid("sealed PAT", pat.expose())?,
+            target: target.clone(),
+        };
+        self.post_typed(HistoryOperation::Secrets.path(), &body)
+            .await
     }
 
     /// Posts `body` to `path`, and reads the answer as `T`.

@@ -196,3 +196,76 @@ async fn a_shared_key_too_short_to_be_safe_is_refused_before_anything_is_sent() 
     assert!(!run.stderr.contains("short\n") && !run.stdout.contains("short"));
     assert_eq!(writes(&stack), 0);
 }
+
+#[tokio::test]
+async fn status_tells_in_sync_drifted_missing_and_unmanaged_secrets_apart() {
+    let stack = stack().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(dir.path(), "app.env", "KEPT=1\nCHANGED=2\nGONE=3\n");
+    let applied = cli(
+        &stack,
+        Some(PatKind::Admin),
+        &["apply", "-f", &file, "-R", REPO],
+        None,
+    )
+    .await;
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    let set = cli(
+        &stack,
+        Some(PatKind::Admin),
+        &["secret", "set", "SET_ALONE", "-R", REPO],
+        Some("4"),
+    )
+    .await;
+    assert_eq!(set.code, 0, "{}", set.stderr);
+    let scope = Scope::repo(seed::OWNER, seed::REPO);
+    stack.emulator.github(|gh| {
+        assert!(gh.write_outside(&scope, "CHANGED", "theirs", "2099-01-01T00:00:00Z"));
+        assert!(gh.write_outside(&scope, "THEIRS", "x", "2099-01-01T00:00:00Z"));
+        gh.delete(&PatKind::Admin.token(), &scope, "GONE").unwrap();
+    });
+
+    let json = cli(
+        &stack,
+        Some(PatKind::Admin),
+        &["status", "-R", REPO, "--json"],
+        None,
+    )
+    .await;
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    let answer: Value = serde_json::from_str(&json.stdout).unwrap();
+    let states: Vec<(String, String)> = answer["data"]["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_owned(),
+                s["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("CHANGED", "drifted"),
+        ("GONE", "missing"),
+        ("KEPT", "in_sync"),
+        ("SET_ALONE", "in_sync"),
+        ("THEIRS", "unmanaged"),
+    ];
+    assert_eq!(
+        states,
+        expected.map(|(n, s)| (n.to_owned(), s.to_owned())),
+        "{}",
+        json.stdout
+    );
+
+    let text = cli(&stack, Some(PatKind::Admin), &["status", "-R", REPO], None).await;
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(text.stdout.starts_with("NAME "), "{}", text.stdout);
+    assert!(
+        text.stderr
+            .contains("2 in sync, 1 drifted, 1 missing, 0 unconfirmed, 1 unmanaged"),
+        "{}",
+        text.stderr
+    );
+}

@@ -200,6 +200,14 @@ pub(super) enum Command {
         #[command(flatten)]
         pat: PatSource,
     },
+    /// Each secret of a target against what the service wrote there: in sync, drifted (changed
+    /// outside it), missing (deleted outside it), unconfirmed, or unmanaged (not its own).
+    Status {
+        #[command(flatten)]
+        target: TargetArgs,
+        #[command(flatten)]
+        pat: PatSource,
+    },
     /// What the service recorded of a target's writes, deletes, refusals and workflows, newest
     /// first (names and outcomes, never a value); `history show ID` shows one's steps. Shown to a
     /// PAT that can list the target's secrets.

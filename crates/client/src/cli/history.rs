@@ -3,6 +3,7 @@
 
 use mgraph_deploy_api::{
     Envelope, ExecutionSummary, HistoryCursor, HistoryListData, HistoryOperation, MAX_HISTORY_PAGE,
+    SecretState, SecretsStateData,
 };
 
 use super::args::PatSource;
@@ -39,6 +40,62 @@ pub(super) async fn list(
         }
     };
     Ok(out.envelope(&answer, |_| Exit::Success, |data| table(target, data)))
+}
+
+/// `status`: each secret of `target` against what the service wrote there.
+pub(super) async fn status(
+    client: &DeployClient,
+    out: Output,
+    target: &Target,
+    pat: &PatSource,
+) -> Result<Exit, Failure> {
+    let mut session = Session::open(client, pat, None).await?;
+    let answer = session
+        .resealing(async |c, s| c.secrets_state(&s.pat, target).await)
+        .await?;
+    Ok(out.envelope(&answer, |_| Exit::Success, |data| states(target, data)))
+}
+
+/// One line per secret: name, state, GitHub's time, when the service wrote it.
+fn states(target: &Target, data: &SecretsStateData) {
+    if data.secrets.is_empty() {
+        eprintln!("no secrets in {target}");
+        return;
+    }
+    let width = data
+        .secrets
+        .iter()
+        .map(|s| s.name.as_str().len())
+        .max()
+        .unwrap_or(0)
+        .max("NAME".len());
+    println!(
+        "{:<width$}  {:<11}  {:<19}  WRITTEN BY THIS SERVICE (UTC)",
+        "NAME", "STATE", "UPDATED (UTC)"
+    );
+    for s in &data.secrets {
+        println!(
+            "{:<width$}  {:<11}  {:<19}  {}",
+            s.name.as_str(),
+            s.state.as_str(),
+            s.updated_at.as_deref().map_or_else(|| "-".to_owned(), when),
+            s.written_at.as_deref().map_or_else(|| "-".to_owned(), when),
+        );
+    }
+    let count = |state| data.secrets.iter().filter(|s| s.state == state).count();
+    eprintln!(
+        "{target}: {} in sync, {} drifted, {} missing, {} unconfirmed, {} unmanaged",
+        count(SecretState::InSync),
+        count(SecretState::Drifted),
+        count(SecretState::Missing),
+        count(SecretState::Unconfirmed),
+        count(SecretState::Unmanaged),
+    );
+    if data.may_be_incomplete {
+        eprintln!(
+            "note: GitHub's list was a full first page: unmanaged secrets beyond it are not shown"
+        );
+    }
 }
 
 /// The executions, newest first, one line each.

@@ -378,6 +378,9 @@ async fn run(cli: Cli, fields: Option<Vec<String>>) -> Result<Exit, Failure> {
             };
             apply::apply(&client, out, &pat, &file, (target, options), settings).await
         }
+        Command::Status { target, pat } => {
+            history::status(&client, out, &resolve(&target)?, &pat).await
+        }
         Command::History {
             show: Some(HistoryCommand::Show { id, pat }),
             ..
