@@ -320,16 +320,7 @@ impl Memory {
             Listing::Secrets(page) => page,
             Listing::EnvironmentMissing => return Err(environment_missing(target)),
         };
-        let backend = self.store.backend();
-        let written = bounded(backend, self.store.written_in(TargetKey::of(target)))
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "what was written could not be read");
-                Failure::new(
-                    ErrorType::HistoryUnavailable,
-                    format!("The history cannot be read now: {}", failed_store(&e)),
-                )
-            })?;
+        let written = self.written_in(target).await?;
         let may_be_incomplete = page.may_be_cut();
         let mut listed: BTreeMap<SecretName, SecretMeta> = page
             .secrets
@@ -398,6 +389,22 @@ impl Memory {
             secrets,
             scope: target.scope(),
             may_be_incomplete,
+        })
+    }
+
+    /// Every secret of `target` this service wrote and has not deleted since.
+    pub async fn written_in(&self, target: &Target) -> Result<Vec<Written>, Failure> {
+        bounded(
+            self.store.backend(),
+            self.store.written_in(TargetKey::of(target)),
+        )
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "what was written could not be read");
+            Failure::new(
+                ErrorType::HistoryUnavailable,
+                format!("The history cannot be read now: {}", failed_store(&e)),
+            )
         })
     }
 

@@ -15,7 +15,11 @@ use crate::workflow::{self, Parsed, Plan, PlanError};
 
 fn parsed(state: &AppState, body: Result<Bytes, BytesRejection>) -> Parsed {
     match body {
-        Ok(bytes) => workflow::parse(&bytes, state.workflow.defaults),
+        Ok(bytes) => {
+            let mut parsed = workflow::parse(&bytes, state.workflow.defaults);
+            workflow::prune::needs_store(&mut parsed, state.history.is_some());
+            parsed
+        }
         Err(rejection) => {
             let mut parsed = workflow::parse(b"{}", state.workflow.defaults);
             parsed.errors = vec![PlanError {
@@ -39,11 +43,15 @@ pub async fn plan(State(state): State<AppState>, body: Result<Bytes, BytesReject
     match parsed.into_workflow() {
         Err(_) => invalid(plan),
         Ok(wf) => {
+            let memory = state.history.as_ref().map(|h| h.memory());
+            let ops = &state.operations;
             if wf.options.check_state {
-                let memory = state.history.as_ref().map(|h| h.memory());
-                let (ops, force) = (&state.operations, wf.options.force);
+                let force = wf.options.force;
                 workflow::check_state(ops, memory.as_ref(), force, &wf.pat, &wf.steps, &mut plan)
                     .await;
+            }
+            if let (true, Some(memory)) = (wf.options.prune, &memory) {
+                workflow::prune::plan(ops, memory, &wf.pat, &wf.steps, &mut plan).await;
             }
             Json(plan).into_response()
         }
@@ -71,8 +79,19 @@ pub async fn execute(
             }
             invalid(plan)
         }
-        Ok(wf) => {
+        Ok(mut wf) => {
             let respond_by = respond_by.map(|Extension(respond_by)| respond_by);
+            // The prune's deletes run after the workflow's own steps in number.
+            let named = wf.steps.len();
+            let mut not_pruned = None;
+            if let (true, Some(history)) = (wf.options.prune, &state.history) {
+                match workflow::prune::steps(&history.memory(), &wf.steps).await {
+                    Ok(prunes) => wf.steps.extend(prunes),
+                    Err(failure) => {
+                        not_pruned = Some(format!("Nothing was pruned: {}", failure.message))
+                    }
+                }
+            }
             let cutoff = respond_by.map(|RespondBy(at)| at);
             let retry = state.workflow.retry;
             let report = match &state.history {
@@ -101,6 +120,11 @@ pub async fn execute(
                     report
                 }
             };
+            let mut report = report;
+            report.messages.extend(not_pruned);
+            for result in report.results.iter_mut().skip(named) {
+                result.action = Some(workflow::Action::Prune);
+            }
             (workflow::report_status(&report), Json(report)).into_response()
         }
     }

@@ -8,6 +8,7 @@
 
 pub mod execute;
 pub mod plan;
+pub mod prune;
 pub mod schedule;
 pub mod spec;
 

@@ -48,6 +48,7 @@ pub fn plan(parsed: &Parsed) -> Plan {
         state_checked: false,
         unreadable: Vec::new(),
         will_fail: Vec::new(),
+        unmanaged: Vec::new(),
     }
 }
 

@@ -29,6 +29,8 @@ pub struct Options {
     pub check_state: bool,
     /// Write every create, even one whose fingerprint says it is unchanged.
     pub force: bool,
+    /// Delete what this service wrote to the workflow's targets that it no longer names.
+    pub prune: bool,
 }
 
 /// Defaults for options a workflow leaves out (from the service's configuration).
@@ -143,6 +145,7 @@ pub fn parse(body: &[u8], defaults: Defaults) -> Parsed {
             deadline: defaults.deadline,
             check_state: false,
             force: false,
+            prune: false,
         },
         steps: Vec::new(),
         total_operations: 0,
@@ -276,6 +279,9 @@ fn options(raw: WorkflowOptions, mut options: Options, errors: &mut Vec<PlanErro
     }
     if let Some(force) = raw.force {
         options.force = force;
+    }
+    if let Some(prune) = raw.prune {
+        options.prune = prune;
     }
     options
 }

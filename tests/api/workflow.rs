@@ -899,3 +899,24 @@ async fn the_plan_says_which_names_are_written_as_github_stores_them() {
         "step 1: 'api_key' is written as 'API_KEY': GitHub stores secret names in upper case and treats names that differ only in case as one"
     );
 }
+
+#[tokio::test]
+async fn prune_without_a_store_is_refused_before_anything_runs() {
+    let h = harness().await;
+    let workflow = json!({
+        "credentials": { "github_pat": sealed_pat() }, "target": repo_target(),
+        "options": { "prune": true },
+        "operations": [
+            { "type": "github:secrets:create", "secret_name": "A", "encrypted_value": sealed_value() },
+        ] });
+    for path in ["/execute/plan", "/execute"] {
+        let reply = h.post_raw(path, workflow.to_string().into_bytes()).await;
+        assert_eq!(reply.status, 422, "{path}: {}", reply.text);
+        assert_eq!(
+            reply.json["errors"][0]["field"], "options.prune",
+            "{}",
+            reply.text
+        );
+    }
+    assert!(h.upstream_calls().await.is_empty());
+}

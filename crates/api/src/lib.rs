@@ -49,8 +49,8 @@ pub use target::{
 };
 pub use workflow::{
     Action, Estimate, ExpectedFailure, POINTS_PER_MINUTE, Plan, PlanError, PlanStep, Report,
-    Status, StepResult, Unreadable, WRITES_PER_MINUTE, is_limit_warning, points_limit_warning,
-    writes_limit_warning,
+    Status, StepResult, Unmanaged, Unreadable, WRITES_PER_MINUTE, is_limit_warning,
+    points_limit_warning, writes_limit_warning,
 };
 
 use serde::Deserialize as _;

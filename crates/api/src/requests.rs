@@ -376,6 +376,16 @@ pub struct WorkflowOptions {
         skip_serializing_if = "Option::is_none"
     )]
     pub force: Option<bool>,
+    /// Also delete each secret this service wrote to a target the workflow writes, that the
+    /// workflow no longer names there. Needs the service's store; secrets it did not write are
+    /// never deleted (the plan lists them as `unmanaged`).
+    #[schema(nullable = false)]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub prune: Option<bool>,
 }
 
 /// What to do after a step fails.

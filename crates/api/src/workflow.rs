@@ -104,6 +104,8 @@ pub enum Action {
     Unchanged,
     /// As `unchanged`, but the secret was changed outside this service since: it is written back.
     Drifted,
+    /// `options.prune`: a delete of a secret this service wrote that the workflow no longer names.
+    Prune,
 }
 
 impl Action {
@@ -118,6 +120,7 @@ impl Action {
             Action::Noop => "noop",
             Action::Unchanged => "unchanged",
             Action::Drifted => "drifted",
+            Action::Prune => "prune",
         }
     }
 }
@@ -171,6 +174,18 @@ pub struct Plan {
     /// that does not exist, without `env_fallback`), and how.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub will_fail: Vec<ExpectedFailure>,
+    /// `options.prune`: the secrets of the pruned targets that this service did not write, and
+    /// that the workflow does not name: never deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmanaged: Vec<Unmanaged>,
+}
+
+/// A secret `options.prune` leaves alone: this service did not write it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Unmanaged {
+    /// The target in words, as in the plan's steps.
+    pub target: String,
+    pub secret_name: SecretName,
 }
 
 /// A step that will fail, and its error type.

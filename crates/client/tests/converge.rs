@@ -305,3 +305,66 @@ async fn beyond_the_first_page_of_a_listing_unchanged_values_are_found_by_name()
     assert_eq!(actions, vec![Action::Unchanged; 40], "{:?}", plan.warnings);
     assert_eq!(plan.estimate.github_writes, 0);
 }
+
+#[tokio::test]
+async fn prune_deletes_only_what_the_service_wrote_and_the_plan_shows_it_first() {
+    let w = World::start().await;
+    w.run(&w.workflow(&[("KEEP", "1"), ("OLD_A", "2"), ("OLD_B", "3")], json!({})))
+        .await;
+    w.write_outside("NOT_OURS", "x", "2099-01-01T00:00:00Z");
+
+    let pruning = w.workflow(
+        &[("KEEP", "1")],
+        json!({ "prune": true, "check_state": true }),
+    );
+    let plan = w.client.plan(&pruning).await.unwrap();
+    let steps: Vec<(String, Action)> = plan
+        .plan
+        .iter()
+        .map(|s| (s.secret_name.as_ref().unwrap().to_string(), s.action))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("KEEP".to_owned(), Action::Unchanged),
+            ("OLD_A".to_owned(), Action::Prune),
+            ("OLD_B".to_owned(), Action::Prune),
+        ]
+    );
+    let unmanaged: Vec<String> = plan
+        .unmanaged
+        .iter()
+        .map(|u| u.secret_name.to_string())
+        .collect();
+    assert_eq!(unmanaged, ["NOT_OURS"]);
+    assert!(w.stored("OLD_A").is_some(), "a plan changes nothing");
+
+    let report = w.run(&pruning).await;
+    assert_eq!(report.status, 200, "{:?}", report.results);
+    assert_eq!(report.total_operations, 3);
+    let pruned: Vec<Option<Action>> = report.results.iter().map(|r| r.action).collect();
+    assert_eq!(
+        pruned,
+        [
+            Some(Action::Unchanged),
+            Some(Action::Prune),
+            Some(Action::Prune)
+        ]
+    );
+    assert_eq!(w.stored("OLD_A"), None);
+    assert_eq!(w.stored("OLD_B"), None);
+    assert_eq!(w.stored("KEEP").as_deref(), Some("1"));
+    assert_eq!(
+        w.stored("NOT_OURS").as_deref(),
+        Some("x"),
+        "never ours, never deleted"
+    );
+
+    let again = w.client.plan(&pruning).await.unwrap();
+    assert_eq!(
+        again.plan.len(),
+        1,
+        "nothing left to prune: {:?}",
+        again.plan
+    );
+}

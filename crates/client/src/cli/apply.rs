@@ -386,6 +386,7 @@ fn merge_plans(plans: &[(usize, Answer<Plan>)]) -> Answer<Plan> {
         state_checked: true,
         unreadable: Vec::new(),
         will_fail: Vec::new(),
+        unmanaged: Vec::new(),
     };
     let mut status = 200;
     for (number, (offset, plan)) in plans.iter().enumerate() {
@@ -417,6 +418,7 @@ fn merge_plans(plans: &[(usize, Answer<Plan>)]) -> Answer<Plan> {
             )
         }));
         merged.unreadable.extend(plan.unreadable.iter().cloned());
+        merged.unmanaged.extend(plan.unmanaged.iter().cloned());
         merged.estimate.github_service_calls += plan.estimate.github_service_calls;
         merged.estimate.github_requests += plan.estimate.github_requests;
         merged.estimate.github_writes += plan.estimate.github_writes;

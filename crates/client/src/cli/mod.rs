@@ -372,6 +372,7 @@ async fn run(cli: Cli, fields: Option<Vec<String>>) -> Result<Exit, Failure> {
                     deadline_seconds: deadline.map(u64::from),
                     check_state: check_state.then_some(true),
                     force: force.then_some(true),
+                    prune: None,
                 },
                 writes_per_minute,
                 writes_per_hour,
