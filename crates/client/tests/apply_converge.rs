@@ -269,3 +269,73 @@ async fn status_tells_in_sync_drifted_missing_and_unmanaged_secrets_apart() {
         text.stderr
     );
 }
+
+#[tokio::test]
+async fn apply_prune_lists_what_it_would_delete_needs_yes_without_a_terminal_and_spares_the_unmanaged()
+ {
+    let stack = stack().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(dir.path(), "app.env", "KEEP=1\nOLD=2\n");
+    let first = cli(
+        &stack,
+        Some(PatKind::Admin),
+        &["apply", "-f", &file, "-R", REPO],
+        None,
+    )
+    .await;
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let scope = Scope::repo(seed::OWNER, seed::REPO);
+    stack.emulator.github(|gh| {
+        assert!(gh.write_outside(&scope, "NOT_OURS", "x", "2099-01-01T00:00:00Z"));
+    });
+    std::fs::write(&file, "KEEP=1\n").unwrap();
+    let args = ["apply", "-f", file.as_str(), "-R", REPO, "--prune"];
+
+    let planned = cli(
+        &stack,
+        Some(PatKind::Admin),
+        &[&args[..], &["--dry-run", "--json"]].concat(),
+        None,
+    )
+    .await;
+    assert_eq!(planned.code, 0, "{}", planned.stderr);
+    let plan: Value = serde_json::from_str(&planned.stdout).unwrap();
+    let prunes: Vec<&str> = plan["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["action"] == "prune")
+        .map(|s| s["secret_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(prunes, ["OLD"]);
+    assert_eq!(plan["unmanaged"][0]["secret_name"], "NOT_OURS");
+
+    let unconfirmed = cli(&stack, Some(PatKind::Admin), &args, None).await;
+    assert_eq!(unconfirmed.code, 2, "{}", unconfirmed.stderr);
+    assert!(
+        unconfirmed.stderr.contains("pass --yes") && unconfirmed.stderr.contains("OLD"),
+        "{}",
+        unconfirmed.stderr
+    );
+    assert!(
+        stack.emulator.secret(&scope, "OLD").is_some(),
+        "nothing sent"
+    );
+
+    let confirmed = cli(
+        &stack,
+        Some(PatKind::Admin),
+        &[&args[..], &["--yes"]].concat(),
+        None,
+    )
+    .await;
+    assert_eq!(confirmed.code, 0, "{}", confirmed.stderr);
+    assert!(
+        confirmed.stderr.contains("1 to prune") && confirmed.stderr.contains("2 of 2 completed"),
+        "{}",
+        confirmed.stderr
+    );
+    assert!(stack.emulator.secret(&scope, "OLD").is_none());
+    assert!(stack.emulator.secret(&scope, "KEEP").is_some());
+    assert!(stack.emulator.secret(&scope, "NOT_OURS").is_some());
+}

@@ -6,9 +6,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::HashSet;
+use std::io::IsTerminal as _;
+
 use mgraph_deploy_api::{
-    Action, Credentials, ErrorType, OnError, OperationKind, Plan, Report, SecretName, Status,
-    StepResult, WorkflowBody, WorkflowOperation, WorkflowOptions,
+    Action, Credentials, ErrorType, OnError, OperationKind, Plan, PlanStep, Report, SecretName,
+    SecretOp, SecretState, Status, StepResult, Unmanaged, WorkflowBody, WorkflowOperation,
+    WorkflowOptions,
 };
 use serde_json::Value;
 use tokio::sync::watch;
@@ -35,6 +39,8 @@ pub(super) struct Settings {
     pub(super) workflow: WorkflowOptions,
     pub(super) writes_per_minute: usize,
     pub(super) writes_per_hour: usize,
+    /// `--prune`, and whether `--yes` confirmed it.
+    pub(super) prune: Option<bool>,
 }
 
 /// Reads `file`, checks every value and name, then plans or writes them all.
@@ -102,6 +108,42 @@ pub(super) async fn apply(
             .warnings
             .retain(|w| !mgraph_deploy_api::is_limit_warning(w));
     }
+    // --prune: what the service wrote here that the file no longer names, as its store says.
+    let prunes: Vec<SecretName> = match settings.prune {
+        None => Vec::new(),
+        Some(_) => {
+            let state = session
+                .resealing(async |c, s| c.secrets_state(&s.pat, &target).await)
+                .await?;
+            let Some(data) = state.body.data.as_ref() else {
+                return Ok(out.envelope(&state, |_| Exit::Success, |_| {}));
+            };
+            let named: HashSet<&SecretName> = names.iter().collect();
+            let (ours, theirs): (Vec<_>, Vec<_>) = data
+                .secrets
+                .iter()
+                .filter(|s| !named.contains(&s.name))
+                .partition(|s| s.state != SecretState::Unmanaged);
+            plan.body
+                .unmanaged
+                .extend(theirs.into_iter().map(|s| Unmanaged {
+                    target: target.to_string(),
+                    secret_name: s.name.clone(),
+                }));
+            ours.into_iter().map(|s| s.name.clone()).collect()
+        }
+    };
+    for (k, name) in prunes.iter().enumerate() {
+        plan.body.plan.push(PlanStep {
+            step: values.len() + k + 1,
+            operation: OperationKind::Delete,
+            secret_name: Some(name.clone()),
+            target: target.to_string(),
+            scope: target.scope(),
+            action: Action::Prune,
+        });
+    }
+    plan.body.total_operations += prunes.len();
     let planned = |i: usize| plan.plan.get(i).map(|s| s.action);
     let (todo, unchanged): (Vec<usize>, Vec<usize>) =
         (0..values.len()).partition(|&i| planned(i) != Some(Action::Unchanged));
@@ -130,13 +172,16 @@ pub(super) async fn apply(
     if classify && plan.state_checked {
         out.progress(format_args!("{}", counts(&plan.plan)));
     }
+    if !prunes.is_empty() {
+        confirm_prune(out, &target, file, &prunes, settings.prune == Some(true))?;
+    }
 
     let mut interrupted = interrupt_flag(out);
     let progress = Progress::new(out, todo.len());
     let mut pacer = pacer;
     let mut report = Report {
         success: true,
-        total_operations: values.len(),
+        total_operations: values.len() + prunes.len(),
         completed: 0,
         failed: 0,
         skipped: 0,
@@ -224,6 +269,46 @@ pub(super) async fn apply(
         }
     }
     progress.finish();
+    if !prunes.is_empty() {
+        match stop {
+            Some(reason) => report
+                .results
+                .extend(job.prunes(&prunes, Status::Skipped, reason)),
+            None => {
+                let wait = pacer.wait(Instant::now(), prunes.len());
+                tokio::time::sleep(wait).await;
+                let body = |s: &Session| job.prune_body(s, &prunes);
+                match session
+                    .resealing(async |c, s| c.execute(&body(s)?).await)
+                    .await
+                {
+                    Ok(Execution::Ran(batch)) => {
+                        report.messages.extend(batch.body.messages);
+                        report
+                            .results
+                            .extend(batch.body.results.into_iter().map(|mut r| {
+                                r.step += values.len();
+                                r.action = Some(Action::Prune);
+                                r
+                            }));
+                    }
+                    Ok(Execution::Invalid(_)) => report.results.extend(job.prunes(
+                        &prunes,
+                        Status::Failed,
+                        "the prune's workflow was refused",
+                    )),
+                    Err(failure) => {
+                        let why = format!(
+                            "unknown: the prune was sent and got no answer ({failure}); it may or may not have deleted"
+                        );
+                        report
+                            .results
+                            .extend(job.prunes(&prunes, Status::Failed, &why));
+                    }
+                }
+            }
+        }
+    }
     report.results.extend(job.unchanged(&unchanged));
     report.results.sort_by_key(|r| r.step);
     report.duration = started.elapsed().as_secs_f64();
@@ -287,6 +372,60 @@ impl Job<'_> {
             operations,
         };
         Ok(serde_json::to_value(workflow).expect("a workflow is plain JSON"))
+    }
+
+    /// The workflow deleting `prunes`.
+    fn prune_body(&self, s: &Session, prunes: &[SecretName]) -> Result<Value, ClientError> {
+        let operations = prunes
+            .iter()
+            .map(|name| {
+                WorkflowOperation::Delete(SecretOp {
+                    target: self.target.clone(),
+                    secret_name: name.clone(),
+                })
+            })
+            .collect();
+        let workflow = WorkflowBody {
+            credentials: Credentials {
+                github_pat: sealed_pat(&s.pat)?,
+            },
+            target: Some(self.target.clone()),
+            options: None,
+            operations,
+        };
+        Ok(serde_json::to_value(workflow).expect("a workflow is plain JSON"))
+    }
+
+    /// Results for prunes that did not run (`status`), and why.
+    fn prunes(
+        &self,
+        prunes: &[SecretName],
+        status: Status,
+        error: &str,
+    ) -> impl Iterator<Item = StepResult> {
+        let offset = self.values.len();
+        let target = self.target.clone();
+        let error = error.to_owned();
+        let named: Vec<SecretName> = prunes.to_vec();
+        named
+            .into_iter()
+            .enumerate()
+            .map(move |(k, name)| StepResult {
+                step: offset + k + 1,
+                operation: OperationKind::Delete,
+                secret_name: Some(name),
+                target: target.to_string(),
+                scope: target.scope(),
+                status,
+                success: false,
+                duration: 0.0,
+                attempts: 0,
+                error: Some(error.clone()),
+                error_type: (status == Status::Skipped).then_some(ErrorType::Stopped),
+                data: Value::Object(Default::default()),
+                messages: Vec::new(),
+                action: Some(Action::Prune),
+            })
     }
 
     /// Results for values never sent.
@@ -354,6 +493,49 @@ impl Job<'_> {
     }
 }
 
+/// Lists what `--prune` deletes, and asks at a terminal unless `--yes`; elsewhere `--yes` is
+/// required. Refused: nothing was sent.
+fn confirm_prune(
+    out: Output,
+    target: &Target,
+    file: &Path,
+    prunes: &[SecretName],
+    yes: bool,
+) -> Result<(), InputError> {
+    let listed: Vec<&str> = prunes.iter().map(SecretName::as_str).collect();
+    out.progress(format_args!(
+        "to prune from {target} (written by the service, not in {}): {}",
+        file.display(),
+        listed.join(", ")
+    ));
+    if yes {
+        return Ok(());
+    }
+    let at_terminal = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    if !at_terminal {
+        return Err(InputError(format!(
+            "--prune would delete {} secret(s) from {target} ({}); pass --yes to confirm (there is no terminal to ask at). Nothing was sent",
+            prunes.len(),
+            listed.join(", ")
+        )));
+    }
+    eprint!(
+        "Delete these {} secret(s) from {target}? [y/N] ",
+        prunes.len()
+    );
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| InputError(format!("cannot read the answer: {e}")))?;
+    if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+        Ok(())
+    } else {
+        Err(InputError(
+            "not confirmed: nothing was written or deleted".to_owned(),
+        ))
+    }
+}
+
 /// What a checked plan will do, in counts: `3 new, 1 changed, 96 unchanged (skipped), 1 drifted`.
 fn counts(plan: &[mgraph_deploy_api::PlanStep]) -> String {
     let count = |action| plan.iter().filter(|s| s.action == action).count();
@@ -363,6 +545,10 @@ fn counts(plan: &[mgraph_deploy_api::PlanStep]) -> String {
         format!("{} unchanged (skipped)", count(Action::Unchanged)),
         format!("{} drifted", count(Action::Drifted)),
     ];
+    let pruned = count(Action::Prune);
+    if pruned > 0 {
+        parts.push(format!("{pruned} to prune"));
+    }
     let unknown = count(Action::Write);
     if unknown > 0 {
         parts.push(format!("{unknown} not checked (written)"));

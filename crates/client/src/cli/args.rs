@@ -181,6 +181,14 @@ pub(super) enum Command {
         /// are skipped otherwise).
         #[arg(long)]
         force: bool,
+        /// Also delete the secrets the service wrote to this scope that the file no longer names
+        /// (never one it did not write). Lists them and asks first at a terminal; elsewhere needs
+        /// --yes.
+        #[arg(long)]
+        prune: bool,
+        /// With --prune: delete without asking.
+        #[arg(long, requires = "prune")]
+        yes: bool,
         /// Operations in flight at once (1-16; the service's default otherwise).
         #[arg(long, value_parser = clap::value_parser!(u8).range(1..=16))]
         concurrency: Option<u8>,

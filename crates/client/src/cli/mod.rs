@@ -348,6 +348,8 @@ async fn run(cli: Cli, fields: Option<Vec<String>>) -> Result<Exit, Failure> {
             dry_run,
             check_state,
             force,
+            prune,
+            yes,
             concurrency,
             on_error,
             deadline,
@@ -376,6 +378,7 @@ async fn run(cli: Cli, fields: Option<Vec<String>>) -> Result<Exit, Failure> {
                 },
                 writes_per_minute,
                 writes_per_hour,
+                prune: prune.then_some(yes),
             };
             apply::apply(&client, out, &pat, &file, (target, options), settings).await
         }
@@ -480,6 +483,7 @@ async fn secret(
                     workflow: WorkflowOptions::default(),
                     writes_per_minute: pacing::WRITES_PER_MINUTE,
                     writes_per_hour: pacing::WRITES_PER_HOUR,
+                    prune: None,
                 };
                 return apply::apply(client, out, &pat, &file, (target, options), settings).await;
             }
