@@ -56,6 +56,20 @@ pub enum Decision {
     },
 }
 
+/// Whether two secrets this service wrote hold the same value, by their fingerprints: known only
+/// when both have one and they name one key (all but the last `:`-separated part, the client's
+/// scheme and key id, are equal).
+fn same_value(environment: &Written, repository: &Written) -> Option<bool> {
+    let (Some(a), Some(b)) = (&environment.fingerprint, &repository.fingerprint) else {
+        return None;
+    };
+    let key = |f: &str| f.rsplit_once(':').map(|(key, _)| key.to_owned());
+    match (key(a.as_str()), key(b.as_str())) {
+        (Some(x), Some(y)) if x == y => Some(a == b),
+        _ => None,
+    }
+}
+
 /// How many secrets `state` looks up by name at once.
 const LOOKUPS_AT_ONCE: usize = 8;
 
@@ -368,6 +382,7 @@ impl Memory {
                     state,
                     updated_at: now,
                     written_at: Some(rfc3339_seconds(w.written_ms)),
+                    same_as_repository: None,
                 }
             })
             .collect();
@@ -382,9 +397,14 @@ impl Memory {
                     state: SecretState::Unmanaged,
                     updated_at: meta.updated_at.clone(),
                     written_at: None,
+                    same_as_repository: None,
                 }),
         );
         secrets.sort_by(|a, b| a.name.cmp(&b.name));
+        if let Some(repository) = target.repository().filter(|r| r != target) {
+            self.compare_with_repository(ops, pat, &repository, &written, &mut secrets)
+                .await;
+        }
         Ok(SecretsStateData {
             secrets,
             scope: target.scope(),
@@ -406,6 +426,46 @@ impl Memory {
                 format!("The history cannot be read now: {}", failed_store(&e)),
             )
         })
+    }
+
+    /// Fills in `same_as_repository` for an environment's secrets in sync that shadow a
+    /// repository secret this service wrote, when that one is still as it was written (one read
+    /// each, a few at once).
+    async fn compare_with_repository(
+        &self,
+        ops: &Operations,
+        pat: &SealedPat,
+        repository: &Target,
+        written: &[Written],
+        secrets: &mut [SecretStateEntry],
+    ) {
+        let Ok(shadowed) = self.written_in(repository).await else {
+            return;
+        };
+        let shadowed: BTreeMap<SecretName, Written> =
+            shadowed.into_iter().map(|w| (w.name.clone(), w)).collect();
+        let candidates: Vec<(usize, Written)> = secrets
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.state == SecretState::InSync)
+            .filter_map(|(i, s)| shadowed.get(&s.name).map(|w| (i, w.clone())))
+            .collect();
+        let checked: Vec<(usize, Written, Option<String>)> = futures_util::stream::iter(candidates)
+            .map(|(i, repo)| async move {
+                let (meta, _) = ops.secret_meta(pat, repository, &repo.name).await;
+                let now = meta.ok().flatten().and_then(|m| m.updated_at);
+                (i, repo, now)
+            })
+            .buffer_unordered(LOOKUPS_AT_ONCE)
+            .collect()
+            .await;
+        for (i, repo, now) in checked {
+            let unmoved = now.is_some() && now == repo.updated_at;
+            let ours = written.iter().find(|w| w.name == secrets[i].name);
+            if let (true, Some(ours)) = (unmoved, ours) {
+                secrets[i].same_as_repository = same_value(ours, &repo);
+            }
+        }
     }
 
     /// Forgets a secret this service deleted (or found absent).

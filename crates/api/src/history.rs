@@ -367,6 +367,11 @@ pub struct SecretStateEntry {
     pub updated_at: Option<String>,
     /// When this service last wrote it (RFC 3339); `null` when it did not.
     pub written_at: Option<String>,
+    /// Environment targets: whether this secret holds the same value as the repository secret of
+    /// the same name, which it shadows; known only when this service wrote both, under one
+    /// fingerprint key, and both are in sync. Left out otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_as_repository: Option<bool>,
 }
 
 /// `executions:secrets`.

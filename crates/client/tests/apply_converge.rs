@@ -339,3 +339,83 @@ async fn apply_prune_lists_what_it_would_delete_needs_yes_without_a_terminal_and
     assert!(stack.emulator.secret(&scope, "KEEP").is_some());
     assert!(stack.emulator.secret(&scope, "NOT_OURS").is_some());
 }
+
+#[tokio::test]
+async fn preflight_says_whether_an_environment_secret_holds_the_value_of_the_repository_secret_it_shadows()
+ {
+    let stack = stack().await;
+    let dir = tempfile::tempdir().unwrap();
+    let repo_file = write_file(dir.path(), "repo.env", "SAME_ONE=a\nOTHER_ONE=x\n");
+    let env_file = write_file(dir.path(), "env.env", "SAME_ONE=a\nOTHER_ONE=y\n");
+    for args in [
+        vec!["apply", "-f", repo_file.as_str(), "-R", REPO],
+        vec![
+            "apply",
+            "-f",
+            env_file.as_str(),
+            "-R",
+            REPO,
+            "-e",
+            seed::ENVIRONMENT,
+        ],
+    ] {
+        let run = cli(&stack, Some(PatKind::Admin), &args, None).await;
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    let workflows = dir.path().join("project/.github/workflows");
+    std::fs::create_dir_all(&workflows).unwrap();
+    std::fs::write(
+        workflows.join("deploy.yml"),
+        format!(
+            "on: push\njobs:\n  deploy:\n    runs-on: ubuntu-latest\n    environment: {}\n    steps:\n      - run: echo ${{{{ secrets.SAME_ONE }}}} ${{{{ secrets.OTHER_ONE }}}}\n",
+            seed::ENVIRONMENT
+        ),
+    )
+    .unwrap();
+    let project = dir.path().join("project");
+    let checked = cli(
+        &stack,
+        Some(PatKind::Admin),
+        &[
+            "preflight",
+            "--dir",
+            project.to_str().unwrap(),
+            "-R",
+            REPO,
+            "--json",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(checked.code, 0, "{}", checked.stderr);
+    let report: Value = serde_json::from_str(&checked.stdout).unwrap();
+    let shadowed: Vec<(String, Value)> = report["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_owned(),
+                s["shadowed_value"].clone(),
+            )
+        })
+        .collect();
+    assert!(
+        shadowed.contains(&("SAME_ONE".to_owned(), Value::from("same")))
+            && shadowed.contains(&("OTHER_ONE".to_owned(), Value::from("different"))),
+        "{shadowed:?}"
+    );
+
+    let text = cli(
+        &stack,
+        Some(PatKind::Admin),
+        &["preflight", "--dir", project.to_str().unwrap(), "-R", REPO],
+        None,
+    )
+    .await;
+    assert!(
+        text.stdout.contains("a different value, a likely mistake"),
+        "{}",
+        text.stdout
+    );
+}

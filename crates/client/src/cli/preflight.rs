@@ -27,6 +27,9 @@ struct Finding {
     found_in: Option<PresenceScope>,
     /// An environment secret that also exists in the repository.
     shadows: bool,
+    /// When it shadows: whether the two hold the same value, as far as the service knows (it
+    /// wrote both, under one fingerprint key, and neither changed since).
+    same_value: Option<bool>,
     places: Vec<String>,
     /// Every reference is to a secret a called workflow declares `required: false`: missing,
     /// it fails nothing.
@@ -99,6 +102,15 @@ pub(super) async fn preflight(
             }
         };
         let present = presence(&mut session, &target, &names).await?;
+        let shadowing = names.iter().any(|name| {
+            present.get(name).copied().flatten() == Some(PresenceScope::Environment)
+                && repo_secrets.contains(name)
+        });
+        let same = if shadowing {
+            same_as_repository(&mut session, &target).await
+        } else {
+            BTreeMap::new()
+        };
         for name in names {
             let found_in = present.get(&name).copied().flatten();
             let shadows =
@@ -110,6 +122,7 @@ pub(super) async fn preflight(
                 .collect();
             findings.push(Finding {
                 optional: scan.is_optional(&name, environment.as_deref()),
+                same_value: same.get(&name).copied().filter(|_| shadows),
                 name,
                 environment: environment.clone(),
                 found_in,
@@ -175,6 +188,27 @@ async fn names_in(
 }
 
 /// Where a run in `target` finds each of `names` (`None`: nowhere).
+/// For an environment's secrets, whether each holds the same value as the repository secret it
+/// shadows, where the service knows (`/executions/secrets`); empty when it cannot say.
+async fn same_as_repository(session: &mut Session<'_>, target: &Target) -> BTreeMap<String, bool> {
+    let Ok(answer) = session
+        .resealing(async |c, s| c.secrets_state(&s.pat, target).await)
+        .await
+    else {
+        return BTreeMap::new();
+    };
+    answer
+        .body
+        .data
+        .iter()
+        .flat_map(|data| &data.secrets)
+        .filter_map(|s| {
+            s.same_as_repository
+                .map(|same| (s.name.as_str().to_owned(), same))
+        })
+        .collect()
+}
+
 async fn presence(
     session: &mut Session<'_>,
     target: &Target,
@@ -258,7 +292,14 @@ fn print_report(
             (None, _) => ("MISSING", String::new()),
             (Some(PresenceScope::Environment), true) => (
                 "present",
-                "  [environment secret, shadows the repository's]".to_owned(),
+                match f.same_value {
+                    Some(true) => "  [environment secret, shadows the repository's: the same value]",
+                    Some(false) => {
+                        "  [environment secret, shadows the repository's: a different value, a likely mistake]"
+                    }
+                    None => "  [environment secret, shadows the repository's]",
+                }
+                .to_owned(),
             ),
             (Some(scope), _) => (
                 "present",
@@ -324,6 +365,7 @@ fn report_json(
             "present": f.found_in.is_some(),
             "scope": f.found_in,
             "shadows_repository": f.shadows,
+            "shadowed_value": f.same_value.map(|same| if same { "same" } else { "different" }),
             "used_in": f.places,
             "optional": f.optional,
         })).collect::<Vec<_>>(),
