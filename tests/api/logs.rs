@@ -638,3 +638,54 @@ fn the_aws_sdks_credential_carrying_trace_lines_stay_out_whatever_filter_is_aske
         assert!(text.contains("signing: kept"), "{filter}: {text}");
     }
 }
+
+#[tokio::test]
+async fn an_unchanged_create_is_audited_as_unchanged_and_its_fingerprint_is_in_no_log_line() {
+    let capture = Capture::default();
+    keep_every_callsite_live();
+    let _guard = tracing::subscriber::set_default(telemetry::subscriber(
+        LogFormat::Json,
+        "trace",
+        capture.clone(),
+    ));
+    let h = Harness::with_history().await;
+    h.upstream_answers(
+        "POST",
+        "/github-secrets-repo/create",
+        upstream_ok(201, json!({ "created": true }), &[]),
+    )
+    .await;
+    h.upstream_answers(
+        "POST",
+        "/github-secrets-repo/get",
+        upstream_ok(
+            200,
+            json!({ "secret": { "name": "KEY", "created_at": "2026-01-01T00:00:00Z",
+                                "updated_at": "2026-01-01T00:00:00Z" } }),
+            &[],
+        ),
+    )
+    .await;
+    let fingerprint = "hmac-sha256:0123456789abcdef:ZmluZ2VycHJpbnQtbm90LWluLWxvZ3M";
+    let workflow = json!({
+        "credentials": { "github_pat": sealed_pat() }, "target": repo_target(),
+        "operations": [{ "type": "github:secrets:create", "secret_name": "KEY",
+                         "encrypted_value": sealed_value(), "value_fingerprint": fingerprint }] });
+    for id in ["converge-1", "converge-2"] {
+        let reply = h
+            .send(
+                authorised(Method::POST, "/execute")
+                    .header("x-request-id", id)
+                    .body(Body::from(workflow.to_string()))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+    let text = capture.text();
+    let events = audit_events(&text);
+    let outcome = |id: &str| events[id][0]["outcome"].as_str().unwrap().to_owned();
+    assert_eq!(outcome("converge-1"), "written");
+    assert_eq!(outcome("converge-2"), "unchanged");
+    assert!(!text.contains("ZmluZ2VycHJpbnQtbm90LWluLWxvZ3M"));
+}
