@@ -70,8 +70,21 @@ fn same_value(environment: &Written, repository: &Written) -> Option<bool> {
     }
 }
 
+/// Whether GitHub's `updated_at` read back after a write answered at `answered_ms` can be that
+/// write's: a later time (with two seconds for clocks and GitHub's whole seconds) is someone
+/// else's write, made after it. A time that cannot be read is not.
+fn written_by_then(updated_at: &str, answered_ms: u64) -> bool {
+    humantime::parse_rfc3339(updated_at).is_ok_and(|at| {
+        at.duration_since(std::time::UNIX_EPOCH)
+            .is_ok_and(|at| at.as_millis() as u64 <= answered_ms + 2_000)
+    })
+}
+
 /// How many secrets `state` looks up by name at once.
 const LOOKUPS_AT_ONCE: usize = 8;
+/// The most secrets beyond a listing's page `state` looks up by name (one read each): the
+/// rest read as `unconfirmed`.
+const MOST_LOOKED_UP: usize = 256;
 
 fn rfc3339_seconds(ms: u64) -> String {
     humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
@@ -227,9 +240,11 @@ impl Memory {
             tracing::warn!(error = %e, "a write could not be claimed: it is not remembered");
         }
         let mut outcome = ops.run(pat, request, AbsentSecret::IsDone).await;
+        let answered_ms = now_ms();
         let Ok(data) = &mut outcome.result else {
-            // Whether it took effect may be unknown: the claim stays unconfirmed, so the next
-            // run writes.
+            // It may have taken effect (a connection dropped after it was sent) while another
+            // write of this secret confirmed its own claim: GitHub's value is not known.
+            self.unknown(claim).await;
             return outcome;
         };
         if let Some(Decision::Drifted {
@@ -249,12 +264,17 @@ impl Memory {
             self.fallback(&req.target, claim).await;
             return outcome;
         }
+        // A value without a fingerprint is not confirmed (no read for it): its record says only
+        // that this service wrote it, and a later run writes it again.
         if claimed.is_err() || req.fingerprint.is_none() {
             return outcome;
         }
         let (meta, calls) = ops.secret_meta(pat, &req.target, &req.secret_name).await;
         outcome.upstream_calls += calls;
-        let Some(updated_at) = meta.ok().flatten().and_then(|m| m.updated_at) else {
+        let read_back = meta.ok().flatten().and_then(|m| m.updated_at);
+        let ours = read_back.filter(|at| written_by_then(at, answered_ms));
+        let Some(updated_at) = ours else {
+            self.unknown(claim).await;
             return outcome;
         };
         let confirmed = bounded(
@@ -267,18 +287,24 @@ impl Memory {
             ),
         )
         .await;
-        if confirmed == Ok(false) {
-            // Another write of this secret ran alongside: whose value GitHub kept is unknown.
-            tracing::warn!(
-                "another write of this secret ran alongside: its fingerprint is not kept"
-            );
-            let unknown = Written {
-                fingerprint: None,
-                ..claim
-            };
-            let _ = bounded(backend, self.store.claim(unknown)).await;
+        if confirmed != Ok(true) {
+            // Another write of this secret ran alongside (or the store failed): whose value
+            // GitHub kept is unknown.
+            tracing::warn!("this write could not be confirmed: its fingerprint is not kept");
+            self.unknown(claim).await;
         }
         outcome
+    }
+
+    /// Leaves the secret's record saying that what GitHub holds is not known (no fingerprint,
+    /// never confirmed): the next run writes, and a prune leaves it alone.
+    async fn unknown(&self, claim: Written) {
+        let unknown = Written {
+            fingerprint: None,
+            updated_at: None,
+            ..claim
+        };
+        let _ = bounded(self.store.backend(), self.store.claim(unknown)).await;
     }
 
     async fn fallback(&self, target: &Target, claim: Written) {
@@ -341,13 +367,18 @@ impl Memory {
             .into_iter()
             .map(|meta| (meta.name.clone(), meta))
             .collect();
+        // Names not looked up (beyond the most looked up at once): their state is not known.
+        let mut not_looked_up = std::collections::BTreeSet::new();
         if may_be_incomplete {
-            // This service's own secrets beyond the page, by name.
-            let beyond: Vec<SecretName> = written
+            // This service's own secrets beyond the page, by name, up to a bound.
+            let mut beyond: Vec<SecretName> = written
                 .iter()
                 .map(|w| w.name.clone())
                 .filter(|name| !listed.contains_key(name))
                 .collect();
+            if beyond.len() > MOST_LOOKED_UP {
+                not_looked_up.extend(beyond.split_off(MOST_LOOKED_UP));
+            }
             let found: Vec<Result<Option<SecretMeta>, Failure>> =
                 futures_util::stream::iter(beyond)
                     .map(|name| async move { ops.secret_meta(pat, target, &name).await.0 })
@@ -364,17 +395,11 @@ impl Memory {
             .iter()
             .map(|w| {
                 let now = listed.get(&w.name).and_then(|m| m.updated_at.clone());
-                let state = match (
-                    listed.contains_key(&w.name),
-                    &w.fingerprint,
-                    &w.updated_at,
-                    &now,
-                ) {
+                let state = match (listed.contains_key(&w.name), &w.updated_at, &now) {
+                    _ if not_looked_up.contains(&w.name) => SecretState::Unconfirmed,
                     (false, ..) => SecretState::Missing,
-                    (true, Some(_), Some(recorded), Some(now)) if recorded == now => {
-                        SecretState::InSync
-                    }
-                    (true, Some(_), Some(_), Some(_)) => SecretState::Drifted,
+                    (true, Some(recorded), Some(now)) if recorded == now => SecretState::InSync,
+                    (true, Some(_), Some(_)) => SecretState::Drifted,
                     _ => SecretState::Unconfirmed,
                 };
                 SecretStateEntry {
@@ -508,6 +533,16 @@ mod tests {
             .encode([1u8; 60])
             .try_into()
             .unwrap()
+    }
+
+    #[test]
+    fn an_updated_at_later_than_the_writes_answer_is_someone_elses() {
+        let answered = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+        assert!(written_by_then("2026-01-01T00:00:00Z", answered));
+        assert!(written_by_then("2026-01-01T00:00:02Z", answered));
+        assert!(!written_by_then("2026-01-01T00:00:03Z", answered));
+        assert!(!written_by_then("2099-01-01T00:00:00Z", answered));
+        assert!(!written_by_then("yesterday", answered));
     }
 
     #[test]

@@ -83,12 +83,16 @@ pub async fn execute(
             let respond_by = respond_by.map(|Extension(respond_by)| respond_by);
             // The prune's deletes run after the workflow's own steps in number.
             let named = wf.steps.len();
-            let mut not_pruned = None;
+            let mut pruning_notes = Vec::new();
             if let (true, Some(history)) = (wf.options.prune, &state.history) {
-                match workflow::prune::steps(&history.memory(), &wf.steps).await {
-                    Ok(prunes) => wf.steps.extend(prunes),
+                let (ops, memory) = (&state.operations, history.memory());
+                match workflow::prune::prune(ops, &memory, &wf.pat, &wf.steps).await {
+                    Ok(pruning) => {
+                        wf.steps.extend(pruning.steps);
+                        pruning_notes = pruning.notes;
+                    }
                     Err(failure) => {
-                        not_pruned = Some(format!("Nothing was pruned: {}", failure.message))
+                        pruning_notes = vec![format!("Nothing was pruned: {}", failure.message)];
                     }
                 }
             }
@@ -121,7 +125,7 @@ pub async fn execute(
                 }
             };
             let mut report = report;
-            report.messages.extend(not_pruned);
+            report.messages.extend(pruning_notes);
             for result in report.results.iter_mut().skip(named) {
                 result.action = Some(workflow::Action::Prune);
             }

@@ -1,18 +1,22 @@
 //! `options.prune`: a workflow that writes a target names the secrets it should hold; every other
-//! secret this service wrote there (its store says so) is deleted, after the workflow's own
-//! steps in number. A secret the store does not know as this service's is never deleted: the plan
-//! lists it as `unmanaged`.
+//! secret this service wrote there, and that nobody changed since (`in_sync`, or `missing`: its
+//! record is cleaned up), is deleted after the workflow's own steps in number. The targets are
+//! read with the workflow's PAT first ([`Memory::state`]), so a PAT that cannot read a target
+//! prunes nothing there and learns nothing of it. A secret this service did not write is never
+//! deleted (the plan lists it as `unmanaged`); one changed outside it (`drifted`) or whose last
+//! write was never confirmed (`unconfirmed`) is left alone, and said so.
 
 use std::collections::HashSet;
 
-use mgraph_deploy_api::{PlanError, Unmanaged};
+use mgraph_deploy_api::{PlanError, SecretState, Unmanaged};
 
 use crate::converge::Memory;
 use crate::domain::{SealedPat, SecretName, Target};
-use crate::operations::{Failure, Listing, OperationKind, Operations, Request, SecretRequest};
+use crate::operations::{ErrorType, Failure, OperationKind, Operations, Request, SecretRequest};
+use crate::store::TargetKey;
 
 use super::plan::{Action, Plan, PlanStep};
-use super::spec::{Parsed, Step};
+use super::spec::{MAX_OPERATIONS, Parsed, Step};
 
 /// Refuses `options.prune` without a store: the service would not know what it wrote.
 pub fn needs_store(parsed: &mut Parsed, has_store: bool) {
@@ -25,48 +29,100 @@ pub fn needs_store(parsed: &mut Parsed, has_store: bool) {
     }
 }
 
-/// The targets the workflow writes, in the order it first writes them, and what it names in each
-/// (written or deleted).
-fn named(steps: &[Step]) -> (Vec<&Target>, HashSet<(&Target, &SecretName)>) {
+/// What a prune does.
+#[derive(Debug, Default)]
+pub struct Pruning {
+    /// The deletes, numbered after the workflow's steps.
+    pub steps: Vec<Step>,
+    /// The secrets of the pruned targets this service did not write.
+    pub unmanaged: Vec<Unmanaged>,
+    /// What it leaves alone, and why.
+    pub notes: Vec<String>,
+}
+
+/// The targets the workflow writes (GitHub compares them without regard to case: the first
+/// spelling is kept), and what it names in each (written, deleted, or written by an
+/// `env_fallback` to the repository).
+fn named(steps: &[Step]) -> (Vec<&Target>, HashSet<(TargetKey, SecretName)>) {
     let mut targets: Vec<&Target> = Vec::new();
+    let mut keys = HashSet::new();
     let mut names = HashSet::new();
     for step in steps {
         let Some(name) = step.secret_name() else {
             continue;
         };
-        if step.kind() == OperationKind::Create && !targets.contains(&step.target()) {
+        if !matches!(step.kind(), OperationKind::Create | OperationKind::Delete) {
+            continue;
+        }
+        let key = TargetKey::of(step.target());
+        if step.kind() == OperationKind::Create && keys.insert(key.clone()) {
             targets.push(step.target());
         }
-        if matches!(step.kind(), OperationKind::Create | OperationKind::Delete) {
-            names.insert((step.target(), name));
+        names.insert((key, name.clone()));
+        if let (true, Some(repository)) = (step.request.env_fallback(), step.target().repository())
+        {
+            names.insert((TargetKey::of(&repository), name.clone()));
         }
     }
     (targets, names)
 }
 
-/// The delete steps of the prune, numbered after `steps`.
-pub async fn steps(memory: &Memory, steps: &[Step]) -> Result<Vec<Step>, Failure> {
+/// The prune of `steps`' targets.
+pub async fn prune(
+    ops: &Operations,
+    memory: &Memory,
+    pat: &SealedPat,
+    steps: &[Step],
+) -> Result<Pruning, Failure> {
     let (targets, names) = named(steps);
-    let mut prunes = Vec::new();
+    let mut pruning = Pruning::default();
     for target in targets {
-        for written in memory.written_in(target).await? {
-            if names.contains(&(target, &written.name)) {
+        let key = TargetKey::of(target);
+        let state = memory.state(ops, pat, target).await?;
+        for secret in state.secrets {
+            if names.contains(&(key.clone(), secret.name.clone())) {
                 continue;
             }
-            prunes.push(Step {
-                number: steps.len() + prunes.len() + 1,
-                request: Request::Delete(SecretRequest {
-                    target: target.clone(),
-                    secret_name: written.name,
+            match secret.state {
+                SecretState::InSync | SecretState::Missing => pruning.steps.push(Step {
+                    number: steps.len() + pruning.steps.len() + 1,
+                    request: Request::Delete(SecretRequest {
+                        target: target.clone(),
+                        secret_name: secret.name,
+                    }),
                 }),
-            });
+                SecretState::Unmanaged => pruning.unmanaged.push(Unmanaged {
+                    target: target.to_string(),
+                    secret_name: secret.name,
+                }),
+                left => pruning.notes.push(format!(
+                    "not pruned: {} in {target} is {} (it may not hold what this service wrote)",
+                    secret.name,
+                    left.as_str()
+                )),
+            }
+        }
+        if state.may_be_incomplete {
+            pruning.notes.push(format!(
+                "{target} holds more secrets than GitHub's first page shows: its unmanaged secrets are listed from that page only"
+            ));
         }
     }
-    Ok(prunes)
+    if steps.len() + pruning.steps.len() > MAX_OPERATIONS {
+        return Err(Failure::new(
+            ErrorType::InvalidInput,
+            format!(
+                "the prune would delete {} secrets, more than the {MAX_OPERATIONS} operations a workflow holds with its own {}: prune in a workflow of its own",
+                pruning.steps.len(),
+                steps.len()
+            ),
+        ));
+    }
+    Ok(pruning)
 }
 
-/// Adds the prune to `plan`: its deletes as steps (`action: prune`), and the secrets of the
-/// pruned targets it leaves alone (`unmanaged`).
+/// Adds the prune to `plan`: its deletes as steps (`action: prune`), the secrets it leaves alone
+/// (`unmanaged`), and why others are not pruned.
 pub async fn plan(
     ops: &Operations,
     memory: &Memory,
@@ -74,15 +130,15 @@ pub async fn plan(
     workflow: &[Step],
     plan: &mut Plan,
 ) {
-    let prunes = match steps(memory, workflow).await {
-        Ok(prunes) => prunes,
+    let pruning = match prune(ops, memory, pat, workflow).await {
+        Ok(pruning) => pruning,
         Err(failure) => {
             plan.warnings
                 .push(format!("nothing will be pruned: {}", failure.message));
             return;
         }
     };
-    for prune in &prunes {
+    for prune in &pruning.steps {
         plan.plan.push(PlanStep {
             step: prune.number,
             operation: OperationKind::Delete,
@@ -95,29 +151,7 @@ pub async fn plan(
         plan.estimate.github_requests += 2;
         plan.estimate.github_writes += 1;
     }
-    plan.total_operations += prunes.len();
-    let (targets, names) = named(workflow);
-    for target in targets {
-        let Ok(Listing::Secrets(page)) = ops.scope_secrets(pat, target).await else {
-            continue;
-        };
-        let ours: HashSet<SecretName> = match memory.written_in(target).await {
-            Ok(written) => written.into_iter().map(|w| w.name).collect(),
-            Err(_) => continue,
-        };
-        if page.may_be_cut() {
-            plan.warnings.push(format!(
-                "{target} holds more secrets than GitHub's first page shows: its unmanaged secrets are listed from that page only"
-            ));
-        }
-        plan.unmanaged.extend(
-            page.secrets
-                .into_iter()
-                .filter(|s| !ours.contains(&s.name) && !names.contains(&(target, &s.name)))
-                .map(|s| Unmanaged {
-                    target: target.to_string(),
-                    secret_name: s.name,
-                }),
-        );
-    }
+    plan.total_operations += pruning.steps.len();
+    plan.unmanaged.extend(pruning.unmanaged);
+    plan.warnings.extend(pruning.notes);
 }

@@ -332,14 +332,16 @@ pub struct SecretsStateBody {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SecretState {
-    /// This service wrote it last (by its value's fingerprint), and nobody changed it since.
+    /// This service wrote it last, and nobody changed it since (GitHub's `updated_at` is the one
+    /// read back after that write).
     InSync,
     /// This service wrote it, and it was changed outside this service since.
     Drifted,
     /// This service wrote it, and it was deleted outside this service since.
     Missing,
-    /// This service wrote it, but what GitHub holds is not known: the value came without a
-    /// fingerprint, or the write's end was never confirmed.
+    /// This service wrote it, or tried to, but what GitHub holds is not known: the value came
+    /// without a fingerprint, or the write's end was never confirmed (it failed, its connection
+    /// dropped, another write ran alongside, or it fell back to the repository).
     Unconfirmed,
     /// This service did not write it (or not since it deleted it): never pruned.
     Unmanaged,

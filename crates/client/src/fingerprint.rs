@@ -84,6 +84,27 @@ pub enum KeyError {
     FileUnreadable(String, String),
     #[error("{VAR_KEY} and {VAR_KEY_FILE} are both set: keep one")]
     Both,
+    #[error("{0} is set but empty or not UTF-8: unset it to use the key derived from the PAT")]
+    Unreadable(&'static str),
+    #[error(
+        "the fingerprint key file {0} is longer than {MAX_KEY_FILE} bytes: it should hold one key"
+    )]
+    FileLong(String),
+}
+
+/// The longest key file read.
+const MAX_KEY_FILE: u64 = 4096;
+
+/// A variable's text: `None` when unset, refused when set but empty or not UTF-8 (a silent
+/// fall back to another key would write every value again).
+fn variable(name: &'static str) -> Result<Option<String>, KeyError> {
+    match std::env::var_os(name) {
+        None => Ok(None),
+        Some(value) => match value.into_string() {
+            Ok(text) if !text.is_empty() => Ok(Some(text)),
+            _ => Err(KeyError::Unreadable(name)),
+        },
+    }
 }
 
 impl FingerprintKey {
@@ -96,25 +117,29 @@ impl FingerprintKey {
     /// The key from the environment (`DEPLOY_FINGERPRINT_KEY`, `DEPLOY_FINGERPRINT_KEY_FILE`),
     /// or else derived from `pat`.
     pub fn from_env_or_pat(pat: &Plaintext) -> Result<Self, KeyError> {
-        let variable = std::env::var(VAR_KEY).ok().filter(|v| !v.is_empty());
-        let file = std::env::var(VAR_KEY_FILE).ok().filter(|v| !v.is_empty());
-        match (variable, file) {
+        match (variable(VAR_KEY)?, variable(VAR_KEY_FILE)?) {
             (Some(_), Some(_)) => Err(KeyError::Both),
             (Some(key), None) => {
                 let key = Zeroizing::new(key);
-                if key.trim().len() < MIN_SHARED_KEY {
+                let key = key.as_bytes().trim_ascii();
+                if key.len() < MIN_SHARED_KEY {
                     return Err(KeyError::VariableShort);
                 }
-                Ok(Self::from_secret(
-                    key.trim().as_bytes(),
-                    KeySource::Variable,
-                ))
+                Ok(Self::from_secret(key, KeySource::Variable))
             }
             (None, Some(path)) => {
-                let bytes = Zeroizing::new(
-                    std::fs::read(&path)
-                        .map_err(|e| KeyError::FileUnreadable(path.clone(), e.to_string()))?,
-                );
+                use std::io::Read as _;
+                let unreadable =
+                    |e: std::io::Error| KeyError::FileUnreadable(path.clone(), e.to_string());
+                let mut bytes = Zeroizing::new(Vec::new());
+                std::fs::File::open(&path)
+                    .map_err(unreadable)?
+                    .take(MAX_KEY_FILE + 1)
+                    .read_to_end(&mut bytes)
+                    .map_err(unreadable)?;
+                if bytes.len() as u64 > MAX_KEY_FILE {
+                    return Err(KeyError::FileLong(path));
+                }
                 let key = bytes.trim_ascii();
                 if key.len() < MIN_SHARED_KEY {
                     return Err(KeyError::FileShort(path));

@@ -194,6 +194,27 @@ async fn a_shared_key_too_short_to_be_safe_is_refused_before_anything_is_sent() 
         run.stderr
     );
     assert!(!run.stderr.contains("short\n") && !run.stdout.contains("short"));
+    // Set but empty, or a "file" that never ends: refused, never a silent other key.
+    for (var, value, says) in [
+        ("DEPLOY_FINGERPRINT_KEY", "", "set but empty"),
+        (
+            "DEPLOY_FINGERPRINT_KEY_FILE",
+            "/dev/zero",
+            "longer than 4096 bytes",
+        ),
+    ] {
+        let run = cli_in(
+            &stack,
+            Some(PatKind::Admin),
+            &["apply", "-f", &file, "-R", REPO],
+            None,
+            &[(var, value)],
+            None,
+        )
+        .await;
+        assert_eq!(run.code, 2, "{var}: {}", run.stderr);
+        assert!(run.stderr.contains(says), "{var}: {}", run.stderr);
+    }
     assert_eq!(writes(&stack), 0);
 }
 

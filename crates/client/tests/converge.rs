@@ -368,3 +368,66 @@ async fn prune_deletes_only_what_the_service_wrote_and_the_plan_shows_it_first()
         again.plan
     );
 }
+
+#[tokio::test]
+async fn a_write_that_failed_leaves_no_fingerprint_and_prune_spares_a_secret_it_never_wrote() {
+    use mgraph_deploy::store::{Sqlite, Store, TargetKey, now_ms};
+    use mgraph_deploy_emulator::Fault;
+    use mgraph_deploy_local::StackStore;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.sqlite3");
+    let stack = LocalStack::start(StackOptions {
+        store: StackStore::At(path.clone()),
+        ..StackOptions::default()
+    })
+    .await
+    .unwrap();
+    let api_key = mgraph_deploy_client::ApiKey {
+        name: stack.api_key.name.clone(),
+        value: stack.api_key.value.clone(),
+    };
+    let client =
+        DeployClient::new(&stack.service_url, Some(api_key), Duration::from_secs(30)).unwrap();
+    let key = client.public_key().await.unwrap();
+    let w = World { stack, client, key };
+
+    // An existing secret this service never wrote; a write to it fails upstream.
+    w.write_outside("LEGACY", "theirs", "2020-01-01T00:00:00Z");
+    w.stack.emulator.fail_next(Fault::Status(500), 1);
+    let failed = w.run(&w.workflow(&[("LEGACY", "ours")], json!({}))).await;
+    assert_eq!(failed.failed, 1, "{:?}", failed.results);
+    assert_eq!(w.stored("LEGACY").as_deref(), Some("theirs"));
+
+    // Whatever it tried, the store keeps no fingerprint for it: the next run writes.
+    let store = Sqlite::open(&path, now_ms()).unwrap();
+    let record = store
+        .written(TargetKey::of(&repo()), "LEGACY".try_into().unwrap())
+        .await
+        .unwrap()
+        .expect("the attempt is remembered");
+    assert_eq!((record.fingerprint, record.updated_at), (None, None));
+
+    // A prune of a file without it leaves it alone, and says why.
+    w.run(&w.workflow(&[("OTHER", "1")], json!({}))).await;
+    let plan = w
+        .client
+        .plan(&w.workflow(&[("OTHER", "1")], json!({ "prune": true })))
+        .await
+        .unwrap();
+    assert!(
+        plan.plan.iter().all(|s| s.action != Action::Prune),
+        "{:?}",
+        plan.plan
+    );
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|m| m.contains("not pruned: LEGACY") && m.contains("unconfirmed")),
+        "{:?}",
+        plan.warnings
+    );
+    w.run(&w.workflow(&[("OTHER", "1")], json!({ "prune": true })))
+        .await;
+    assert_eq!(w.stored("LEGACY").as_deref(), Some("theirs"));
+}

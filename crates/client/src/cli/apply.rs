@@ -124,6 +124,21 @@ pub(super) async fn apply(
                 .iter()
                 .filter(|s| !named.contains(&s.name))
                 .partition(|s| s.state != SecretState::Unmanaged);
+            // Only what the service wrote and nobody changed since (or that is gone already).
+            for left in ours
+                .iter()
+                .filter(|s| !matches!(s.state, SecretState::InSync | SecretState::Missing))
+            {
+                out.note(&format!(
+                    "not pruned: {} is {} (it may not hold what the service wrote)",
+                    left.name,
+                    left.state.as_str()
+                ));
+            }
+            let ours: Vec<_> = ours
+                .into_iter()
+                .filter(|s| matches!(s.state, SecretState::InSync | SecretState::Missing))
+                .collect();
             plan.body
                 .unmanaged
                 .extend(theirs.into_iter().map(|s| Unmanaged {
