@@ -21,7 +21,11 @@ struct World {
 
 impl World {
     async fn start() -> Self {
-        let stack = LocalStack::start(StackOptions::default()).await.unwrap();
+        Self::start_with(StackOptions::default()).await
+    }
+
+    async fn start_with(options: StackOptions) -> Self {
+        let stack = LocalStack::start(options).await.unwrap();
         let api_key = mgraph_deploy_client::ApiKey {
             name: stack.api_key.name.clone(),
             value: stack.api_key.value.clone(),
@@ -377,20 +381,11 @@ async fn a_write_that_failed_leaves_no_fingerprint_and_prune_spares_a_secret_it_
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("history.sqlite3");
-    let stack = LocalStack::start(StackOptions {
+    let w = World::start_with(StackOptions {
         store: StackStore::At(path.clone()),
         ..StackOptions::default()
     })
-    .await
-    .unwrap();
-    let api_key = mgraph_deploy_client::ApiKey {
-        name: stack.api_key.name.clone(),
-        value: stack.api_key.value.clone(),
-    };
-    let client =
-        DeployClient::new(&stack.service_url, Some(api_key), Duration::from_secs(30)).unwrap();
-    let key = client.public_key().await.unwrap();
-    let w = World { stack, client, key };
+    .await;
 
     // An existing secret this service never wrote; a write to it fails upstream.
     w.write_outside("LEGACY", "theirs", "2020-01-01T00:00:00Z");

@@ -418,29 +418,25 @@ impl Job<'_> {
         status: Status,
         error: &str,
     ) -> impl Iterator<Item = StepResult> {
+        let error_type = (status == Status::Skipped).then_some(ErrorType::Stopped);
         let offset = self.values.len();
-        let target = self.target.clone();
-        let error = error.to_owned();
-        let named: Vec<SecretName> = prunes.to_vec();
-        named
-            .into_iter()
+        let steps: Vec<(usize, SecretName)> = prunes
+            .iter()
             .enumerate()
-            .map(move |(k, name)| StepResult {
-                step: offset + k + 1,
-                operation: OperationKind::Delete,
-                secret_name: Some(name),
-                target: target.to_string(),
-                scope: target.scope(),
-                status,
-                success: false,
-                duration: 0.0,
-                attempts: 0,
-                error: Some(error.clone()),
-                error_type: (status == Status::Skipped).then_some(ErrorType::Stopped),
-                data: Value::Object(Default::default()),
-                messages: Vec::new(),
-                action: Some(Action::Prune),
-            })
+            .map(|(k, name)| (offset + k + 1, name.clone()))
+            .collect();
+        not_run(
+            self.target,
+            OperationKind::Delete,
+            steps,
+            status,
+            error,
+            error_type,
+        )
+        .map(|mut r| {
+            r.action = Some(Action::Prune);
+            r
+        })
     }
 
     /// Results for values never sent.
@@ -484,28 +480,48 @@ impl Job<'_> {
         error: String,
         error_type: Option<ErrorType>,
     ) -> impl Iterator<Item = StepResult> {
-        let target = self.target.clone();
-        let named: Vec<(usize, SecretName)> = indexes
+        let steps: Vec<(usize, SecretName)> = indexes
             .iter()
-            .map(|&i| (i, self.names[i].clone()))
+            .map(|&i| (i + 1, self.names[i].clone()))
             .collect();
-        named.into_iter().map(move |(i, name)| StepResult {
-            step: i + 1,
-            operation: OperationKind::Create,
-            secret_name: Some(name),
-            target: target.to_string(),
-            scope: target.scope(),
+        not_run(
+            self.target,
+            OperationKind::Create,
+            steps,
             status,
-            success: false,
-            duration: 0.0,
-            attempts: 0,
-            error: Some(error.clone()),
+            &error,
             error_type,
-            data: Value::Object(Default::default()),
-            messages: Vec::new(),
-            action: None,
-        })
+        )
     }
+}
+
+/// Results of `operation` on `target` for steps that did not run as sent: each `(step, name)`,
+/// with `status` and `error`.
+fn not_run(
+    target: &Target,
+    operation: OperationKind,
+    steps: Vec<(usize, SecretName)>,
+    status: Status,
+    error: &str,
+    error_type: Option<ErrorType>,
+) -> impl Iterator<Item = StepResult> + use<> {
+    let (target, error) = (target.clone(), error.to_owned());
+    steps.into_iter().map(move |(step, name)| StepResult {
+        step,
+        operation,
+        secret_name: Some(name),
+        target: target.to_string(),
+        scope: target.scope(),
+        status,
+        success: false,
+        duration: 0.0,
+        attempts: 0,
+        error: Some(error.clone()),
+        error_type,
+        data: Value::Object(Default::default()),
+        messages: Vec::new(),
+        action: None,
+    })
 }
 
 /// Lists what `--prune` deletes, and asks at a terminal unless `--yes`; elsewhere `--yes` is

@@ -83,14 +83,13 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> String {
     path.to_str().unwrap().to_owned()
 }
 
-/// A front for the service at `service_url` that passes every request on and its answer back,
-/// except that after passing on the `nth` request (from 1) to `dropped_path` it closes the
-/// client's connection without an answer: a service that died mid-request, after acting on it.
+/// A front for the service at `service_url` that passes every request on (one per connection)
+/// and its answer back, unless `answer(head, body)`, told of each request, says not to: then it
+/// closes the client's connection without an answer, after the service acted on the request.
 /// Its URL.
-pub async fn front_dropping_after(
+async fn front(
     service_url: &str,
-    dropped_path: &'static str,
-    nth: usize,
+    answer: impl Fn(&str, &[u8]) -> bool + Send + Sync + 'static,
 ) -> String {
     use tokio::io::AsyncReadExt;
     let service = service_url
@@ -99,72 +98,61 @@ pub async fn front_dropping_after(
         .to_owned();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let answer = std::sync::Arc::new(answer);
     tokio::spawn(async move {
         while let Ok((mut client, _)) = listener.accept().await {
-            let service = service.clone();
-            let seen = seen.clone();
+            let (service, answer) = (service.clone(), answer.clone());
             tokio::spawn(async move {
                 let Some((head, body)) = read_request(&mut client).await else {
                     return;
                 };
-                let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let answered = answer(&head, &body);
                 // One request per connection: the answer is read to its end.
                 let head = format!("{head}\r\nconnection: close\r\n\r\n");
                 let mut upstream = tokio::net::TcpStream::connect(&service).await.unwrap();
                 upstream.write_all(head.as_bytes()).await.unwrap();
                 upstream.write_all(&body).await.unwrap();
-                let mut answer = Vec::new();
-                let _ = upstream.read_to_end(&mut answer).await;
-                if path == dropped_path
-                    && seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == nth
-                {
-                    return; // acted on, never answered
+                let mut reply = Vec::new();
+                let _ = upstream.read_to_end(&mut reply).await;
+                if answered {
+                    let _ = client.write_all(&reply).await;
                 }
-                let _ = client.write_all(&answer).await;
             });
         }
     });
     url
 }
 
-/// A front for the service at `service_url` that passes every request on and its answer back,
-/// and keeps every byte the client sent. Its URL, and those bytes.
+/// A front for the service at `service_url` that closes the client's connection without an
+/// answer after passing on the `nth` request (from 1) to `dropped_path`: a service that died
+/// mid-request, after acting on it. Its URL.
+pub async fn front_dropping_after(
+    service_url: &str,
+    dropped_path: &'static str,
+    nth: usize,
+) -> String {
+    let seen = std::sync::atomic::AtomicUsize::new(0);
+    front(service_url, move |head, _| {
+        let path = head.split_whitespace().nth(1).unwrap_or("/");
+        path != dropped_path || seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 != nth
+    })
+    .await
+}
+
+/// A front for the service at `service_url` that keeps every byte the client sent. Its URL, and
+/// those bytes.
 pub async fn front_recording(
     service_url: &str,
 ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<u8>>>) {
-    use tokio::io::AsyncReadExt;
-    let service = service_url
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     let sent = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let recorded = sent.clone();
-    tokio::spawn(async move {
-        while let Ok((mut client, _)) = listener.accept().await {
-            let service = service.clone();
-            let sent = sent.clone();
-            tokio::spawn(async move {
-                let Some((head, body)) = read_request(&mut client).await else {
-                    return;
-                };
-                {
-                    let mut sent = sent.lock().unwrap();
-                    sent.extend_from_slice(head.as_bytes());
-                    sent.extend_from_slice(&body);
-                }
-                let head = format!("{head}\r\nconnection: close\r\n\r\n");
-                let mut upstream = tokio::net::TcpStream::connect(&service).await.unwrap();
-                upstream.write_all(head.as_bytes()).await.unwrap();
-                upstream.write_all(&body).await.unwrap();
-                let mut answer = Vec::new();
-                let _ = upstream.read_to_end(&mut answer).await;
-                let _ = client.write_all(&answer).await;
-            });
-        }
-    });
+    let url = front(service_url, move |head, body| {
+        let mut sent = sent.lock().unwrap();
+        sent.extend_from_slice(head.as_bytes());
+        sent.extend_from_slice(body);
+        true
+    })
+    .await;
     (url, recorded)
 }
 
