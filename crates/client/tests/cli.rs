@@ -1264,6 +1264,42 @@ async fn more_than_256_values_are_split_into_paced_workflows_reported_as_one_run
             format!("value {i}")
         );
     }
+
+    // Again, unchanged: workflows paced apart carry every value, and the service, deciding each
+    // when it runs, writes none.
+    let creates = || {
+        stack
+            .emulator
+            .requests()
+            .iter()
+            .filter(|r| r.ends_with("/create"))
+            .count()
+    };
+    let before = creates();
+    let again = cli(
+        &stack,
+        admin,
+        &[
+            "--json",
+            "apply",
+            "-f",
+            &file,
+            "-R",
+            REPO,
+            "--writes-per-minute",
+            "1000",
+            "--writes-per-hour",
+            "5000",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let report: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results.len(), 300);
+    assert!(results.iter().all(|r| r["action"] == "unchanged"));
+    assert_eq!(creates(), before, "nothing written again");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -160,14 +160,21 @@ pub(super) async fn apply(
     }
     plan.body.total_operations += prunes.len();
     let planned = |i: usize| plan.plan.get(i).map(|s| s.action);
-    let (todo, unchanged): (Vec<usize>, Vec<usize>) =
+    let (mut todo, mut unchanged): (Vec<usize>, Vec<usize>) =
         (0..values.len()).partition(|&i| planned(i) != Some(Action::Unchanged));
     // Nothing to send when everything is unchanged.
-    let batches: Vec<usize> = pacer
+    let mut batches: Vec<usize> = pacer
         .batches(todo.len())
         .into_iter()
         .filter(|&size| size > 0)
         .collect();
+    // The plan's word holds for what is sent at once; workflows paced over minutes or hours
+    // carry every value, and the service decides each when it runs.
+    if batches.len() > 1 && !unchanged.is_empty() {
+        todo = (0..values.len()).collect();
+        unchanged.clear();
+        batches = pacer.batches(todo.len());
+    }
     if batches.len() > 1 {
         out.progress(format_args!(
             "{}{} writes in {} workflows of at most {}, paced to {} writes a minute and {} an hour (GitHub's secondary limits): about {}",
