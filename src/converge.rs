@@ -27,12 +27,11 @@ use futures_util::StreamExt as _;
 use mgraph_deploy_api::{CreateData, SecretState, SecretStateEntry, SecretsStateData, Visibility};
 
 use crate::domain::{SealedPat, SecretName, Target};
-use crate::history::{bounded, failed_store};
 use crate::operations::{
     AbsentSecret, CreateRequest, ErrorType, Failure, Listing, OperationKind, Operations, Outcome,
     Request, SecretMeta, environment_missing,
 };
-use crate::store::{Store, TargetKey, TargetRef, Written, now_ms};
+use crate::store::{Store, TargetKey, TargetRef, Written, bounded, failed_store, now_ms};
 
 /// What the service remembers of what it wrote. Cheap to clone.
 #[derive(Debug, Clone)]

@@ -30,8 +30,8 @@ use crate::config::{ConfigError, StoreSetting, VAR_STORE};
 use crate::domain::{Scope, SealedPat, SecretName, Target};
 use crate::operations::{ErrorType, Failure, OperationKind, Operations, Outcome, Request};
 use crate::store::{
-    DynamoDb, Finish, NewExecution, Sqlite, StepRecord, Store, StoreError, Stored, TargetKey,
-    TargetRef, now_ms,
+    DynamoDb, Finish, NewExecution, STORE_TIMEOUT, Sqlite, StepRecord, Store, StoreError, Stored,
+    TargetKey, TargetRef, bounded, failed_store, now_ms,
 };
 use crate::workflow::{Report, Status, Step, StepResult, StepSink};
 
@@ -52,43 +52,6 @@ const TARGET_CHECKS_AT_ONCE: usize = 8;
 
 /// A page of a target's history, at most this long unless asked otherwise.
 const DEFAULT_PAGE: u64 = 20;
-
-/// The longest one call to the store may take. A store that does not answer is a store that
-/// failed: the write it records has been answered by then, and says it was not recorded.
-pub const STORE_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// `call`, or a failure when it has not answered within [`STORE_TIMEOUT`].
-pub(crate) async fn bounded<T>(
-    backend: &'static str,
-    call: impl Future<Output = Result<T, StoreError>>,
-) -> Result<T, StoreError> {
-    tokio::time::timeout(STORE_TIMEOUT, call)
-        .await
-        .unwrap_or_else(|_| {
-            Err(StoreError {
-                backend,
-                message: no_answer(),
-                exists: false,
-            })
-        })
-}
-
-fn no_answer() -> String {
-    format!("no answer within {} s", STORE_TIMEOUT.as_secs())
-}
-
-/// What an answer says of a store's failure: the backend, and that it did not answer in time;
-/// the store's own words (which may name an account, a role or a path) go to the log only.
-pub(crate) fn failed_store(e: &StoreError) -> String {
-    if e.message == no_answer() {
-        format!("its store ({}) gave {}", e.backend, e.message)
-    } else {
-        format!(
-            "its store ({}) failed (the service's log says why)",
-            e.backend
-        )
-    }
-}
 
 impl History {
     pub fn new(store: Arc<dyn Store>, retention: Duration) -> Self {

@@ -43,6 +43,43 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// The longest one call to the store may take. A store that does not answer is a store that
+/// failed: the write it records has been answered by then, and says it was not recorded.
+pub const STORE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// `call`, or a failure when it has not answered within [`STORE_TIMEOUT`].
+pub async fn bounded<T>(
+    backend: &'static str,
+    call: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(STORE_TIMEOUT, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError {
+                backend,
+                message: no_answer(),
+                exists: false,
+            })
+        })
+}
+
+fn no_answer() -> String {
+    format!("no answer within {} s", STORE_TIMEOUT.as_secs())
+}
+
+/// What an answer says of a store's failure: the backend, and that it did not answer in time;
+/// the store's own words (which may name an account, a role or a path) go to the log only.
+pub fn failed_store(e: &StoreError) -> String {
+    if e.message == no_answer() {
+        format!("its store ({}) gave {}", e.backend, e.message)
+    } else {
+        format!(
+            "its store ({}) failed (the service's log says why)",
+            e.backend
+        )
+    }
+}
+
 /// A target as the store keys it: GitHub compares owners, repositories, environments and
 /// organisations without regard to case, so the key is lower-case (`repo:octo/app`,
 /// `env:octo/app:prod`, `org:octo`). It can be read back into a target, to ask the upstream
