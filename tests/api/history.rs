@@ -46,6 +46,17 @@ async fn post_as(h: &Harness, path: &str, id: &str, body: &Value) -> Reply {
     .await
 }
 
+/// The create of `SLOW` answers after `delay`.
+async fn slow_create(h: &Harness, delay: Duration) {
+    Mock::given(method("POST"))
+        .and(path("/github-secrets-repo/create"))
+        .and(body_string_contains("\"SLOW\""))
+        .respond_with(upstream_ok(201, json!({ "created": true }), &[]).set_delay(delay))
+        .with_priority(1)
+        .mount(&h.upstream)
+        .await;
+}
+
 /// Lists succeed for every PAT but [`outsider_pat`]; creates succeed, except `BAD`'s.
 async fn upstream_for_history(h: &Harness) {
     for scope in ["repo", "env", "org"] {
@@ -714,15 +725,7 @@ async fn steps_are_recorded_as_they_finish_while_the_workflow_still_runs() {
     )
     .await;
     upstream_for_history(&h).await;
-    Mock::given(method("POST"))
-        .and(path("/github-secrets-repo/create"))
-        .and(body_string_contains("\"SLOW\""))
-        .respond_with(
-            upstream_ok(201, json!({ "created": true }), &[]).set_delay(Duration::from_secs(100)),
-        )
-        .with_priority(1)
-        .mount(&h.upstream)
-        .await;
+    slow_create(&h, Duration::from_secs(100)).await;
     let workflow = json!({
         "credentials": { "github_pat": sealed_pat() }, "target": repo_target(),
         "options": { "concurrency": 1 },
@@ -790,15 +793,7 @@ async fn steps_are_recorded_as_they_finish_while_the_workflow_still_runs() {
 async fn a_workflow_cut_off_at_its_runtime_limit_is_recorded_with_the_steps_that_ran() {
     let h = Harness::with_history().await;
     upstream_for_history(&h).await;
-    Mock::given(method("POST"))
-        .and(path("/github-secrets-repo/create"))
-        .and(body_string_contains("\"SLOW\""))
-        .respond_with(
-            upstream_ok(201, json!({ "created": true }), &[]).set_delay(Duration::from_secs(5)),
-        )
-        .with_priority(1)
-        .mount(&h.upstream)
-        .await;
+    slow_create(&h, Duration::from_secs(5)).await;
     let workflow = json!({
         "credentials": { "github_pat": sealed_pat() }, "target": repo_target(),
         "options": { "concurrency": 1 },
