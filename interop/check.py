@@ -152,6 +152,46 @@ def pat_failures():
                {"encrypted_pat": pat, "target": TARGETS["org"], **extra}, 403, "forbidden")
 
 
+def token_check():
+    """POST /operations/github/token/check over the real GitHub Service's GET /auth/test."""
+    def check_token(kind, target=None, pat=None):
+        body = {"encrypted_pat": pat or seal(PATS[kind])}
+        if target is not None:
+            body["target"] = target
+        r = requests.post(f"{DEPLOY}/operations/github/token/check", json=body, headers=HEADERS, timeout=30)
+        return r.status_code, r.json()
+
+    code, env = check_token("admin", TARGETS["repo"])
+    data = env.get("data", {})
+    check("token check: admin -> 200 with the surrogate's login",
+          code == 200 and str(data.get("login", "")).startswith("surrogate"), (code, env))
+    check("token check: GitHub's rate limit is reported",
+          (data.get("rate_limit") or {}).get("limit") == 5000 and env.get("rate_limit") is not None, env)
+    check("token check: admin can read the repository's secrets",
+          (data.get("target") or {}).get("can_read_secrets") is True, env)
+    code, env = check_token("admin", {"owner": OWNER, "repo": "no-such-repo"})
+    access = env.get("data", {}).get("target") or {}
+    check("token check: a missing repository cannot be read (not_found)",
+          code == 200 and access.get("can_read_secrets") is False and access.get("error_type") == "not_found", env)
+    code, env = check_token("repo_write", TARGETS["org"])
+    access = env.get("data", {}).get("target") or {}
+    check("token check: repo_write cannot read an organisation's secrets (forbidden)",
+          code == 200 and access.get("can_read_secrets") is False and access.get("error_type") == "forbidden", env)
+    code, env = check_token("no_scopes", TARGETS["repo"])
+    access = env.get("data", {}).get("target") or {}
+    check("token check: a PAT without scopes logs in but cannot read secrets",
+          code == 200 and access.get("can_read_secrets") is False, env)
+    for kind, status, error_type in [("expired", 401, "invalid_pat"), ("invalid", 401, "invalid_pat"),
+                                     ("rate_limited", 429, "rate_limited")]:
+        code, env = check_token(kind)
+        check(f"token check: {kind} -> {status} {error_type}",
+              code == status and env.get("error_type") == error_type and env.get("data") == {}, (code, env))
+    other = PrivateKey.generate().public_key.encode().hex()
+    code, env = check_token("admin", pat=seal(PATS["admin"], other))
+    check("token check: a PAT sealed to another key -> 422 decryption_failed",
+          code == 422 and env.get("error_type") == "decryption_failed", (code, env))
+
+
 def missing_things():
     pat = seal(PATS["admin"])
     nowhere = {"owner": OWNER, "repo": "no-such-repo"}
@@ -402,6 +442,11 @@ def cli_checks():
     code, out, _ = cli("--json", "secret", "set", "CLI_RO", "--repo", repo, pat="repo_read", stdin="v")
     check("cli: a read-only PAT's write exits 1 with upstream_ambiguous",
           code == 1 and json.loads(out).get("error_type") == "upstream_ambiguous", (code, out))
+    code, out, err = cli("auth", "status", "--repo", repo)
+    check("cli: auth status names the login and read access", code == 0
+          and "Logged in to GitHub as surrogate" in out and f"Can read the secrets of {repo}" in out, (code, out, err))
+    code, out, err = cli("auth", "status", "--repo", repo, pat="expired")
+    check("cli: auth status with an expired PAT exits 1", code == 1 and "rejected the PAT" in err, (code, out, err))
     code, out, _ = cli("--json", "presence", "--require", "CLI_AWS_ACCOUNT_ID,GITHUB_TOKEN", "--repo", repo)
     check("cli: presence exits 0 when all are present", code == 0 and json.loads(out)["data"]["all_present"], (code, out))
     code, _, _ = cli("public-key", key_value="wrong-key")
@@ -473,6 +518,7 @@ def main():
         lifecycle(scope)
     org_visibility()
     pat_failures()
+    token_check()
     missing_things()
     decryption()
     presence()

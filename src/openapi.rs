@@ -6,7 +6,8 @@ use mgraph_deploy_api::{
     CreateBody, CreateData, DeleteData, ErrorBody, ErrorType, ExistsData, GetData, Health,
     HistoryGetBody, HistoryGetData, HistoryListBody, HistoryListData, HistoryOperation, ListBody,
     ListData, OperationKind, Plan, PresenceBody, PresenceData, PublicKeyInfo, Report, SecretBody,
-    SecretsStateBody, SecretsStateData, ServiceStatus, Version, WorkflowBody,
+    SecretsStateBody, SecretsStateData, ServiceStatus, TokenCheckBody, TokenCheckData,
+    TokenOperation, Version, WorkflowBody,
 };
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder, PathItem};
@@ -78,6 +79,13 @@ pub fn document(api_key_name: &str) -> OpenApi {
             envelope(history_data(operation), "HistoryOperation"),
         ));
     }
+    collect::<TokenCheckBody>(&mut schemas);
+    collect::<TokenCheckData>(&mut schemas);
+    collect::<TokenOperation>(&mut schemas);
+    schemas.push((
+        TOKEN_CHECK_ENVELOPE.to_owned(),
+        envelope("TokenCheckData", "TokenOperation"),
+    ));
     schemas.push(("EmptyObject".to_owned(), empty_object()));
     schemas.sort_by(|a, b| a.0.cmp(&b.0));
     schemas.dedup_by(|a, b| a.0 == b.0);
@@ -177,6 +185,10 @@ pub fn document(api_key_name: &str) -> OpenApi {
             PathItem::new(HttpMethod::Post, operation(kind)),
         );
     }
+    paths = paths.path(
+        TokenOperation::Check.path(),
+        PathItem::new(HttpMethod::Post, token_check()),
+    );
     for operation in HistoryOperation::ALL {
         paths = paths.path(
             operation.path(),
@@ -560,6 +572,38 @@ fn history(operation: HistoryOperation) -> Operation {
         ErrorType::UpstreamTimeout,
     ];
     with_failures(op, &envelope, &types).build()
+}
+
+const TOKEN_CHECK_ENVELOPE: &str = "TokenCheckEnvelope";
+
+fn token_check() -> Operation {
+    let operation = TokenOperation::Check;
+    let op = OperationBuilder::new()
+        .operation_id(Some(format!("token_{}", operation.verb())))
+        .summary(Some("Whose PAT this is, and whether it can read a target's secrets"))
+        .description(Some(format!(
+            "`{}`. As `gh auth status`: the GitHub Service tests the sealed PAT against GitHub (`GET /user`, `GET /rate_limit`) and this answers with its login and rate limit. With a `target`, one `list` there tells whether the PAT can read that target's secrets (`data.target`); a list refused for the PAT's own reason (`forbidden`, `not_found`, `invalid_pat`) is `can_read_secrets: false`, any other failure fails the check. GitHub does not tell whether a PAT can write secrets until it writes one. POST, so that the sealed PAT never goes in a URL.",
+            operation.name()
+        )))
+        .request_body(Some(request_body(
+            "TokenCheckBody",
+            "The sealed PAT, and optionally a target. The example's PAT is a stand-in: replace it with the output of `mgraph-deploy-cli seal`",
+            serde_json::json!({
+                "encrypted_pat": EXAMPLE_PAT,
+                "target": { "owner": "local-owner", "repo": "local-repo" },
+            }),
+        )))
+        .response("200", json_response("Done", TOKEN_CHECK_ENVELOPE).build());
+    let types = [
+        ErrorType::InvalidInput,
+        ErrorType::Unauthorized,
+        ErrorType::DecryptionFailed,
+        ErrorType::RateLimited,
+        ErrorType::UpstreamError,
+        ErrorType::UpstreamUnavailable,
+        ErrorType::UpstreamTimeout,
+    ];
+    with_failures(op, TOKEN_CHECK_ENVELOPE, &types).build()
 }
 
 fn execute() -> Operation {

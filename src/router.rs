@@ -28,9 +28,10 @@ use crate::operations::{ErrorType, OperationKind};
 use crate::request_context;
 use crate::routes::{
     self, ApiError, RespondBy, ResponseErrorType, execute, history, info, public_keys, secrets,
+    token,
 };
 use crate::state::AppState;
-use mgraph_deploy_api::HistoryOperation;
+use mgraph_deploy_api::{HistoryOperation, TokenOperation};
 
 /// The header that carries a request's id, in and out.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -94,6 +95,12 @@ fn routes(key_name: &str) -> (Router<AppState>, Vec<(Method, String)>) {
         );
         routes = add(routes, Method::POST, kind.path(), handler);
     }
+    routes = add(
+        routes,
+        Method::POST,
+        TokenOperation::Check.path(),
+        post(token::check),
+    );
     // `/docs` (Swagger UI, vendored: no download at build or run time; its files are under
     // `/docs/`) and `/openapi.json`.
     let docs = SwaggerUi::new("/docs").url("/openapi.json", openapi::document(key_name));

@@ -18,7 +18,9 @@ use crate::config::{ApiKey, Config};
 use crate::domain::{Scope, SealedBlob};
 
 pub use scrub::scrub;
-pub use wire::{RequestData, ResponseContext, UpstreamErrorType, UpstreamRateLimit};
+pub use wire::{
+    AuthTestResponse, RequestData, ResponseContext, UpstreamErrorType, UpstreamRateLimit,
+};
 
 /// How long an idle upstream connection is kept for reuse; the pool closes it then, whether or
 /// not another request comes. Shorter than the 5 s keep-alive of common servers (uvicorn, Node):
@@ -84,6 +86,7 @@ struct Route {
 #[derive(Debug)]
 struct Routes {
     public_key: Route,
+    auth_test: Route,
     /// By scope (repo, environment, org), then action (list, get, create, delete).
     secrets: [[Route; 4]; 3],
 }
@@ -107,6 +110,7 @@ impl Routes {
         };
         Ok(Self {
             public_key: route("/encryption/public-key".to_owned())?,
+            auth_test: route("/auth/test".to_owned())?,
             secrets: [
                 scope(Scope::Repo)?,
                 scope(Scope::Environment)?,
@@ -281,7 +285,7 @@ impl GitHubService {
             .send(
                 Method::GET,
                 &self.routes.public_key,
-                None,
+                Payload::None,
                 Resend::IfDropped,
             )
             .await?;
@@ -326,7 +330,7 @@ impl GitHubService {
             Resend::Never
         };
         let (status, bytes) = self
-            .send(action.method(), route, Some(body), resend)
+            .send(action.method(), route, Payload::Json(body), resend)
             .await?;
         let parsed: wire::SecretsResponse =
             serde_json::from_slice(&bytes).map_err(|_| not_an_envelope(status, &bytes))?;
@@ -340,6 +344,44 @@ impl GitHubService {
             self.forget_public_key().await;
         }
         Ok(reply)
+    }
+
+    /// `GET /auth/test` with the sealed PAT in `X-OSBot-GitHub-PAT` (contract §3.3): whose PAT it
+    /// is and its rate limit. The upstream answers 200 whatever happened; another status is a
+    /// failure of the upstream itself.
+    pub async fn auth_test(
+        &self,
+        encrypted_pat: &SealedBlob,
+    ) -> Result<AuthTestResponse, UpstreamError> {
+        let mut header = http::HeaderValue::from_str(encrypted_pat.expose())
+            .expect("a sealed blob is base64: a valid header value");
+        header.set_sensitive(true);
+        let (status, body) = self
+            .send(
+                Method::GET,
+                &self.routes.auth_test,
+                Payload::PatHeader(header),
+                Resend::IfDropped,
+            )
+            .await?;
+        if status != 200 {
+            return Err(match framework_detail(&body) {
+                Ok(detail) => UpstreamError::Failed { status, detail },
+                Err(()) => UpstreamError::NotJson { status },
+            });
+        }
+        let parsed: AuthTestResponse =
+            serde_json::from_slice(&body).map_err(|_| UpstreamError::NotJson { status })?;
+        if parsed
+            .error_type
+            .as_ref()
+            .and_then(serde_json::Value::as_str)
+            == Some("DECRYPTION_FAILED")
+        {
+            // The key may have been rotated by a redeploy of the GitHub Service.
+            self.forget_public_key().await;
+        }
+        Ok(parsed)
     }
 
     /// Drops the cached public key, so the next request fetches it again.
@@ -359,16 +401,16 @@ impl GitHubService {
         &self,
         method: Method,
         route: &Route,
-        body: Option<Vec<u8>>,
+        payload: Payload,
         resend: Resend,
     ) -> Result<(u16, bytes::Bytes), UpstreamError> {
         crate::request_context::record_upstream_call();
         let started = Instant::now();
         let path = route.path.as_str();
-        let mut result = self.exchange(&method, route, body.as_ref()).await;
+        let mut result = self.exchange(&method, route, &payload).await;
         if resend == Resend::IfDropped && matches!(result, Err(UpstreamError::Dropped)) {
             tracing::debug!(%method, path, "the connection failed before the answer was whole; sending this read once more");
-            result = self.exchange(&method, route, body.as_ref()).await;
+            result = self.exchange(&method, route, &payload).await;
         }
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         match result {
@@ -394,13 +436,17 @@ impl GitHubService {
         &self,
         method: &Method,
         route: &Route,
-        body: Option<&Vec<u8>>,
+        payload: &Payload,
     ) -> Result<(u16, bytes::Bytes), UpstreamError> {
         let mut request = self.http.request(method.clone(), route.url.clone());
-        if let Some(body) = body {
-            request = request
-                .header(http::header::CONTENT_TYPE, "application/json")
-                .body(body.clone());
+        match payload {
+            Payload::None => {}
+            Payload::Json(body) => {
+                request = request
+                    .header(http::header::CONTENT_TYPE, "application/json")
+                    .body(body.clone());
+            }
+            Payload::PatHeader(pat) => request = request.header(PAT_HEADER, pat.clone()),
         }
         let response = request.send().await.map_err(|e| self.failure(&e))?;
         read_bounded(response).await.map_err(|failed| match failed {
@@ -422,6 +468,19 @@ impl GitHubService {
             UpstreamError::Dropped
         }
     }
+}
+
+/// The header of `/auth/test` that carries the sealed PAT.
+const PAT_HEADER: &str = "x-osbot-github-pat";
+
+/// What a call carries besides its route.
+#[derive(Debug)]
+enum Payload {
+    None,
+    /// A JSON body (the secrets routes).
+    Json(Vec<u8>),
+    /// The sealed PAT in [`PAT_HEADER`], marked sensitive (`/auth/test`).
+    PatHeader(http::HeaderValue),
 }
 
 /// Whether a call may be sent once more when its connection failed after it went out.

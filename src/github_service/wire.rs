@@ -180,6 +180,29 @@ pub struct UpstreamRateLimit {
     pub used: Option<u64>,
 }
 
+/// `GET /auth/test` (contract §3.3): always HTTP 200, the result in the body; its `error_type`s
+/// are UPPER_CASE and differ from the secrets envelope's. Lenient as the envelope is.
+#[derive(Debug, Default, Deserialize)]
+pub struct AuthTestResponse {
+    #[serde(default)]
+    pub success: Option<bool>,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub error_type: Option<serde_json::Value>,
+    #[serde(default)]
+    pub user: Option<AuthTestUser>,
+    #[serde(default)]
+    pub rate_limit: Option<UpstreamRateLimit>,
+}
+
+/// The one member of `/auth/test`'s `user` this service reads.
+#[derive(Debug, Default, Deserialize)]
+pub struct AuthTestUser {
+    #[serde(default)]
+    pub login: Option<String>,
+}
+
 /// `GET /encryption/public-key`.
 #[derive(Debug, Deserialize)]
 pub struct PublicKeyResponse {

@@ -11,6 +11,7 @@ mod metadata;
 mod outcome;
 mod secrets;
 mod strict;
+mod token;
 
 pub use input::{
     CreateRequest, ListRequest, MAX_PRESENCE_NAMES, PresenceRequest, Request, SecretRequest,
@@ -24,3 +25,4 @@ pub use outcome::{
     failure_envelope,
 };
 pub use secrets::{AbsentSecret, Listing, Operations, environment_missing};
+pub use token::TokenCheck;

@@ -917,14 +917,14 @@ fn env_name(target: &Target) -> &str {
     }
 }
 
-fn rate_limited() -> Failure {
+pub(super) fn rate_limited() -> Failure {
     Failure::new(
         ErrorType::RateLimited,
         "GitHub's rate limit for this PAT is exhausted; retry after it resets",
     )
 }
 
-fn decryption_failure(said: Option<&str>) -> Failure {
+pub(super) fn decryption_failure(said: Option<&str>) -> Failure {
     let said = said.unwrap_or_default();
     let message = if said.contains("header") || said.contains("whitespace") {
         "The GitHub Service opened the PAT, but it is not usable as a token: it most likely contains whitespace or a trailing newline; seal the PAT again without it"

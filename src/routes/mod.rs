@@ -5,14 +5,21 @@ pub mod history;
 pub mod info;
 pub mod public_keys;
 pub mod secrets;
+pub mod token;
+
+use std::time::Instant;
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Method, StatusCode, Uri, header};
-use mgraph_deploy_api::{ErrorBody, HistoryOperation};
+use mgraph_deploy_api::{Envelope, ErrorBody, HistoryOperation, TokenOperation};
+use serde::Serialize;
 
-use crate::operations::{ErrorType, Failure, OperationKind, failure_envelope};
+use crate::operations::{
+    ErrorType, Failure, OperationKind, RateLimit, failure_envelope, parse_json,
+};
 use crate::state::AppState;
 
 /// When the response must be on its way: set by the serving runtime when it has a hard limit
@@ -53,13 +60,17 @@ pub struct ApiError {
 enum EnvelopeRoute {
     /// `/operations/...`.
     Operation(Option<OperationKind>),
+    /// `/operations/github/token/...`.
+    Token(TokenOperation),
     /// `/executions/...`.
     History(Option<HistoryOperation>),
 }
 
 impl EnvelopeRoute {
     fn of(path: &str) -> Option<Self> {
-        if path.starts_with("/operations/") {
+        if let Some(token) = TokenOperation::ALL.into_iter().find(|t| t.path() == path) {
+            Some(Self::Token(token))
+        } else if path.starts_with("/operations/") {
             Some(Self::Operation(OperationKind::from_path(path)))
         } else if path.starts_with("/executions/") {
             Some(Self::History(HistoryOperation::from_path(path)))
@@ -107,6 +118,10 @@ impl IntoResponse for ApiError {
                 let failure = Failure::new(self.error_type, self.message);
                 (status, Json(failure_envelope(operation, &failure))).into_response()
             }
+            Some(EnvelopeRoute::Token(operation)) => {
+                let failure = Failure::new(self.error_type, self.message);
+                (status, Json(failure_envelope(Some(operation), &failure))).into_response()
+            }
             None => {
                 let body = ErrorBody {
                     success: false,
@@ -134,6 +149,50 @@ pub fn mark_failure(response: &mut Response, error_type: ErrorType, retry_after:
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
+}
+
+/// A body read whole and parsed as `T` (unknown members and `null`s refused, as everywhere).
+pub fn read<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, Failure> {
+    let bytes = body.map_err(|rejection| {
+        Failure::new(ErrorType::InvalidInput, unreadable_body(&rejection, state))
+    })?;
+    Ok(parse_json(&bytes)?)
+}
+
+/// The §1 envelope of `operation`'s `result`, with its status (and `Retry-After` on a rate
+/// limit whose reset is known).
+pub fn respond<D: Serialize, O: Serialize>(
+    operation: O,
+    result: Result<D, Failure>,
+    started: Instant,
+    rate_limit: Option<RateLimit>,
+) -> Response {
+    let (status, error_type, retry_after) = match &result {
+        Ok(_) => (StatusCode::OK, None, None),
+        Err(f) => (f.error_type.status(), Some(f.error_type), f.retry_after),
+    };
+    let (data, error) = match result {
+        Ok(data) => (Some(data), String::new()),
+        Err(f) => (None, f.message),
+    };
+    let envelope = Envelope {
+        success: error_type.is_none(),
+        operation: Some(operation),
+        data,
+        error,
+        error_type,
+        messages: Vec::new(),
+        duration: started.elapsed().as_secs_f64(),
+        rate_limit,
+    };
+    let mut response = (status, Json(envelope)).into_response();
+    if let Some(error_type) = error_type {
+        mark_failure(&mut response, error_type, retry_after);
+    }
+    response
 }
 
 /// Why a request body could not be read, in one sentence naming the setting that bounds it.

@@ -128,6 +128,26 @@ pub(crate) async fn exercise_every_route(h: &Harness) -> usize {
     )
     .await;
 
+    // The token check: the upstream echoes the PAT's header back in an error.
+    h.upstream_answers(
+        "GET",
+        "/auth/test",
+        ResponseTemplate::new(200).set_body_json(json!({
+            "success": false, "error_type": "GITHUB_ERROR", "user": null, "rate_limit": null,
+            "error": format!("GitHub API error: Invalid header value: 'token {odd}'") })),
+    )
+    .await;
+    for body in [
+        json!({ "encrypted_pat": sealed_pat(), "target": repo_target() }),
+        json!({ "encrypted_pat": sealed_pat(), odd.clone(): sealed_value() }),
+    ] {
+        h.post_raw(
+            "/operations/github/token/check",
+            body.to_string().into_bytes(),
+        )
+        .await;
+    }
+
     let pat = sealed_pat();
     let value = sealed_value();
     let bodies: Vec<(&str, Value)> = vec![
@@ -226,7 +246,7 @@ pub(crate) async fn exercise_every_route(h: &Harness) -> usize {
             .unwrap(),
     )
     .await;
-    requests + 8
+    requests + 10
 }
 
 async fn capture_over_every_route(format: LogFormat) -> (String, usize) {

@@ -13,6 +13,7 @@ mod logs;
 mod openapi;
 mod operations;
 mod store;
+mod token;
 mod upstream_boundaries;
 mod upstream_outcomes;
 mod validation;

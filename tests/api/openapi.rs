@@ -175,7 +175,7 @@ async fn every_documented_example_body_passes_validation_and_names_the_local_sta
         tried += 1;
     }
     assert_eq!(
-        tried, 11,
-        "six operations, /execute, /execute/plan and the three history routes"
+        tried, 12,
+        "six operations, the token check, /execute, /execute/plan and the three history routes"
     );
 }

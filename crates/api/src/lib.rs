@@ -11,6 +11,7 @@
 //! - [`errors`]: the `error_type` vocabulary with each type's HTTP status, and the operations.
 //! - [`info`]: the bodies of `/info/*`, `/public-keys/github` and the plain failure body.
 //! - [`history`]: what the service remembers of what it did (`/executions/*`).
+//! - [`token`]: the token check (`/operations/github/token/check`).
 
 pub mod envelope;
 pub mod errors;
@@ -21,6 +22,7 @@ pub mod requests;
 pub mod rules;
 pub mod sealed;
 pub mod target;
+pub mod token;
 pub mod workflow;
 
 pub use envelope::{
@@ -47,6 +49,7 @@ pub use sealed::{MAX_ENCODED_CHARS, SEAL_OVERHEAD, SealedBlob, SealedPat, Sealed
 pub use target::{
     EnvFallback, OptionMisfit, OrgAccess, Scope, Target, TargetSpec, Visibility, write_options,
 };
+pub use token::{TargetAccess, TokenCheckBody, TokenCheckData, TokenOperation};
 pub use workflow::{
     Action, Estimate, ExpectedFailure, POINTS_PER_MINUTE, Plan, PlanError, PlanStep, Report,
     Status, StepResult, Unmanaged, Unreadable, WRITES_PER_MINUTE, is_limit_warning,

@@ -9,7 +9,8 @@ use mgraph_deploy_api::{
     Health, HistoryCursor, HistoryGetBody, HistoryGetData, HistoryListBody, HistoryListData,
     HistoryOperation, ListData, ListOp, NameError, OperationBody, OperationKind, Plan,
     PresenceData, PresenceOp, PublicKeyInfo, Report, SealedPat, SealedValue, SecretName, SecretOp,
-    SecretsStateBody, SecretsStateData, ServiceStatus, ValueFingerprint, Version, Visibility,
+    SecretsStateBody, SecretsStateData, ServiceStatus, TokenCheckBody, TokenCheckData,
+    TokenOperation, ValueFingerprint, Version, Visibility,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -307,6 +308,20 @@ impl DeployClient {
         };
         self.post_typed(HistoryOperation::Secrets.path(), &body)
             .await
+    }
+
+    /// `POST /operations/github/token/check`: whose PAT this is, and (with a target) whether it
+    /// can read that target's secrets.
+    pub async fn check_token(
+        &self,
+        pat: &Sealed,
+        target: Option<&Target>,
+    ) -> Result<Answer<Envelope<TokenCheckData, TokenOperation>>, ClientError> {
+        let body = TokenCheckBody {
+            encrypted_pat: valid("sealed PAT", pat.expose())?,
+            target: target.cloned(),
+        };
+        self.post_typed(TokenOperation::Check.path(), &body).await
     }
 
     /// Posts `body` to `path`, and reads the answer as `T`.

@@ -175,6 +175,11 @@ impl PatKind {
         self.name_and_letter().0
     }
 
+    /// The GitHub login it belongs to: `emulator-<kind>`, hyphenated.
+    pub fn login(self) -> String {
+        format!("emulator-{}", self.name().replace('_', "-"))
+    }
+
     fn name_and_letter(self) -> (&'static str, char) {
         match self {
             Self::Admin => ("admin", 'A'),
@@ -229,6 +234,7 @@ pub struct RateLimit {
 
 #[derive(Debug)]
 struct Account {
+    login: String,
     scopes: &'static [&'static str],
     state: PatState,
     rate: RateLimit,
@@ -266,6 +272,7 @@ impl GitHub {
             github.accounts.insert(
                 kind.token(),
                 Account {
+                    login: kind.login(),
                     scopes: kind.scopes(),
                     state: kind.state(),
                     rate: fresh_rate(),
@@ -352,6 +359,27 @@ impl GitHub {
         }
         refill_if_due(&mut account.rate);
         Some(account.rate)
+    }
+
+    /// `GET /user`: the PAT's login. Needs a usable PAT and room in its primary rate limit, and
+    /// no scope; counts the call.
+    pub fn user(&mut self, pat: &str) -> Result<String, GhError> {
+        let path = "/user";
+        let Some(account) = self.accounts.get_mut(pat) else {
+            return Err(GhError::new(401, path));
+        };
+        match account.state {
+            PatState::Rejected => return Err(GhError::new(401, path)),
+            PatState::SecondaryLimited => return Err(GhError::new(429, path)),
+            PatState::Active => {}
+        }
+        refill_if_due(&mut account.rate);
+        if account.rate.remaining == 0 {
+            return Err(GhError::with_reason(403, "rate limit exceeded", path));
+        }
+        account.rate.remaining -= 1;
+        account.rate.used += 1;
+        Ok(account.login.clone())
     }
 
     pub fn list(&mut self, pat: &str, scope: &Scope) -> Result<Vec<SecretMeta>, GhError> {

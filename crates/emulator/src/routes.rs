@@ -88,6 +88,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route(STORED_VALUE, get(stored_value))
         .route("/encryption/public-key", get(public_key))
         .route("/auth/public-key", get(public_key))
+        .route("/auth/test", get(auth_test))
         .route(
             "/info/health",
             get(|| async { axum::Json(json!({ "status": "ok" })) }),
@@ -118,6 +119,59 @@ async fn public_key(State(shared): State<Arc<Shared>>) -> axum::Json<Value> {
         "algorithm": "NaCl/Curve25519/SealedBox",
         "timestamp": crate::epoch_millis(),
     }))
+}
+
+/// `GET /auth/test` (contract §3.3): always 200; UPPER_CASE error types; GitHub's `/user` then
+/// `/rate_limit`.
+async fn auth_test(State(shared): State<Arc<Shared>>, headers: axum::http::HeaderMap) -> Response {
+    let failed = |error_type: &str, error: &str| {
+        wire::json_response(
+            200,
+            &json!({ "success": false, "error": error, "error_type": error_type, "user": null, "rate_limit": null }),
+        )
+    };
+    let Some(sealed) = headers.get("x-osbot-github-pat") else {
+        return failed("MISSING_HEADER", "Missing X-OSBot-GitHub-PAT header");
+    };
+    let keys = shared.keys.lock().expect("keys lock").clone();
+    let Ok(pat) = sealed
+        .to_str()
+        .map_err(|_| ())
+        .and_then(|blob| keys.open(blob).map_err(|_| ()))
+    else {
+        return failed(
+            "DECRYPTION_FAILED",
+            "Decryption failed: Invalid encrypted format or wrong key",
+        );
+    };
+    let mut github = shared.github.lock().expect("github lock");
+    match github.user(&pat) {
+        Ok(login) => {
+            let rate = github.rate_limit(&pat);
+            wire::json_response(
+                200,
+                &json!({
+                    "success": true, "error": null, "error_type": null,
+                    "user": { "login": login, "id": 1_000_001, "name": null, "email": null, "plan": null },
+                    "rate_limit": rate,
+                }),
+            )
+        }
+        Err(e) if e.status == 401 => {
+            failed("INVALID_PAT", "GitHub API error: Bad credentials (401)")
+        }
+        Err(e) if e.status == 403 && e.text.contains("rate limit") => {
+            failed("RATE_LIMIT", "GitHub API error: Rate limit exceeded")
+        }
+        Err(e) if e.status == 403 => failed(
+            "INVALID_PAT",
+            "GitHub API error: Forbidden - PAT may lack required scopes",
+        ),
+        Err(e) => failed(
+            "GITHUB_ERROR",
+            &format!("GitHub API error: {} Error", e.status),
+        ),
+    }
 }
 
 /// `response_data` on failure: the defaults of the route's response type.

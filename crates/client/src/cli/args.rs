@@ -130,6 +130,11 @@ pub(super) enum Command {
         #[arg(long)]
         allow_empty: bool,
     },
+    /// The GitHub PAT: `auth status` checks it.
+    Auth {
+        #[command(subcommand)]
+        action: AuthCommand,
+    },
     /// Single secret operations.
     Secret {
         #[command(subcommand)]
@@ -238,6 +243,19 @@ pub(super) enum Command {
         /// Only plan it (POST /execute/plan).
         #[arg(long)]
         plan: bool,
+        #[command(flatten)]
+        pat: PatSource,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum AuthCommand {
+    /// Whose GitHub PAT this is (as `gh auth status`), and whether it can read the secrets of
+    /// the repository (--repo, GH_REPO or the git origin when there is one), an environment or
+    /// an organisation (exit 1 when the PAT does not work or cannot read them).
+    Status {
+        #[command(flatten)]
+        target: TargetArgs,
         #[command(flatten)]
         pat: PatSource,
     },

@@ -5,6 +5,7 @@
 
 mod apply;
 mod args;
+mod auth;
 mod completions;
 mod history;
 mod output;
@@ -29,7 +30,7 @@ use crate::api::{ApiKey, ClientError, DeployClient, valid};
 use crate::seal::{Plaintext, PublicKey, Sealed};
 
 pub use args::Cli;
-use args::{Command, Connection, HistoryCommand, SecretCommand, TargetArgs};
+use args::{AuthCommand, Command, Connection, HistoryCommand, SecretCommand, TargetArgs};
 use output::{Output, scope_word};
 use session::{Session, has_decryption_failure, read_file, read_secret_stdin};
 
@@ -298,6 +299,9 @@ async fn run(cli: Cli, fields: Option<Vec<String>>) -> Result<Exit, Failure> {
             }
             Ok(Exit::Success)
         }
+        Command::Auth {
+            action: AuthCommand::Status { target, pat },
+        } => auth::status(&client, out, &target, &pat).await,
         Command::Secret { action } => secret(&client, out, action, fields).await,
         Command::Preflight { dir, repo, pat } => {
             let target = TargetArgs {

@@ -96,6 +96,21 @@ pub(super) fn has_decryption_failure(execution: &Execution) -> bool {
         if report.results.iter().any(|r| r.error_type == Some(ErrorType::DecryptionFailed)))
 }
 
+/// Where [`read_pat`] takes the PAT from: the environment variable's name, or `stdin`.
+pub(super) fn pat_origin(source: &PatSource) -> String {
+    if source.pat_stdin {
+        return "stdin".to_owned();
+    }
+    match &source.pat_env {
+        Some(name) => name.clone(),
+        None => ["GIT_HUB__ACCESS_TOKEN", "GH_TOKEN"]
+            .into_iter()
+            .find(|name| std::env::var(name).is_ok_and(|v| !v.is_empty()))
+            .unwrap_or("GIT_HUB__ACCESS_TOKEN")
+            .to_owned(),
+    }
+}
+
 /// The PAT, trimmed (a PAT never contains whitespace, and a trailing newline breaks it): from
 /// `--pat-stdin`, `--pat-env NAME`, or `GIT_HUB__ACCESS_TOKEN` then `GH_TOKEN`.
 pub(super) fn read_pat(source: &PatSource) -> Result<Plaintext, InputError> {
