@@ -153,6 +153,23 @@ pub(super) enum Command {
         #[command(flatten)]
         pat: PatSource,
     },
+    /// Serve the Secrets & Preflight page on 127.0.0.1: what this repository's workflows need,
+    /// where each secret is, a field to save each missing one (sealed here, as `secret set`
+    /// does), and the preflight checklist. Prints its URL (with a one-time token) and opens the
+    /// browser; Ctrl-C stops it.
+    Ui {
+        /// The repository's root directory (its .github/workflows).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// OWNER/REPO [default: GH_REPO, then the GitHub origin remote of --dir].
+        #[arg(short = 'R', long, value_name = "OWNER/REPO")]
+        repo: Option<String>,
+        /// Print the URL only; do not open a browser.
+        #[arg(long)]
+        no_open: bool,
+        #[command(flatten)]
+        pat: PatSource,
+    },
     /// Check that required secrets are present (exit 1 when any is missing).
     Presence {
         /// Names that must be present, comma separated.

@@ -13,6 +13,7 @@ mod pacing;
 mod preflight;
 mod session;
 mod target;
+mod ui;
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -311,6 +312,20 @@ async fn run(cli: Cli, fields: Option<Vec<String>>) -> Result<Exit, Failure> {
             };
             let repository = resolve_in(&target, &dir)?;
             preflight::preflight(&client, out, &dir, repository, &pat).await
+        }
+        Command::Ui {
+            dir,
+            repo,
+            no_open,
+            pat,
+        } => {
+            let target = TargetArgs {
+                repo,
+                environment: None,
+                org: None,
+            };
+            let repository = resolve_in(&target, &dir)?;
+            ui::serve(&client, out, &dir, repository, &pat, !no_open).await
         }
         Command::Presence {
             require,

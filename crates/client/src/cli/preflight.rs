@@ -20,25 +20,25 @@ use crate::preflight::{Scan, scan};
 const PRESENCE_NAMES: usize = 100;
 
 /// One referenced name in one environment (or the repository), and what the check found.
-struct Finding {
-    name: String,
-    environment: Option<String>,
+pub(super) struct Finding {
+    pub(super) name: String,
+    pub(super) environment: Option<String>,
     /// Where a run finds it; `None`: missing.
-    found_in: Option<PresenceScope>,
+    pub(super) found_in: Option<PresenceScope>,
     /// An environment secret that also exists in the repository.
-    shadows: bool,
+    pub(super) shadows: bool,
     /// When it shadows: whether the two hold the same value, as far as the service knows (it
     /// wrote both, under one fingerprint key, and neither changed since).
-    same_value: Option<bool>,
-    places: Vec<String>,
+    pub(super) same_value: Option<bool>,
+    pub(super) places: Vec<String>,
     /// Every reference is to a secret a called workflow declares `required: false`: missing,
     /// it fails nothing.
-    optional: bool,
+    pub(super) optional: bool,
 }
 
 impl Finding {
     /// Missing, and needed.
-    fn fails(&self) -> bool {
+    pub(super) fn fails(&self) -> bool {
         self.found_in.is_none() && !self.optional
     }
 }
@@ -51,15 +51,52 @@ pub(super) async fn preflight(
     pat: &PatSource,
 ) -> Result<Exit, Failure> {
     let scan = scan(dir).map_err(|e| InputError(e.to_string()))?;
-    let Target::Repo { owner, repo } = &repository else {
+    if !matches!(repository, Target::Repo { .. }) {
+        return Err(
+            InputError("preflight checks a repository: pass --repo OWNER/REPO".into()).into(),
+        );
+    }
+    let mut session = Session::open(client, pat, None).await?;
+    let checked = check(&mut session, &scan, &repository).await?;
+    let failed = checked.failed(&scan);
+    if out.json {
+        out.print_json(&report_json(&repository, &scan, &checked, failed));
+    } else {
+        print_report(&repository, &scan, &checked);
+    }
+    Ok(Exit::unless(failed))
+}
+
+/// What a preflight found: each referenced name where its jobs run, the secrets no workflow
+/// references, and notes.
+pub(super) struct Checked {
+    pub(super) findings: Vec<Finding>,
+    pub(super) unused: Vec<(String, Option<String>)>,
+    pub(super) notes: Vec<String>,
+}
+
+impl Checked {
+    /// Something required is missing, or not passed to a called workflow.
+    pub(super) fn failed(&self, scan: &Scan) -> bool {
+        self.findings.iter().any(Finding::fails) || scan.not_passed.iter().any(|n| !n.optional)
+    }
+}
+
+/// Checks every name `scan` found against `repository` (`Target::Repo`): each environment's
+/// names through the presence route, and the lists for shadowing and unused secrets.
+pub(super) async fn check(
+    session: &mut Session,
+    scan: &Scan,
+    repository: &Target,
+) -> Result<Checked, Failure> {
+    let Target::Repo { owner, repo } = repository else {
         return Err(
             InputError("preflight checks a repository: pass --repo OWNER/REPO".into()).into(),
         );
     };
-    let mut session = Session::open(client, pat, None).await?;
     let mut notes = scan.notes.clone();
 
-    let repo_secrets = names_in(&mut session, &repository, &mut notes)
+    let repo_secrets = names_in(session, repository, &mut notes)
         .await?
         .unwrap_or_default();
     let mut findings = Vec::new();
@@ -90,7 +127,7 @@ pub(super) async fn preflight(
                     repo: repo.clone(),
                     environment: environment_name,
                 };
-                match names_in(&mut session, &target, &mut notes).await? {
+                match names_in(session, &target, &mut notes).await? {
                     Some(secrets) => (target, Some(secrets)),
                     None => {
                         notes.push(format!(
@@ -101,13 +138,13 @@ pub(super) async fn preflight(
                 }
             }
         };
-        let present = presence(&mut session, &target, &names).await?;
+        let present = presence(session, &target, &names).await?;
         let shadowing = names.iter().any(|name| {
             present.get(name).copied().flatten() == Some(PresenceScope::Environment)
                 && repo_secrets.contains(name)
         });
         let same = if shadowing {
-            same_as_repository(&mut session, &target).await
+            same_as_repository(session, &target).await
         } else {
             BTreeMap::new()
         };
@@ -134,28 +171,19 @@ pub(super) async fn preflight(
             defined_elsewhere.insert(environment.clone(), secrets);
         }
     }
-    let unused = unused(&scan, &repo_secrets, &defined_elsewhere);
-    let failed = findings.iter().any(Finding::fails) || scan.not_passed.iter().any(|n| !n.optional);
-    if out.json {
-        out.print_json(&report_json(
-            &repository,
-            &scan,
-            &findings,
-            &unused,
-            &notes,
-            failed,
-        ));
-    } else {
-        print_report(&repository, &scan, &findings, &unused, &notes);
-    }
-    Ok(Exit::unless(failed))
+    let unused = unused(scan, &repo_secrets, &defined_elsewhere);
+    Ok(Checked {
+        findings,
+        unused,
+        notes,
+    })
 }
 
 /// The names of `target`'s secrets; `None` when it is an environment that does not exist. A list
 /// that may be cut at the GitHub Service's one page is noted: what it leaves out is not reported
 /// unused.
 async fn names_in(
-    session: &mut Session<'_>,
+    session: &mut Session,
     target: &Target,
     notes: &mut Vec<String>,
 ) -> Result<Option<BTreeSet<String>>, Failure> {
@@ -190,7 +218,7 @@ async fn names_in(
 /// Where a run in `target` finds each of `names` (`None`: nowhere).
 /// For an environment's secrets, whether each holds the same value as the repository secret it
 /// shadows, where the service knows (`/executions/secrets`); empty when it cannot say.
-async fn same_as_repository(session: &mut Session<'_>, target: &Target) -> BTreeMap<String, bool> {
+async fn same_as_repository(session: &mut Session, target: &Target) -> BTreeMap<String, bool> {
     let Ok(answer) = session
         .resealing(async |c, s| c.secrets_state(&s.pat, target).await)
         .await
@@ -210,7 +238,7 @@ async fn same_as_repository(session: &mut Session<'_>, target: &Target) -> BTree
 }
 
 async fn presence(
-    session: &mut Session<'_>,
+    session: &mut Session,
     target: &Target,
     names: &[String],
 ) -> Result<BTreeMap<String, Option<PresenceScope>>, Failure> {
@@ -266,17 +294,16 @@ fn unused(
     out
 }
 
-fn where_words(environment: Option<&str>) -> String {
+pub(super) fn where_words(environment: Option<&str>) -> String {
     environment.map_or_else(|| "repository".to_owned(), |e| format!("environment {e}"))
 }
 
-fn print_report(
-    repository: &Target,
-    scan: &Scan,
-    findings: &[Finding],
-    unused: &[(String, Option<String>)],
-    notes: &[String],
-) {
+fn print_report(repository: &Target, scan: &Scan, checked: &Checked) {
+    let Checked {
+        findings,
+        unused,
+        notes,
+    } = checked;
     println!(
         "preflight of {repository}: {} workflow file(s), {} secret reference(s) ({} is built in)",
         scan.files.len(),
@@ -348,14 +375,12 @@ fn print_report(
     );
 }
 
-fn report_json(
-    repository: &Target,
-    scan: &Scan,
-    findings: &[Finding],
-    unused: &[(String, Option<String>)],
-    notes: &[String],
-    failed: bool,
-) -> Value {
+fn report_json(repository: &Target, scan: &Scan, checked: &Checked, failed: bool) -> Value {
+    let Checked {
+        findings,
+        unused,
+        notes,
+    } = checked;
     json!({
         "repository": repository.to_string(),
         "files": scan.files,

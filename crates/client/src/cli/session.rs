@@ -14,8 +14,8 @@ use crate::seal::{Plaintext, PublicKey, Sealed};
 
 /// The sealed PAT and the key it was sealed to; re-seals once when the service reports that the
 /// GitHub Service could not open a blob (its key changes on every redeploy).
-pub(super) struct Session<'c> {
-    pub(super) client: &'c DeployClient,
+pub(super) struct Session {
+    pub(super) client: DeployClient,
     pub(super) plain_pat: Plaintext,
     pub(super) key: PublicKey,
     pub(super) pat: Sealed,
@@ -23,12 +23,12 @@ pub(super) struct Session<'c> {
     pub(super) fingerprints: FingerprintKey,
 }
 
-impl<'c> Session<'c> {
+impl Session {
     pub(super) async fn open(
-        client: &'c DeployClient,
+        client: &DeployClient,
         source: &PatSource,
         out: Option<&Output>,
-    ) -> Result<Session<'c>, Failure> {
+    ) -> Result<Session, Failure> {
         let plain_pat = read_pat(source)?;
         let fingerprints =
             FingerprintKey::from_env_or_pat(&plain_pat).map_err(|e| InputError(e.to_string()))?;
@@ -38,7 +38,7 @@ impl<'c> Session<'c> {
         }
         let pat = plain_pat.seal_to(&key);
         Ok(Self {
-            client,
+            client: client.clone(),
             plain_pat,
             key,
             pat,
@@ -48,9 +48,9 @@ impl<'c> Session<'c> {
 
     pub(super) async fn resealing<T: MaybeUndecryptable>(
         &mut self,
-        mut call: impl AsyncFnMut(&DeployClient, &Session<'c>) -> Result<T, ClientError>,
+        mut call: impl AsyncFnMut(&DeployClient, &Session) -> Result<T, ClientError>,
     ) -> Result<T, ClientError> {
-        let first = call(self.client, self).await?;
+        let first = call(&self.client, self).await?;
         if !first.undecryptable() {
             return Ok(first);
         }
@@ -62,7 +62,7 @@ impl<'c> Session<'c> {
         );
         self.pat = self.plain_pat.seal_to(&key);
         self.key = key;
-        call(self.client, self).await
+        call(&self.client, self).await
     }
 }
 
