@@ -170,6 +170,13 @@ pub(super) enum Command {
         #[command(flatten)]
         pat: PatSource,
     },
+    /// Serve the Model Context Protocol on stdin/stdout, for AI agents: tools that list, check,
+    /// plan and write secrets whose values are read on this machine and never returned (see the
+    /// README for registering it with a client).
+    Mcp {
+        #[command(flatten)]
+        pat: PatSource,
+    },
     /// Check that required secrets are present (exit 1 when any is missing).
     Presence {
         /// Names that must be present, comma separated.

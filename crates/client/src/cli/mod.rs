@@ -8,6 +8,7 @@ mod args;
 mod auth;
 mod completions;
 mod history;
+mod mcp;
 mod output;
 mod pacing;
 mod preflight;
@@ -254,13 +255,18 @@ async fn run(cli: Cli, fields: Option<Vec<String>>) -> Result<Exit, Failure> {
             .map_err(|e| InputError(format!("cannot write the completion script: {e}")))?;
         return Ok(Exit::Success);
     }
+    if let Command::Mcp { pat } = &cli.command {
+        return mcp::serve(&cli.connection, pat).await;
+    }
     let client = connect(&cli.connection)?;
     let out = Output {
         json: cli.json,
         flags: !matches!(cli.command, Command::Run { .. }),
     };
     match cli.command {
-        Command::Completions { .. } => unreachable!("answered before connecting"),
+        Command::Completions { .. } | Command::Mcp { .. } => {
+            unreachable!("answered before connecting")
+        }
         Command::PublicKey => {
             let key = client.public_key().await?;
             if out.json {
