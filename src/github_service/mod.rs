@@ -282,19 +282,8 @@ impl GitHubService {
             }
         }
         let (status, body) = self
-            .send(
-                Method::GET,
-                &self.routes.public_key,
-                Payload::None,
-                Resend::IfDropped,
-            )
+            .send_get(&self.routes.public_key, Payload::None)
             .await?;
-        if status != 200 {
-            return Err(match framework_detail(&body) {
-                Ok(detail) => UpstreamError::Failed { status, detail },
-                Err(()) => UpstreamError::NotJson { status },
-            });
-        }
         let parsed: wire::PublicKeyResponse =
             serde_json::from_slice(&body).map_err(|_| UpstreamError::NotJson { status })?;
         let key = parsed.public_key;
@@ -357,19 +346,8 @@ impl GitHubService {
             .expect("a sealed blob is base64: a valid header value");
         header.set_sensitive(true);
         let (status, body) = self
-            .send(
-                Method::GET,
-                &self.routes.auth_test,
-                Payload::PatHeader(header),
-                Resend::IfDropped,
-            )
+            .send_get(&self.routes.auth_test, Payload::PatHeader(header))
             .await?;
-        if status != 200 {
-            return Err(match framework_detail(&body) {
-                Ok(detail) => UpstreamError::Failed { status, detail },
-                Err(()) => UpstreamError::NotJson { status },
-            });
-        }
         let parsed: AuthTestResponse =
             serde_json::from_slice(&body).map_err(|_| UpstreamError::NotJson { status })?;
         if parsed
@@ -382,6 +360,25 @@ impl GitHubService {
             self.forget_public_key().await;
         }
         Ok(parsed)
+    }
+
+    /// A GET of a route outside the secrets envelope (the public key, the token check): sent
+    /// once more when its connection drops; any status but 200 is the upstream's failure.
+    async fn send_get(
+        &self,
+        route: &Route,
+        payload: Payload,
+    ) -> Result<(u16, bytes::Bytes), UpstreamError> {
+        let (status, body) = self
+            .send(Method::GET, route, payload, Resend::IfDropped)
+            .await?;
+        if status != 200 {
+            return Err(match framework_detail(&body) {
+                Ok(detail) => UpstreamError::Failed { status, detail },
+                Err(()) => UpstreamError::NotJson { status },
+            });
+        }
+        Ok((status, body))
     }
 
     /// Drops the cached public key, so the next request fetches it again.

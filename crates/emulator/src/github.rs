@@ -364,22 +364,8 @@ impl GitHub {
     /// `GET /user`: the PAT's login. Needs a usable PAT and room in its primary rate limit, and
     /// no scope; counts the call.
     pub fn user(&mut self, pat: &str) -> Result<String, GhError> {
-        let path = "/user";
-        let Some(account) = self.accounts.get_mut(pat) else {
-            return Err(GhError::new(401, path));
-        };
-        match account.state {
-            PatState::Rejected => return Err(GhError::new(401, path)),
-            PatState::SecondaryLimited => return Err(GhError::new(429, path)),
-            PatState::Active => {}
-        }
-        refill_if_due(&mut account.rate);
-        if account.rate.remaining == 0 {
-            return Err(GhError::with_reason(403, "rate limit exceeded", path));
-        }
-        account.rate.remaining -= 1;
-        account.rate.used += 1;
-        Ok(account.login.clone())
+        self.authenticate(pat, "/user")
+            .map(|account| account.login.clone())
     }
 
     pub fn list(&mut self, pat: &str, scope: &Scope) -> Result<Vec<SecretMeta>, GhError> {
@@ -464,6 +450,22 @@ impl GitHub {
         access: Access,
         path: &str,
     ) -> Result<(), GhError> {
+        let account = self.authenticate(pat, path)?;
+        let has = |s: &str| account.scopes.contains(&s);
+        let allowed = match (scope, access) {
+            (Scope::Org { .. }, _) => has("admin:org"),
+            (_, Access::Read) => has("repo") || has("public_repo"),
+            (_, Access::Write) => has("repo"),
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(GhError::new(403, path))
+        }
+    }
+
+    /// Authentication, then the primary rate limit (GitHub's order); counts the call.
+    fn authenticate(&mut self, pat: &str, path: &str) -> Result<&mut Account, GhError> {
         let Some(account) = self.accounts.get_mut(pat) else {
             return Err(GhError::new(401, path));
         };
@@ -478,17 +480,7 @@ impl GitHub {
         }
         account.rate.remaining -= 1;
         account.rate.used += 1;
-        let has = |s: &str| account.scopes.contains(&s);
-        let allowed = match (scope, access) {
-            (Scope::Org { .. }, _) => has("admin:org"),
-            (_, Access::Read) => has("repo") || has("public_repo"),
-            (_, Access::Write) => has("repo"),
-        };
-        if allowed {
-            Ok(())
-        } else {
-            Err(GhError::new(403, path))
-        }
+        Ok(account)
     }
 
     fn collection(&self, scope: &Scope) -> Option<&BTreeMap<String, StoredSecret>> {

@@ -222,17 +222,11 @@ fn found_words(scope: PresenceScope, f: &Finding) -> String {
 }
 
 fn connections(html: &mut String, checks: &[(Mark, String)]) {
-    html.push_str("<section aria-labelledby=\"connections\">\n<h2 id=\"connections\">Connections</h2>\n<ul class=\"checks\">\n");
-    for (mark, text) in checks.iter().take(3) {
-        let _ = writeln!(
-            html,
-            "<li class=\"{}\"><span class=\"mark\">{}</span> {}</li>",
-            mark.class(),
-            mark.label(),
-            escape(text)
-        );
-    }
-    html.push_str("</ul>\n</section>\n");
+    html.push_str(
+        "<section aria-labelledby=\"connections\">\n<h2 id=\"connections\">Connections</h2>\n",
+    );
+    check_list(html, "connections-list", &checks[..3]);
+    html.push_str("</section>\n");
 }
 
 fn environment_selector(html: &mut String, state: &State) {
@@ -341,17 +335,7 @@ fn preflight(html: &mut String, state: &State, checks: &[(Mark, String)]) {
         "<section aria-labelledby=\"preflight\">\n<h2 id=\"preflight\">Preflight</h2>\n<form method=\"get\" action=\"/\">\n<input type=\"hidden\" name=\"environment\" value=\"{env}\">\n<input type=\"hidden\" name=\"preflight\" value=\"1\">\n<button type=\"submit\" id=\"run-preflight\">Run preflight</button>\n</form>\n"
     );
     if state.preflight {
-        html.push_str("<ul class=\"checks\" id=\"checklist\">\n");
-        for (mark, text) in checks {
-            let _ = writeln!(
-                html,
-                "<li class=\"{}\"><span class=\"mark\">{}</span> {}</li>",
-                mark.class(),
-                mark.label(),
-                escape(text)
-            );
-        }
-        html.push_str("</ul>\n");
+        check_list(html, "checklist", checks);
         let failed = checks.iter().filter(|(m, _)| *m == Mark::Fail).count();
         let passed = checks.iter().filter(|(m, _)| *m == Mark::Pass).count();
         let (class, text) = if failed == 0 {
@@ -368,6 +352,21 @@ fn preflight(html: &mut String, state: &State, checks: &[(Mark, String)]) {
         );
     }
     html.push_str("</section>\n");
+}
+
+/// A list of checks, each with its mark.
+fn check_list(html: &mut String, id: &str, checks: &[(Mark, String)]) {
+    let _ = writeln!(html, "<ul class=\"checks\" id=\"{id}\">");
+    for (mark, text) in checks {
+        let _ = writeln!(
+            html,
+            "<li class=\"{}\"><span class=\"mark\">{}</span> {}</li>",
+            mark.class(),
+            mark.label(),
+            escape(text)
+        );
+    }
+    html.push_str("</ul>\n");
 }
 
 /// Text made safe inside HTML text and attribute values.
