@@ -470,8 +470,7 @@ impl GitHubService {
 /// The header of `/auth/test` that carries the sealed PAT.
 const PAT_HEADER: &str = "x-osbot-github-pat";
 
-/// What a call carries besides its route.
-#[derive(Debug)]
+/// What a call carries besides its route. No `Debug`: it holds sealed blobs.
 enum Payload {
     None,
     /// A JSON body (the secrets routes).

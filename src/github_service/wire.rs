@@ -181,8 +181,9 @@ pub struct UpstreamRateLimit {
 }
 
 /// `GET /auth/test` (contract §3.3): always HTTP 200, the result in the body; its `error_type`s
-/// are UPPER_CASE and differ from the secrets envelope's. Lenient as the envelope is.
-#[derive(Debug, Default, Deserialize)]
+/// are UPPER_CASE and differ from the secrets envelope's. Lenient as the envelope is. No
+/// `Debug`: its `error` is the upstream's unscrubbed text, which has been seen to carry the PAT.
+#[derive(Default, Deserialize)]
 pub struct AuthTestResponse {
     #[serde(default)]
     pub success: Option<bool>,
@@ -197,7 +198,7 @@ pub struct AuthTestResponse {
 }
 
 /// The one member of `/auth/test`'s `user` this service reads.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 pub struct AuthTestUser {
     #[serde(default)]
     pub login: Option<String>,

@@ -520,7 +520,10 @@ async fn save(
     let back = if environment.is_empty() {
         "/".to_owned()
     } else {
-        format!("/?environment={}", page::query_escape(&environment))
+        let mut back = reqwest::Url::parse("http://127.0.0.1/").expect("a fixed URL");
+        back.query_pairs_mut()
+            .append_pair("environment", &environment);
+        format!("/?{}", back.query().unwrap_or_default())
     };
     let (reply, saved) = oneshot::channel();
     let job = Job::Save {

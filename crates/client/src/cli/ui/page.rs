@@ -385,19 +385,6 @@ pub(in crate::cli) fn escape(text: &str) -> String {
     out
 }
 
-/// Text made safe as a URL query value.
-pub(super) fn query_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -408,10 +395,5 @@ mod tests {
             escape("<a href=\"x\">'&'</a>"),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
         );
-    }
-
-    #[test]
-    fn a_query_value_keeps_only_unreserved_characters() {
-        assert_eq!(query_escape("dev env/ü&x=1"), "dev%20env%2F%C3%BC%26x%3D1");
     }
 }
